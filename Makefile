@@ -1,0 +1,86 @@
+# vmswap — guest-memory swap for any VMM, attached with LD_PRELOAD.
+#   make          build build/libvmswap.so build/vmswap-helper build/vmswapctl build/toyvmm
+#   make demo     walk a 512 MiB toy VMM through enable/trim/out/disable
+#   make check    run every test
+#   make clean
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Iinclude -D_GNU_SOURCE
+LDLIBS  += -lpthread
+B       := build
+
+DEB_PKGS := gcc make pkg-config libcriterion-dev libseccomp-dev
+
+PRELOAD_SRCS := $(wildcard preload/*.c)
+HELPER_ALL   := $(filter-out helper/ctl_%.c,$(wildcard helper/*.c))
+HELPER_LIB   := $(filter-out helper/main.c,$(HELPER_ALL))
+CTL_SRCS     := $(wildcard helper/ctl_*.c) helper/cmd.c
+DEMO_SRCS    := $(wildcard demo/*.c)
+UNIT_SRCS    := $(wildcard tests/unit_*.c)
+E2E_SRCS     := $(wildcard tests/e2e_*.c) $(wildcard tests/harness*.c) helper/ctl_json.c
+SHIMT_SRCS   := $(wildcard tests/shim_*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+PROGS := $(B)/libvmswap.so $(B)/vmswap-helper $(B)/vmswapctl $(B)/toyvmm
+TESTS := $(B)/test-unit $(B)/test-e2e $(if $(SHIMT_SRCS),$(B)/test-shim)
+
+.PHONY: all deps demo check clean
+all: deps $(PROGS)
+
+# Install missing Debian packages when root; otherwise say how.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(B)/obj/preload/%.o: preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -c -o $@ $<
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(if $(findstring tests/,$<),$$(pkg-config --cflags criterion)) -MMD -c -o $@ $<
+
+$(B)/libvmswap.so: $(call obj,$(PRELOAD_SRCS))
+	$(CC) -shared -o $@ $^ -ldl -lpthread
+
+$(B)/vmswap-helper: $(call obj,$(HELPER_ALL))
+	$(CC) -o $@ $^ $$(pkg-config --libs libseccomp) $(LDLIBS)
+
+$(B)/vmswapctl: $(call obj,$(CTL_SRCS))
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(B)/toyvmm: $(call obj,$(DEMO_SRCS))
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(B)/test-unit: $(call obj,$(UNIT_SRCS) $(HELPER_LIB))
+	$(CC) -o $@ $^ $$(pkg-config --libs criterion libseccomp) $(LDLIBS)
+
+$(B)/test-e2e: $(call obj,$(E2E_SRCS))
+	$(CC) -o $@ $^ $$(pkg-config --libs criterion) $(LDLIBS)
+
+$(B)/test-shim: $(call obj,$(SHIMT_SRCS))
+	$(CC) -o $@ $^ $$(pkg-config --libs criterion) -ldl $(LDLIBS)
+
+demo: all
+	@demo/run-demo.sh $(B)
+
+# Tests run from the top directory; they find the binaries in build/.
+check: all $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; $$t --jobs=1 $(CRITERION_FLAGS); done
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The command language on stdin. Tests and demo/run-demo.sh drive toyvmm
+ * through it, so the contract is strict: every input line gets exactly
+ * one answer line starting with "ok" or "err", flushed at once.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "toyvmm.h"
+#include "vmswap/util.h"
+
+#define MAX_ARGS 8
+#define REPORT_BUDGET 8           /* stderr lines about mismatches per command */
+#define SLEEP_MAX_MS 3600000ull
+
+static void reply(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* Plain decimal only: no sign, no spaces, no overflow. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		if (v > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* START COUNT within [0, npages]; COUNT may be 0. */
+static int parse_range(const struct tvm_ctx *ctx, char **argv,
+		       uint64_t *start, uint64_t *count)
+{
+	if (parse_u64(argv[1], start) || parse_u64(argv[2], count))
+		return -EINVAL;
+	if (*start > ctx->guest.npages || *count > ctx->guest.npages - *start)
+		return -ERANGE;
+	return 0;
+}
+
+static bool busy(const struct tvm_ctx *ctx)
+{
+	if (ctx->vcpus.churning)
+		reply("err busy");
+	return ctx->vcpus.churning;
+}
+
+static void cmd_info(struct tvm_ctx *ctx, char **argv)
+{
+	(void)argv;
+	reply("ok pages=%" PRIu64 " regions=%u pid=%d threads=%u",
+	      ctx->guest.npages, ctx->guest.nregions, (int)getpid(), ctx->vcpus.n);
+}
+
+/* fill, fill-zero-half, write: all pages or a range, by the owning vCPUs. */
+static void do_write(struct tvm_ctx *ctx, const char *what, enum tvm_op op,
+		     uint64_t start, uint64_t count)
+{
+	struct tvm_result res;
+
+	if (tvm_vcpus_run(&ctx->vcpus, op, start, count, &res))
+		reply("err busy");
+	else
+		reply("ok %s pages=%" PRIu64, what, count);
+}
+
+static void cmd_fill(struct tvm_ctx *ctx, char **argv)
+{
+	(void)argv;
+	do_write(ctx, "fill", TVM_OP_WRITE, 0, ctx->guest.npages);
+}
+
+static void cmd_fill_zero_half(struct tvm_ctx *ctx, char **argv)
+{
+	(void)argv;
+	do_write(ctx, "fill-zero-half", TVM_OP_ZERO_HALF, 0, ctx->guest.npages);
+}
+
+static void cmd_write(struct tvm_ctx *ctx, char **argv)
+{
+	uint64_t start, count;
+
+	if (parse_range(ctx, argv, &start, &count))
+		reply("err bad arguments");
+	else
+		do_write(ctx, "write", TVM_OP_WRITE, start, count);
+}
+
+static void do_verify(struct tvm_ctx *ctx, const char *what, uint64_t start,
+		      uint64_t count)
+{
+	struct tvm_result res;
+
+	if (tvm_vcpus_run(&ctx->vcpus, TVM_OP_VERIFY, start, count, &res))
+		reply("err busy");
+	else if (res.mismatches)
+		reply("err %s mismatches=%" PRIu64 " first=%" PRIu64, what,
+		      res.mismatches, res.first_bad);
+	else
+		reply("ok %s pages=%" PRIu64, what, count);
+}
+
+static void cmd_verify(struct tvm_ctx *ctx, char **argv)
+{
+	(void)argv;
+	do_verify(ctx, "verify", 0, ctx->guest.npages);
+}
+
+static void cmd_touch(struct tvm_ctx *ctx, char **argv)
+{
+	uint64_t start, count;
+
+	if (parse_range(ctx, argv, &start, &count))
+		reply("err bad arguments");
+	else
+		do_verify(ctx, "touch", start, count);
+}
+
+static void cmd_churn(struct tvm_ctx *ctx, char **argv)
+{
+	struct tvm_result res;
+
+	if (!strcmp(argv[1], "start")) {
+		if (tvm_vcpus_churn_start(&ctx->vcpus))
+			reply("err busy");
+		else
+			reply("ok churn started");
+	} else if (!strcmp(argv[1], "stop")) {
+		if (tvm_vcpus_churn_stop(&ctx->vcpus, &res))
+			reply("err churn not running");
+		else
+			reply("%s churn writes=%" PRIu64 " mismatches=%" PRIu64,
+			      res.mismatches ? "err" : "ok", res.pages, res.mismatches);
+	} else {
+		reply("err bad arguments");
+	}
+}
+
+static void cmd_balloon(struct tvm_ctx *ctx, char **argv)
+{
+	uint64_t start, count;
+	int r;
+
+	if (parse_range(ctx, argv, &start, &count)) {
+		reply("err bad arguments");
+		return;
+	}
+	if (busy(ctx))
+		return;
+	r = tvm_guest_balloon(&ctx->guest, start, count);
+	if (r)
+		reply("err balloon %s", strerror(-r));
+	else
+		reply("ok balloon pages=%" PRIu64, count);
+}
+
+static void cmd_fork_verify(struct tvm_ctx *ctx, char **argv)
+{
+	int r, status;
+
+	(void)argv;
+	if (busy(ctx))
+		return;
+	r = tvm_fork_verify(&ctx->guest, &status);
+	if (r)
+		reply("err fork-verify %s", strerror(-r));
+	else if (status)
+		reply("err fork-verify status=%d", status);
+	else
+		reply("ok fork-verify");
+}
+
+static void cmd_fork_write(struct tvm_ctx *ctx, char **argv)
+{
+	uint64_t start, count;
+	int r, status;
+
+	if (parse_range(ctx, argv, &start, &count)) {
+		reply("err bad arguments");
+		return;
+	}
+	if (busy(ctx))
+		return;
+	r = tvm_fork_write(&ctx->guest, start, count, &status);
+	if (r)
+		reply("err fork-write %s", strerror(-r));
+	else if (status)
+		reply("err fork-write status=%d", status);
+	else
+		reply("ok fork-write pages=%" PRIu64, count);
+}
+
+static void cmd_hotplug(struct tvm_ctx *ctx, char **argv)
+{
+	uint64_t size;
+	unsigned index;
+	int r;
+
+	if (vmswap_parse_size(argv[1], &size) || !size ||
+	    size % TVM_REGION_ALIGN) {
+		reply("err bad arguments");
+		return;
+	}
+	/* The vCPUs size their churn and the model from npages. */
+	if (busy(ctx))
+		return;
+	r = tvm_guest_hotplug(&ctx->guest, size, &index);
+	if (r)
+		reply("err hotplug %s", strerror(-r));
+	else
+		reply("ok hotplug region=%u pages=%" PRIu64, index, size / TVM_PAGE_SIZE);
+}
+
+static void cmd_rss(struct tvm_ctx *ctx, char **argv)
+{
+	uint64_t rss, shmem, anon;
+	int r = tvm_read_rss(&rss, &shmem, &anon);
+
+	(void)ctx;
+	(void)argv;
+	if (r)
+		reply("err rss %s", strerror(-r));
+	else
+		reply("ok rss kb=%" PRIu64 " shmem_kb=%" PRIu64 " anon_kb=%" PRIu64,
+		      rss, shmem, anon);
+}
+
+static void cmd_sleep(struct tvm_ctx *ctx, char **argv)
+{
+	uint64_t ms;
+	struct timespec ts;
+
+	(void)ctx;
+	if (parse_u64(argv[1], &ms) || ms > SLEEP_MAX_MS) {
+		reply("err bad arguments");
+		return;
+	}
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	reply("ok sleep");
+}
+
+static void cmd_quit(struct tvm_ctx *ctx, char **argv)
+{
+	(void)argv;
+	tvm_vcpus_stop(&ctx->vcpus);
+	ctx->quit = true;
+	reply("ok quit");
+}
+
+static const struct {
+	const char *name;
+	int nargs;
+	void (*fn)(struct tvm_ctx *ctx, char **argv);
+} cmds[] = {
+	{ "info", 0, cmd_info },
+	{ "fill", 0, cmd_fill },
+	{ "fill-zero-half", 0, cmd_fill_zero_half },
+	{ "verify", 0, cmd_verify },
+	{ "touch", 2, cmd_touch },
+	{ "write", 2, cmd_write },
+	{ "churn", 1, cmd_churn },
+	{ "balloon", 2, cmd_balloon },
+	{ "fork-verify", 0, cmd_fork_verify },
+	{ "fork-write", 2, cmd_fork_write },
+	{ "hotplug", 1, cmd_hotplug },
+	{ "rss", 0, cmd_rss },
+	{ "sleep", 1, cmd_sleep },
+	{ "quit", 0, cmd_quit },
+};
+
+/* line is modified (tokenised in place). */
+void tvm_cmd_exec(struct tvm_ctx *ctx, char *line)
+{
+	char *argv[MAX_ARGS + 1] = { 0 }, *save = NULL, *tok;
+	int argc = 0;
+
+	for (tok = strtok_r(line, " \t\r\n", &save); tok;
+	     tok = strtok_r(NULL, " \t\r\n", &save)) {
+		if (argc == MAX_ARGS) {
+			argc++; /* too many for any command */
+			break;
+		}
+		argv[argc++] = tok;
+	}
+	if (!argc) {
+		reply("err unknown command");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[0], cmds[i].name))
+			continue;
+		if (argc != cmds[i].nargs + 1) {
+			reply("err bad arguments");
+			return;
+		}
+		/* A churn keeps reporting into the budget it started with. */
+		if (!ctx->vcpus.churning)
+			atomic_store(&ctx->guest.report_budget, REPORT_BUDGET);
+		cmds[i].fn(ctx, argv);
+		return;
+	}
+	reply("err unknown command");
+}

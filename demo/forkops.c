@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Guest memory seen from a fork()ed child, as a VMM's device or migration
+ * process would see it. The child inherits the MAP_SHARED mappings (and a
+ * private copy of the model), so whatever vmswap does must keep both
+ * processes' views correct.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "toyvmm.h"
+
+/* Exit code of the child, or 128 + signal like a shell. */
+static int wait_child(pid_t pid, int *status)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return 0;
+}
+
+/* Child: only the forking thread exists, so it works alone and _exits
+ * without flushing the parent's stdio buffers a second time. */
+static pid_t spawn(void)
+{
+	fflush(stdout);
+	fflush(stderr);
+	return fork();
+}
+
+int tvm_fork_verify(struct tvm_guest *g, int *status)
+{
+	pid_t pid = spawn();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		uint64_t bad = 0;
+
+		for (uint64_t p = 0; p < g->npages; p++)
+			if (tvm_page_verify(g, p))
+				bad++;
+		_exit(bad ? 1 : 0);
+	}
+	return wait_child(pid, status);
+}
+
+/*
+ * The child writes gen+1 into [start, start+count); the parent adopts
+ * those gens only if the child finished, since otherwise it cannot know
+ * which pages were written.
+ */
+int tvm_fork_write(struct tvm_guest *g, uint64_t start, uint64_t count,
+		   int *status)
+{
+	pid_t pid = spawn();
+	int r;
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		for (uint64_t p = start; p < start + count; p++)
+			tvm_page_write(g, p);
+		_exit(0);
+	}
+	r = wait_child(pid, status);
+	if (r || *status)
+		return r;
+	for (uint64_t p = start; p < start + count; p++)
+		g->gen[p] = tvm_next_gen(g->gen[p]);
+	return 0;
+}

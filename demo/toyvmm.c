@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * toyvmm [--size SIZE] [--regions N] [--separate-memfds] [--threads T]
+ *        [--seed S] [--name NAME]
+ *
+ * A toy VMM for the vmswap demo and end-to-end tests: memfd-backed guest
+ * memory, vCPU threads that fill and verify it, and a line-based command
+ * loop on stdin (see cmd.c). Run it under LD_PRELOAD=libvmswap.so.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "toyvmm.h"
+#include "vmswap/util.h"
+
+#define MAX_REGIONS 1024u
+#define MAX_THREADS 1024u
+#define MAX_NAME 200 /* memfd names stop at 249 bytes; leave room for "-hpN" */
+
+struct opts {
+	uint64_t size;
+	unsigned regions, threads;
+	bool separate;
+	uint64_t seed;
+	const char *name;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: toyvmm [--size SIZE] [--regions N] [--separate-memfds]\n"
+		"              [--threads T] [--seed S] [--name NAME]\n"
+		"  SIZE: bytes with K/M/G suffix (default 256M), a multiple of N*2M\n"
+		"  commands on stdin, one per line, each answered by one ok/err line\n");
+}
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < lo || v > hi)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lopts[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "regions", required_argument, NULL, 'r' },
+		{ "separate-memfds", no_argument, NULL, 'S' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "seed", required_argument, NULL, 'e' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	char *end;
+	int c;
+
+	*o = (struct opts){ .size = 256ull << 20, .regions = 1, .threads = 2,
+			    .seed = 1, .name = "toyvmm-guest" };
+	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (vmswap_parse_size(optarg, &o->size))
+				goto bad;
+			break;
+		case 'r':
+			if (parse_uint(optarg, 1, MAX_REGIONS, &o->regions))
+				goto bad;
+			break;
+		case 'S':
+			o->separate = true;
+			break;
+		case 't':
+			if (parse_uint(optarg, 1, MAX_THREADS, &o->threads))
+				goto bad;
+			break;
+		case 'e':
+			errno = 0;
+			o->seed = strtoull(optarg, &end, 0);
+			if (errno || end == optarg || *end || *optarg == '-')
+				goto bad;
+			break;
+		case 'n':
+			if (!*optarg || strlen(optarg) > MAX_NAME)
+				goto bad;
+			o->name = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "toyvmm: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->size || o->size % (o->regions * TVM_REGION_ALIGN)) {
+		fprintf(stderr, "toyvmm: --size must be a non-zero multiple of "
+			"regions * 2M\n");
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	for (const struct option *l = lopts; l->name; l++)
+		if (l->val == c)
+			fprintf(stderr, "toyvmm: bad value '%s' for --%s\n",
+				optarg, l->name);
+	return -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+	struct tvm_ctx ctx = { 0 };
+	struct opts o;
+	char *line = NULL;
+	size_t cap = 0;
+	int r;
+
+	if (parse_opts(argc, argv, &o))
+		return 2;
+	/* A test that stops reading must not kill us mid-command. */
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	r = tvm_guest_init(&ctx.guest, o.size, o.regions, o.separate, o.name, o.seed);
+	if (r) {
+		fprintf(stderr, "toyvmm: guest memory: %s\n", strerror(-r));
+		tvm_guest_destroy(&ctx.guest);
+		return 1;
+	}
+	r = tvm_vcpus_start(&ctx.vcpus, &ctx.guest, o.threads);
+	if (r) {
+		fprintf(stderr, "toyvmm: vcpu threads: %s\n", strerror(-r));
+		tvm_vcpus_stop(&ctx.vcpus);
+		tvm_guest_destroy(&ctx.guest);
+		return 1;
+	}
+
+	while (!ctx.quit) {
+		char quit[] = "quit";
+
+		if (getline(&line, &cap, stdin) < 0) {
+			tvm_cmd_exec(&ctx, quit); /* EOF acts as quit */
+			break;
+		}
+		tvm_cmd_exec(&ctx, line);
+	}
+	free(line);
+	tvm_guest_destroy(&ctx.guest);
+	return 0;
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * toyvmm: a toy "VMM" whose guest memory is memfd-backed and whose vCPU
+ * threads write and verify a deterministic pattern, so that vmswap can be
+ * shown (and tested) to move the memory away and bring it back intact.
+ *
+ * Guest pages are 4 KiB and numbered globally across regions: region 0's
+ * pages first, then region 1's, hotplugged regions appended. The model
+ * gen[page] says what each page must hold: 0 = all zeros, g > 0 = the
+ * pattern of (seed, page, g). vCPU thread i owns the pages p with
+ * p % nthreads == i, so model updates never race.
+ */
+#ifndef TOYVMM_H
+#define TOYVMM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#define TVM_PAGE_SIZE 4096u
+#define TVM_PAGE_WORDS (TVM_PAGE_SIZE / sizeof(uint64_t))
+#define TVM_REGION_ALIGN (2ull << 20) /* region sizes: whole 2 MiB (THP) units */
+
+/* pattern.c: page content as a pure function of (seed, page, gen). */
+uint64_t tvm_splitmix64(uint64_t x);
+uint64_t tvm_xorshift64(uint64_t *state);
+uint64_t tvm_pattern_word(uint64_t seed, uint64_t pno, uint32_t gen, unsigned w);
+void tvm_pattern_fill(void *page, uint64_t seed, uint64_t pno, uint32_t gen);
+int tvm_pattern_check(const void *page, uint64_t seed, uint64_t pno,
+		      uint32_t gen, unsigned *bad_word);
+
+/* guestmem.c: regions, the model, and per-page operations. */
+struct tvm_region {
+	uint8_t *base;        /* host address of the mapping */
+	uint64_t len;         /* bytes */
+	int fd;               /* memfd (shared by all regions unless separate) */
+	uint64_t off;         /* offset of the mapping in fd */
+	uint64_t first_page;  /* global number of the region's first page */
+};
+
+struct tvm_guest {
+	struct tvm_region *regions;
+	unsigned nregions;
+	uint64_t npages;
+	uint32_t *gen;        /* calloc'd: must never live in guest memory */
+	uint64_t seed;
+	const char *name;
+	atomic_int report_budget; /* mismatches still worth a stderr line */
+};
+
+int tvm_guest_init(struct tvm_guest *g, uint64_t size, unsigned nregions,
+		   bool separate, const char *name, uint64_t seed);
+int tvm_guest_hotplug(struct tvm_guest *g, uint64_t size, unsigned *index);
+void tvm_guest_destroy(struct tvm_guest *g);
+uint8_t *tvm_guest_page(const struct tvm_guest *g, uint64_t pno);
+int tvm_guest_balloon(struct tvm_guest *g, uint64_t start, uint64_t count);
+uint32_t tvm_next_gen(uint32_t gen);
+void tvm_page_write(struct tvm_guest *g, uint64_t pno);
+void tvm_page_zero(struct tvm_guest *g, uint64_t pno);
+int tvm_page_verify(struct tvm_guest *g, uint64_t pno);
+
+/* vcpu.c: persistent vCPU threads running page jobs in parallel. */
+enum tvm_op {
+	TVM_OP_NONE,
+	TVM_OP_WRITE,     /* pages in range get gen+1 */
+	TVM_OP_ZERO_HALF, /* even pages memset 0 (gen 0), odd pages gen+1 */
+	TVM_OP_VERIFY,    /* pages in range compared to the model */
+	TVM_OP_CHURN,     /* random own page: verify, then write, until stopped */
+	TVM_OP_EXIT,
+};
+
+struct tvm_result {
+	uint64_t pages;      /* pages processed (writes for churn) */
+	uint64_t mismatches;
+	uint64_t first_bad;  /* lowest mismatching page, valid if mismatches */
+};
+
+struct tvm_vcpu;
+
+struct tvm_vcpus {
+	struct tvm_guest *guest;
+	unsigned n;
+	struct tvm_vcpu *v;
+	pthread_mutex_t lock;
+	pthread_cond_t kick;  /* main -> vCPUs: a new job */
+	pthread_cond_t done;  /* vCPUs -> main: one finished */
+	uint64_t job_seq;
+	unsigned running;     /* vCPUs still working on job_seq */
+	enum tvm_op op;
+	uint64_t start, count;
+	atomic_bool stop;     /* ends a churn */
+	bool churning;
+};
+
+int tvm_vcpus_start(struct tvm_vcpus *vs, struct tvm_guest *g, unsigned n);
+int tvm_vcpus_run(struct tvm_vcpus *vs, enum tvm_op op, uint64_t start,
+		  uint64_t count, struct tvm_result *res);
+int tvm_vcpus_churn_start(struct tvm_vcpus *vs);
+int tvm_vcpus_churn_stop(struct tvm_vcpus *vs, struct tvm_result *res);
+void tvm_vcpus_stop(struct tvm_vcpus *vs);
+
+/* forkops.c: work done by a fork()ed child on the inherited mappings. */
+int tvm_fork_verify(struct tvm_guest *g, int *status);
+int tvm_fork_write(struct tvm_guest *g, uint64_t start, uint64_t count,
+		   int *status);
+
+/* procstat.c */
+int tvm_read_rss(uint64_t *rss_kb, uint64_t *shmem_kb, uint64_t *anon_kb);
+
+/* cmd.c: one command line in, exactly one answer line out. */
+struct tvm_ctx {
+	struct tvm_guest guest;
+	struct tvm_vcpus vcpus;
+	bool quit;
+};
+
+void tvm_cmd_exec(struct tvm_ctx *ctx, char *line);
+
+#endif

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The fault thread: serves every uffd, in every state.
+ * Order of resolution: staging, then swap file (with fault-around), then
+ * zero. Non-cooperative events of a batch are applied before its faults
+ * (see helper.h on why the read and the events share the lock).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "helper.h"
+#include "log.h"
+#include "swapfile.h"
+#include "uffd.h"
+
+#define FAULT_BATCH 64
+#define FAULT_ROUNDS 16        /* read rounds per lock hold, so workers get a turn */
+#define AROUND_MIN 4
+#define AROUND_MAX 256         /* pages: 1 MiB of read-ahead for sequential faults */
+#define WAKE_TOKEN UINT64_MAX
+
+static pthread_t fault_thread;
+static uint8_t *bounce;        /* AROUND_MAX pages, used by the fault thread only */
+
+/* Per process: where the last file fault ended, and the window it used. */
+static uint64_t next_seq[VS_MAX_PROCS];
+static uint32_t window[VS_MAX_PROCS];
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void record_latency(uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	unsigned b = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
+
+	if (b > 31)
+		b = 31;
+	vs.c.lat_hist[b]++;
+	if (us > vs.c.lat_max_us)
+		vs.c.lat_max_us = us;
+	vs.c.faults++;
+}
+
+static int fault_from_file(int pidx, struct vs_map *m, struct vs_obj *o,
+			   uint64_t page, uint64_t pg)
+{
+	struct vs_proc *p = &vs.procs[pidx];
+	uint32_t slot = vs_pt_slot(o->pt[pg]);
+	uint64_t map_end = m->addr + m->len, done = 0;
+	uint32_t w, n = 1;
+	int r;
+
+	if (page == next_seq[pidx])
+		w = window[pidx] * 2 > AROUND_MAX ? AROUND_MAX : window[pidx] * 2;
+	else
+		w = AROUND_MIN;
+	/* Grow the run while the next page is also swapped, at the next slot. */
+	while (n < w && page + (uint64_t)n * VS_PAGE_SIZE < map_end && pg + n < o->npages) {
+		uint32_t e = o->pt[pg + n];
+
+		if (vs_pt_state(e) != VS_P_FILE || vs_pt_slot(e) != slot + n)
+			break;
+		n++;
+	}
+	window[pidx] = w;
+	next_seq[pidx] = page + (uint64_t)n * VS_PAGE_SIZE;
+
+	r = vs_swapfile_read(vs.swap_fd, slot, bounce, n);
+	if (r) {
+		vs_set_error("reading swap file slot %u: %s", slot, strerror(-r));
+		return r;
+	}
+	r = vs_uffd_copy(p->uffd, page, bounce, (uint64_t)n * VS_PAGE_SIZE, &done);
+	for (uint64_t i = 0; i < done / VS_PAGE_SIZE; i++) {
+		uint32_t e = o->pt[pg + i];
+
+		/* Keep the slot: if the page comes back unchanged, trim reuses it. */
+		vs_page_set(o, pg + i, vs_pt_make(VS_P_RESIDENT, true, vs_pt_slot(e)));
+		vs.c.copied_from_file++;
+	}
+	if (r == -EEXIST && done)
+		r = 0; /* the faulting page was copied and woken */
+	return r;
+}
+
+/* Resolve one fault at @addr of process @pidx. 0, or -EAGAIN to retry later. */
+static int resolve(int pidx, uint64_t addr)
+{
+	struct vs_proc *p = &vs.procs[pidx];
+	uint64_t page = addr & ~(uint64_t)(VS_PAGE_SIZE - 1), t0 = now_ns(), pg;
+	struct vs_map *m = vs_map_find(pidx, page);
+	struct vs_obj *o;
+	uint32_t e;
+	int r;
+
+	if (!m) {
+		vs_warn("fault at %#llx of pid %d outside every guest mapping",
+			(unsigned long long)page, p->pid);
+		vs_uffd_wake(p->uffd, page, VS_PAGE_SIZE);
+		return 0;
+	}
+	o = &vs.objs[m->obj];
+	pg = (page - m->addr + m->off) / VS_PAGE_SIZE;
+	e = o->pt[pg];
+	switch (vs_pt_state(e)) {
+	case VS_P_STAGING:
+		r = vs_uffd_copy(p->uffd, page, o->stg + pg * VS_PAGE_SIZE, VS_PAGE_SIZE, NULL);
+		if (!r) {
+			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, vs_pt_has_slot(e), vs_pt_slot(e)));
+			fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				  (off_t)(pg * VS_PAGE_SIZE), VS_PAGE_SIZE);
+			vs.c.copied_from_staging++;
+		} else if (r == -EEXIST) {
+			vs_warn("page %llu of %s present while staged (written through the fd?)",
+				(unsigned long long)pg, o->name);
+		}
+		break;
+	case VS_P_FILE:
+		r = fault_from_file(pidx, m, o, page, pg);
+		break;
+	default:
+		r = vs_uffd_zeropage(p->uffd, page, VS_PAGE_SIZE);
+		if (!r)
+			vs.c.zeroed++;
+		break;
+	}
+	switch (r) {
+	case 0:
+		break;
+	case -EAGAIN:
+		return -EAGAIN;
+	case -EEXIST:
+		/* Installed through another mapping meanwhile: just wake. */
+		vs_uffd_wake(p->uffd, page, VS_PAGE_SIZE);
+		break;
+	case -ESRCH:
+		p->dead = true; /* exiting; the main loop drops it */
+		return 0;
+	case -ENOENT:
+		return 0;       /* the mapping went away under the fault */
+	default:
+		vs_err("resolving fault at %#llx of pid %d: %s", (unsigned long long)page,
+		       p->pid, strerror(-r));
+		vs_uffd_wake(p->uffd, page, VS_PAGE_SIZE);
+		return 0;
+	}
+	record_latency(now_ns() - t0);
+	return 0;
+}
+
+static void apply_event(int pidx, const struct uffd_msg *msg)
+{
+	switch (msg->event) {
+	case UFFD_EVENT_REMOVE: {
+		uint64_t start = msg->arg.remove.start, end = msg->arg.remove.end;
+
+		/* Walk every mapping of this process the range touches. */
+		for (uint64_t a = start; a < end;) {
+			struct vs_map *m = vs_map_find(pidx, a);
+			uint64_t stop;
+
+			if (!m) {
+				a += VS_PAGE_SIZE;
+				continue;
+			}
+			stop = end < m->addr + m->len ? end : m->addr + m->len;
+			vs_discard(&vs.objs[m->obj], (a - m->addr + m->off) / VS_PAGE_SIZE,
+				   (stop - a) / VS_PAGE_SIZE);
+			a = stop;
+		}
+		break;
+	}
+	case UFFD_EVENT_UNMAP:
+		vs_map_remove_range(pidx, msg->arg.remove.start,
+				    msg->arg.remove.end - msg->arg.remove.start);
+		break;
+	case UFFD_EVENT_REMAP:
+		vs_map_move(pidx, msg->arg.remap.from, msg->arg.remap.to, msg->arg.remap.len);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Drain one uffd. Called and returns with vs.lock held. */
+static void serve(int pidx, uint32_t gen)
+{
+	struct uffd_msg msgs[FAULT_BATCH];
+	uint64_t pending[FAULT_BATCH];
+	int npend = 0;
+
+	for (int round = 0; round < FAULT_ROUNDS || npend; round++) {
+		struct vs_proc *p = &vs.procs[pidx];
+		ssize_t n;
+		int cnt, keep = 0;
+
+		if (!p->used || p->gen != gen || p->uffd < 0)
+			return;
+		n = read(p->uffd, msgs, sizeof(msgs[0]) * (size_t)(FAULT_BATCH - npend));
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			vs_err("reading uffd of pid %d: %s", p->pid, strerror(errno));
+			p->dead = true;
+			return;
+		}
+		if (n <= 0 && !npend)
+			return;
+		if (n <= 0) {
+			/* An event is announced but not queued yet; let it come. */
+			pthread_mutex_unlock(&vs.lock);
+			usleep(20);
+			pthread_mutex_lock(&vs.lock);
+			if (round > 100000) {
+				vs_err("fault of pid %d kept failing with EAGAIN", p->pid);
+				return;
+			}
+		}
+		cnt = n > 0 ? (int)((size_t)n / sizeof(msgs[0])) : 0;
+		for (int i = 0; i < cnt; i++) {
+			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+				pending[npend++] = msgs[i].arg.pagefault.address;
+			else
+				apply_event(pidx, &msgs[i]);
+		}
+		for (int i = 0; i < npend; i++)
+			if (resolve(pidx, pending[i]) == -EAGAIN)
+				pending[keep++] = pending[i];
+		npend = keep;
+	}
+}
+
+static void *fault_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&vs.stopping)) {
+		struct epoll_event evs[16];
+		int n = epoll_wait(vs.fault_epfd, evs, 16, -1);
+
+		for (int i = 0; i < n; i++) {
+			uint64_t d = evs[i].data.u64;
+
+			if (d == WAKE_TOKEN)
+				continue;
+			pthread_mutex_lock(&vs.lock);
+			serve((int)(uint32_t)d, (uint32_t)(d >> 32));
+			pthread_mutex_unlock(&vs.lock);
+		}
+	}
+	return NULL;
+}
+
+int vs_fault_start(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_TOKEN };
+	int r;
+
+	bounce = aligned_alloc(VS_PAGE_SIZE, (size_t)AROUND_MAX * VS_PAGE_SIZE);
+	if (!bounce)
+		return -ENOMEM;
+	vs.fault_epfd = epoll_create1(EPOLL_CLOEXEC);
+	vs.fault_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vs.fault_epfd < 0 || vs.fault_wake_fd < 0)
+		return -errno;
+	if (epoll_ctl(vs.fault_epfd, EPOLL_CTL_ADD, vs.fault_wake_fd, &ev) < 0)
+		return -errno;
+	r = pthread_create(&fault_thread, NULL, fault_main, NULL);
+	return -r;
+}
+
+void vs_fault_stop(void)
+{
+	uint64_t one = 1;
+
+	atomic_store(&vs.stopping, true);
+	if (write(vs.fault_wake_fd, &one, sizeof(one)) < 0)
+		return;
+	pthread_join(fault_thread, NULL);
+}
+
+void vs_fault_latency(uint64_t *p50, uint64_t *p99)
+{
+	uint64_t total = 0, acc = 0;
+
+	*p50 = *p99 = 0;
+	for (int b = 0; b < 32; b++)
+		total += vs.c.lat_hist[b];
+	if (!total)
+		return;
+	for (int b = 0; b < 32; b++) {
+		acc += vs.c.lat_hist[b];
+		/* Report a bucket's upper bound: 2^b microseconds. */
+		if (!*p50 && acc * 2 >= total)
+			*p50 = b ? 1ull << b : 1;
+		if (!*p99 && acc * 100 >= total * 99) {
+			*p99 = b ? 1ull << b : 1;
+			break;
+		}
+	}
+}

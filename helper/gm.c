@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The guest-memory model: processes, guest memfds (objects) and mappings. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "log.h"
+#include "uffd.h"
+
+struct vs_helper vs;
+
+const char *vs_state_name(enum vs_state st)
+{
+	static const char *const names[] = {
+		"Ready", "Pending", "TrimInProgress", "SwapOutInProgress",
+		"Active", "SwapInInProgress", "Failed",
+	};
+	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "Unknown";
+}
+
+void vs_set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(vs.last_error, sizeof(vs.last_error), fmt, ap);
+	va_end(ap);
+	vs_err("%s", vs.last_error);
+}
+
+void vs_page_set(struct vs_obj *o, uint64_t pg, uint32_t e)
+{
+	enum vs_pstate was = vs_pt_state(o->pt[pg]), now = vs_pt_state(e);
+
+	if (was != now) {
+		if (was == VS_P_STAGING)
+			vs.c.staging--;
+		else if (was == VS_P_FILE)
+			vs.c.swapped--;
+		if (now == VS_P_STAGING)
+			vs.c.staging++;
+		else if (now == VS_P_FILE)
+			vs.c.swapped++;
+	}
+	o->pt[pg] = e;
+}
+
+int vs_proc_by_pid(pid_t pid)
+{
+	for (int i = 0; i < VS_MAX_PROCS; i++)
+		if (vs.procs[i].used && vs.procs[i].pid == pid)
+			return i;
+	return -ENOENT;
+}
+
+/*
+ * Add a process. Takes ownership of uffd (may be -1) and sock.
+ * Returns the proc index or -errno.
+ */
+int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm)
+{
+	struct vs_proc *p = NULL;
+	int idx, r;
+
+	for (idx = 0; idx < VS_MAX_PROCS; idx++) {
+		if (!vs.procs[idx].used) {
+			p = &vs.procs[idx];
+			break;
+		}
+	}
+	if (!p)
+		return -EMFILE;
+	r = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (r < 0)
+		return -errno;
+	p->pidfd = r;
+	if (uffd >= 0) {
+		r = vs_uffd_api(uffd);
+		if (r) {
+			close(p->pidfd);
+			return r;
+		}
+	}
+	p->used = true;
+	p->dead = false;
+	p->is_vmm = is_vmm;
+	p->pid = pid;
+	p->uffd = uffd;
+	p->sock = sock;
+	p->gen++;
+	if (uffd >= 0) {
+		struct epoll_event ev = {
+			.events = EPOLLIN,
+			.data.u64 = (uint64_t)p->gen << 32 | (uint32_t)idx,
+		};
+		if (epoll_ctl(vs.fault_epfd, EPOLL_CTL_ADD, uffd, &ev) < 0) {
+			r = -errno;
+			p->used = false;
+			close(p->pidfd);
+			return r;
+		}
+	}
+	return idx;
+}
+
+/* Forget a process: its mappings, its uffd, its fds. */
+void vs_proc_drop(int idx)
+{
+	struct vs_proc *p = &vs.procs[idx];
+
+	if (!p->used)
+		return;
+	for (int i = 0; i < VS_MAX_MAPS; i++)
+		if (vs.maps[i].used && vs.maps[i].proc == idx)
+			vs.maps[i].used = false;
+	if (p->uffd >= 0) {
+		epoll_ctl(vs.fault_epfd, EPOLL_CTL_DEL, p->uffd, NULL);
+		close(p->uffd);
+	}
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	if (p->sock >= 0)
+		close(p->sock);
+	p->used = false;
+	p->uffd = p->pidfd = p->sock = -1;
+}
+
+static int obj_grow(struct vs_obj *o, uint64_t npages)
+{
+	size_t old_len = o->npages * VS_PAGE_SIZE, len = npages * VS_PAGE_SIZE;
+	uint32_t *pt;
+	void *stg;
+
+	if (npages <= o->npages)
+		return 0;
+	if (ftruncate(o->stg_fd, (off_t)len) < 0)
+		return -errno;
+	stg = o->stg ? mremap(o->stg, old_len, len, MREMAP_MAYMOVE)
+		     : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, o->stg_fd, 0);
+	if (stg == MAP_FAILED)
+		return -errno;
+	o->stg = stg;
+	pt = realloc(o->pt, npages * sizeof(*pt));
+	if (!pt)
+		return -ENOMEM;
+	memset(pt + o->npages, 0, (npages - o->npages) * sizeof(*pt));
+	o->pt = pt;
+	o->npages = npages;
+	return 0;
+}
+
+/*
+ * Find or create the object for @memfd, covering at least @end_bytes.
+ * Always consumes @memfd (kept by a new object, closed otherwise).
+ * Returns the object index or -errno.
+ */
+int vs_obj_get(int memfd, const char *name, uint64_t end_bytes)
+{
+	uint64_t npages = (end_bytes + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE;
+	struct vs_obj *o = NULL;
+	struct stat st;
+	char stg_name[VMSWAP_NAME_MAX + 16];
+	int idx, r;
+
+	if (fstat(memfd, &st) < 0) {
+		r = -errno;
+		close(memfd);
+		return r;
+	}
+	for (idx = 0; idx < VS_MAX_OBJS; idx++) {
+		o = &vs.objs[idx];
+		if (o->used && o->dev == st.st_dev && o->ino == st.st_ino) {
+			close(memfd);
+			r = obj_grow(o, npages);
+			return r ? r : idx;
+		}
+	}
+	for (idx = 0; idx < VS_MAX_OBJS && vs.objs[idx].used; idx++)
+		;
+	if (idx == VS_MAX_OBJS) {
+		close(memfd);
+		return -EMFILE;
+	}
+	o = &vs.objs[idx];
+	memset(o, 0, sizeof(*o));
+	snprintf(stg_name, sizeof(stg_name), "vmswap-staging:%s", name);
+	o->stg_fd = memfd_create(stg_name, MFD_CLOEXEC);
+	if (o->stg_fd < 0) {
+		r = -errno;
+		close(memfd);
+		return r;
+	}
+	r = obj_grow(o, npages);
+	if (r) {
+		if (o->stg)
+			munmap(o->stg, o->npages * VS_PAGE_SIZE);
+		free(o->pt);
+		close(o->stg_fd);
+		close(memfd);
+		memset(o, 0, sizeof(*o));
+		return r;
+	}
+	o->used = true;
+	o->fd = memfd;
+	o->dev = st.st_dev;
+	o->ino = st.st_ino;
+	snprintf(o->name, sizeof(o->name), "%s", name);
+	return idx;
+}
+
+struct vs_map *vs_map_find(int proc, uint64_t addr)
+{
+	for (int i = 0; i < VS_MAX_MAPS; i++) {
+		struct vs_map *m = &vs.maps[i];
+
+		if (m->used && m->proc == proc && addr >= m->addr && addr - m->addr < m->len)
+			return m;
+	}
+	return NULL;
+}
+
+int vs_map_register(struct vs_map *m)
+{
+	int r;
+
+	if (m->registered)
+		return 0;
+	r = vs_uffd_register(vs.procs[m->proc].uffd, m->addr, m->len);
+	if (!r)
+		m->registered = true;
+	return r;
+}
+
+int vs_map_unregister(struct vs_map *m)
+{
+	int r;
+
+	if (!m->registered)
+		return 0;
+	r = vs_uffd_unregister(vs.procs[m->proc].uffd, m->addr, m->len);
+	m->registered = false;
+	return r;
+}
+
+static struct vs_map *map_alloc(void)
+{
+	for (int i = 0; i < VS_MAX_MAPS; i++)
+		if (!vs.maps[i].used)
+			return &vs.maps[i];
+	return NULL;
+}
+
+/*
+ * Add a mapping. While swap is enabled it is registered at once, so a
+ * region that appears later (hotplug) is covered before the VMM uses it.
+ */
+int vs_map_add(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
+{
+	struct vs_map *m;
+	int r;
+
+	vs_map_remove_range(proc, addr, len); /* a MAP_FIXED replacement */
+	m = map_alloc();
+	if (!m)
+		return -EMFILE;
+	*m = (struct vs_map){ .used = true, .proc = proc, .obj = obj,
+			      .addr = addr, .len = len, .off = off };
+	if (vs.registered && vs.procs[proc].uffd >= 0) {
+		r = vs_map_register(m);
+		if (r) {
+			m->used = false;
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* [addr, addr+len) of @proc is no longer guest memory: trim, split or drop. */
+void vs_map_remove_range(int proc, uint64_t addr, uint64_t len)
+{
+	uint64_t end = addr + len;
+
+	for (int i = 0; i < VS_MAX_MAPS; i++) {
+		struct vs_map *m = &vs.maps[i];
+		uint64_t mend;
+
+		if (!m->used || m->proc != proc)
+			continue;
+		mend = m->addr + m->len;
+		if (end <= m->addr || addr >= mend)
+			continue;
+		if (m->registered) {
+			uint64_t a = addr > m->addr ? addr : m->addr;
+			uint64_t b = end < mend ? end : mend;
+
+			/* Usually gone already; then the kernel has nothing to do. */
+			vs_uffd_unregister(vs.procs[proc].uffd, a, b - a);
+		}
+		if (addr <= m->addr && end >= mend) {
+			m->used = false;
+		} else if (addr <= m->addr) {
+			m->off += end - m->addr;
+			m->len = mend - end;
+			m->addr = end;
+		} else if (end >= mend) {
+			m->len = addr - m->addr;
+		} else {
+			struct vs_map *t = map_alloc();
+
+			if (t) {
+				*t = *m;
+				t->off = m->off + (end - m->addr);
+				t->addr = end;
+				t->len = mend - end;
+			} else {
+				vs_err("mapping table full; dropping tail of %#lx", (unsigned long)m->addr);
+			}
+			m->len = addr - m->addr;
+		}
+	}
+}
+
+/* mremap: [from, from+len) now lives at @to. */
+void vs_map_move(int proc, uint64_t from, uint64_t to, uint64_t len)
+{
+	struct vs_map *m = vs_map_find(proc, from);
+
+	if (!m)
+		return;
+	if (m->addr == from && m->len <= len) {
+		m->addr = to;
+		return;
+	}
+	/* A partial move: forget it; the shim reports the new range. */
+	vs_map_remove_range(proc, from, len);
+}
+
+/* A forked child inherits its parent's guest mappings at the same addresses. */
+int vs_clone_maps(int from_proc, int to_proc)
+{
+	for (int i = 0; i < VS_MAX_MAPS; i++) {
+		struct vs_map m = vs.maps[i];
+		int r;
+
+		if (!m.used || m.proc != from_proc)
+			continue;
+		r = vs_map_add(to_proc, m.obj, m.addr, m.len, m.off);
+		if (r == -EINVAL || r == -ENOMEM) {
+			/* Not in the child (MADV_DONTFORK): nothing to cover. */
+			vs_map_remove_range(to_proc, m.addr, m.len);
+			continue;
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Pages [first, first+count) of @o were discarded by the VMM (madvise
+ * MADV_REMOVE, hole punch): they read as zero from now on.
+ */
+void vs_discard(struct vs_obj *o, uint64_t first, uint64_t count)
+{
+	bool staged = false;
+
+	if (first >= o->npages)
+		return;
+	if (count > o->npages - first)
+		count = o->npages - first;
+	for (uint64_t pg = first; pg < first + count; pg++) {
+		uint32_t e = o->pt[pg];
+
+		if (vs_pt_state(e) == VS_P_STAGING)
+			staged = true;
+		if (vs_pt_has_slot(e))
+			vs_slots_free(&vs.slots, vs_pt_slot(e));
+		vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, false, 0));
+	}
+	if (staged)
+		fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)(first * VS_PAGE_SIZE), (off_t)(count * VS_PAGE_SIZE));
+}
+
+struct vs_map *vs_map_for_page(int obj, uint64_t pg)
+{
+	uint64_t off = pg * VS_PAGE_SIZE;
+
+	for (int i = 0; i < VS_MAX_MAPS; i++) {
+		struct vs_map *m = &vs.maps[i];
+		struct vs_proc *p = &vs.procs[m->proc];
+
+		if (m->used && m->registered && m->obj == obj && off >= m->off &&
+		    off - m->off < m->len && p->used && !p->dead && p->uffd >= 0)
+			return m;
+	}
+	return NULL;
+}

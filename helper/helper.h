@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The helper's shared state. One vmswap-helper serves one VMM.
+ *
+ * Guest memory is tracked per guest memfd ("object"), because a page's
+ * identity is (memfd, offset): several mappings in several processes can
+ * show the same page. Each object has a page table of 32-bit entries and a
+ * staging memfd laid out at the same offsets. A mapping ties a process
+ * address range to an object offset; faults are translated through it.
+ *
+ * Locking: vs.lock guards page tables, objects, procs, maps, counters and
+ * the swap-file slot allocator. The fault thread reads a uffd and applies
+ * its non-cooperative events (REMOVE, UNMAP, REMAP) in one critical
+ * section, so no page can be installed between the kernel releasing a
+ * madvise() and the helper learning that the range was discarded.
+ */
+#ifndef VS_HELPER_H
+#define VS_HELPER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <vmswap/proto.h>
+
+#include "slots.h"
+
+#define VS_PAGE_SIZE 4096u
+#define VS_PAGE_SHIFT 12
+#define VS_MAX_PROCS 64
+#define VS_MAX_OBJS 64
+#define VS_MAX_MAPS 256
+#define VS_ERR_MAX 256
+
+/* Page-table entry: bits 0-1 state, bit 2 "has a swap-file slot", 3-31 slot. */
+enum vs_pstate {
+	VS_P_RESIDENT = 0, /* in the guest memfd, or a hole (reads as zero) */
+	VS_P_STAGING = 1,  /* only copy is in the staging memfd, same offset */
+	VS_P_FILE = 2,     /* only copy is in the swap file at the slot */
+};
+#define VS_PT_STATE_MASK 3u
+#define VS_PT_HAS_SLOT 4u
+#define VS_PT_SLOT_SHIFT 3
+
+static inline enum vs_pstate vs_pt_state(uint32_t e)
+{
+	return (enum vs_pstate)(e & VS_PT_STATE_MASK);
+}
+static inline bool vs_pt_has_slot(uint32_t e)
+{
+	return e & VS_PT_HAS_SLOT;
+}
+static inline uint32_t vs_pt_slot(uint32_t e)
+{
+	return e >> VS_PT_SLOT_SHIFT;
+}
+static inline uint32_t vs_pt_make(enum vs_pstate st, bool has_slot, uint32_t slot)
+{
+	return (uint32_t)st | (has_slot ? VS_PT_HAS_SLOT : 0) |
+	       (has_slot ? slot << VS_PT_SLOT_SHIFT : 0);
+}
+
+enum vs_state {
+	VS_READY,
+	VS_PENDING,
+	VS_TRIM_IN_PROGRESS,
+	VS_SWAP_OUT_IN_PROGRESS,
+	VS_ACTIVE,
+	VS_SWAP_IN_IN_PROGRESS,
+	VS_FAILED,
+};
+const char *vs_state_name(enum vs_state st);
+
+struct vs_obj {
+	bool used;
+	int fd;               /* the guest memfd (our reference) */
+	dev_t dev;
+	ino_t ino;
+	char name[VMSWAP_NAME_MAX];
+	uint64_t npages;      /* pages covered by mappings so far */
+	uint32_t *pt;         /* npages entries */
+	int stg_fd;           /* staging memfd, same offsets as the guest memfd */
+	uint8_t *stg;         /* helper mapping of stg_fd, npages pages */
+};
+
+struct vs_proc {
+	bool used;
+	bool dead;
+	bool is_vmm;
+	pid_t pid;
+	int uffd;             /* -1: none */
+	int pidfd;
+	int sock;             /* shim connection, -1 once closed */
+	uint32_t gen;         /* bumps on reuse of the slot, checked by the fault thread */
+};
+
+struct vs_map {
+	bool used;
+	bool registered;
+	int proc;
+	int obj;
+	uint64_t addr, len, off; /* bytes */
+};
+
+struct vs_counters {
+	uint64_t copied_from_file;
+	uint64_t copied_from_staging;
+	uint64_t zeroed;
+	uint64_t redundant;     /* trimmed because the swap file held the same bytes */
+	uint64_t trimmed_zero;
+	uint64_t staging;       /* pages in state STAGING */
+	uint64_t swapped;       /* pages in state FILE */
+	uint64_t faults;
+	uint64_t lat_hist[32];  /* fault service time, log2 microsecond buckets */
+	uint64_t lat_max_us;
+};
+
+enum vs_op { VS_OP_NONE, VS_OP_ENABLE, VS_OP_TRIM, VS_OP_OUT, VS_OP_DISABLE };
+
+struct vs_helper {
+	pthread_mutex_t lock;
+	pid_t vmm_pid;
+	bool managed;
+	char reason[VMSWAP_REASON_MAX];
+
+	struct vs_proc procs[VS_MAX_PROCS];
+	struct vs_obj objs[VS_MAX_OBJS];
+	struct vs_map maps[VS_MAX_MAPS];
+
+	enum vs_state state;
+	bool registered;          /* mappings are registered on the uffds */
+	char last_error[VS_ERR_MAX];
+
+	int swap_fd;              /* -1 until the first out */
+	char swap_dir[256];
+	struct vs_slots slots;
+
+	struct vs_counters c;
+	uint64_t trans_pages, trans_ms;     /* last transition */
+	_Atomic uint64_t progress_done, progress_total;
+
+	int fault_epfd;           /* the fault thread's epoll set */
+	int fault_wake_fd;        /* eventfd: stop the fault thread */
+	atomic_bool stopping;
+};
+
+extern struct vs_helper vs;
+
+/* gm.c: the guest-memory model. All need vs.lock held. */
+int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm);
+void vs_proc_drop(int idx);
+int vs_proc_by_pid(pid_t pid);
+int vs_obj_get(int memfd, const char *name, uint64_t end_bytes);
+int vs_map_add(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off);
+void vs_map_remove_range(int proc, uint64_t addr, uint64_t len);
+void vs_map_move(int proc, uint64_t from, uint64_t to, uint64_t len);
+struct vs_map *vs_map_find(int proc, uint64_t addr);
+int vs_map_register(struct vs_map *m);
+int vs_map_unregister(struct vs_map *m);
+int vs_clone_maps(int from_proc, int to_proc);
+/* A registered mapping of a live process showing page @pg of @obj, or NULL. */
+struct vs_map *vs_map_for_page(int obj, uint64_t pg);
+void vs_discard(struct vs_obj *o, uint64_t first, uint64_t count);
+void vs_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Page state changes that keep the counters right. vs.lock held. */
+void vs_page_set(struct vs_obj *o, uint64_t pg, uint32_t e);
+
+#endif

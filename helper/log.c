@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static enum vs_log_level log_level = VS_LOG_WARN;
+
+int vs_log_parse_level(const char *s, enum vs_log_level *out)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+
+	if (!s || !*s) {
+		*out = VS_LOG_WARN;
+		return 0;
+	}
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(s, names[i])) {
+			*out = (enum vs_log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void vs_log_set_level(enum vs_log_level level)
+{
+	log_level = level;
+}
+
+void vs_log(enum vs_log_level level, const char *fmt, ...)
+{
+	static const char *const tags[] = { "error", "warning", "info", "debug" };
+	char buf[1024];
+	int n, saved = errno;
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	n = snprintf(buf, sizeof(buf), "vmswap-helper[%d]: %s: ", (int)getpid(), tags[level]);
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 2)
+		n = (int)sizeof(buf) - 2;
+	buf[n++] = '\n';
+	/* One write so concurrent threads' lines never interleave. */
+	if (write(STDERR_FILENO, buf, (size_t)n) < 0)
+		(void)0;
+	errno = saved;
+}

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vmswap-helper: one per VMM, started by the shim as
+ *   vmswap-helper [--daemonize] --vmm-pid PID --sock-fd FD
+ * The main thread runs one epoll loop over the control FIFO, signals,
+ * shim connections, process exits and the worker's completions; the
+ * fault thread and the worker thread do the page work.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <vmswap/common.h>
+
+#include "cmd.h"
+#include "fault.h"
+#include "helper.h"
+#include "log.h"
+#include "rundir.h"
+#include "shimconn.h"
+#include "state.h"
+#include "status.h"
+#include "swapfile.h"
+
+enum ev_kind { EV_CONTROL = 1, EV_SIGNAL, EV_LISTEN, EV_CONN, EV_PIDFD, EV_DONE, EV_TIMER };
+
+static int epfd;
+static struct vs_rundir rd;
+
+static int watch(int fd, enum ev_kind kind, uint32_t idx)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)kind << 32 | idx };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: vmswap-helper [--daemonize] --vmm-pid PID --sock-fd FD\n"
+			"Started by libvmswap.so; not meant to be run by hand.\n");
+	exit(2);
+}
+
+/* Leave the VMM's process tree: the VMM must not see us as its child. */
+static void daemonize(void)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("vmswap-helper: fork");
+		exit(1);
+	}
+	if (pid > 0)
+		_exit(0);
+	setsid();
+}
+
+static void on_control(void)
+{
+	static char line[VMSWAP_CMD_MAX + 1];
+	static size_t have;
+	static bool skipping; /* inside an over-long line */
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = read(rd.control_fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != '\n') {
+				if (have < VMSWAP_CMD_MAX)
+					line[have++] = buf[i];
+				else
+					skipping = true;
+				continue;
+			}
+			struct vs_cmd cmd;
+			const char *err = NULL;
+
+			if (skipping)
+				vs_state_command(VS_CMD_STATUS, "", false), vs_warn("control: line too long");
+			else if (vs_cmd_parse(line, have, &cmd, &err) == 0)
+				vs_state_command(cmd.verb, cmd.id, false);
+			else
+				vs_warn("control: bad command: %s", err ? err : "?");
+			have = 0;
+			skipping = false;
+		}
+	}
+}
+
+static bool on_signal(int sfd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGUSR1:
+			vs_info("SIGUSR1: enable, trim, out");
+			vs_state_command(VS_CMD_ENABLE, "", true);
+			break;
+		case SIGUSR2:
+			vs_info("SIGUSR2: disable");
+			vs_state_command(VS_CMD_DISABLE, "", false);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			vs_state_request_exit();
+			break;
+		default:
+			break;
+		}
+	}
+	return vs_state_exit_ready();
+}
+
+/* A process exited. Returns true when none we serve is left. */
+static bool on_pidfd(int idx)
+{
+	bool any = false;
+
+	pthread_mutex_lock(&vs.lock);
+	if (vs.procs[idx].used) {
+		vs_info("pid %d exited", vs.procs[idx].pid);
+		vs_proc_drop(idx);
+	}
+	for (int i = 0; i < VS_MAX_PROCS; i++)
+		any |= vs.procs[i].used;
+	pthread_mutex_unlock(&vs.lock);
+	return !any;
+}
+
+static int setup(pid_t vmm_pid, int sock, int *sfd, int *done_fd, int *tfd)
+{
+	const char *s = getenv(VMSWAP_ENV_LOG), *why;
+	enum vs_log_level lvl;
+	struct stat st;
+	sigset_t set;
+	int r;
+
+	if (vs_log_parse_level(s, &lvl) == 0)
+		vs_log_set_level(lvl);
+	s = getenv(VMSWAP_ENV_SWAP_DIR);
+	snprintf(vs.swap_dir, sizeof(vs.swap_dir), "%s", s && *s ? s : VMSWAP_DEFAULT_SWAP_DIR);
+	if (stat(vs.swap_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		vs_warn("swap dir %s is not a directory; out will fail", vs.swap_dir);
+	vs_swapfile_init_faults();
+
+	pthread_mutex_init(&vs.lock, NULL);
+	vs.vmm_pid = vmm_pid;
+	vs.managed = true;
+	vs.swap_fd = -1;
+	vs.state = VS_READY;
+	vs_slots_init(&vs.slots);
+	for (int i = 0; i < VS_MAX_PROCS; i++)
+		vs.procs[i].uffd = vs.procs[i].pidfd = vs.procs[i].sock = -1;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -EINVAL;
+	sigdelset(&set, SIGHUP); /* blocked and ignored: the terminal is not ours */
+	*sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	*tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (*sfd < 0 || epfd < 0 || *tfd < 0)
+		return -errno;
+	struct itimerspec its = { .it_interval = { 0, 250000000 }, .it_value = { 0, 250000000 } };
+	timerfd_settime(*tfd, 0, &its, NULL);
+
+	if ((r = vs_fault_start()))
+		return r;
+	if ((*done_fd = vs_state_start()) < 0)
+		return *done_fd;
+	r = vs_rundir_create(&rd, vmm_pid, &why);
+	if (r) {
+		vs_err("%s %s: %s", why, rd.path, strerror(-r));
+		return r;
+	}
+	struct vs_conn *c = vs_conn_add(sock, true);
+	if (!c)
+		return -EMFILE;
+	if ((r = watch(sock, EV_CONN, (uint32_t)vs_conn_index(c))))
+		return r;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	pid_t vmm_pid = 0;
+	int sock = -1, sfd = -1, done_fd = -1, tfd = -1, r, devnull;
+	bool exiting = false;
+	uint64_t last_faults = UINT64_MAX;
+	int i = 1;
+
+	if (i < argc && !strcmp(argv[i], "--daemonize")) {
+		daemonize();
+		i++;
+	}
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--vmm-pid") && i + 1 < argc)
+			vmm_pid = (pid_t)strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--sock-fd") && i + 1 < argc)
+			sock = (int)strtol(argv[++i], NULL, 10);
+		else
+			usage();
+	}
+	if (vmm_pid <= 0 || sock < 0 || fcntl(sock, F_GETFD) < 0)
+		usage();
+	fcntl(sock, F_SETFD, FD_CLOEXEC);
+	if (chdir("/") < 0)
+		return 1;
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		close(devnull);
+	}
+
+	r = setup(vmm_pid, sock, &sfd, &done_fd, &tfd);
+	if (r) {
+		vs_err("setup failed: %s", strerror(-r));
+		vs_rundir_remove(&rd);
+		return 1;
+	}
+	watch(rd.control_fd, EV_CONTROL, 0);
+	watch(rd.listen_fd, EV_LISTEN, 0);
+	watch(sfd, EV_SIGNAL, 0);
+	watch(done_fd, EV_DONE, 0);
+	watch(tfd, EV_TIMER, 0);
+	vs_status_publish(rd.dirfd);
+	vs_info("serving VMM %d, run dir %s", vmm_pid, rd.path);
+
+	while (!exiting) {
+		struct epoll_event evs[32];
+		bool publish = false;
+		int n = epoll_wait(epfd, evs, 32, -1);
+
+		for (int k = 0; k < n && !exiting; k++) {
+			enum ev_kind kind = (enum ev_kind)(evs[k].data.u64 >> 32);
+			uint32_t idx = (uint32_t)evs[k].data.u64;
+
+			switch (kind) {
+			case EV_CONTROL:
+				on_control();
+				publish = true;
+				break;
+			case EV_SIGNAL:
+				exiting = on_signal(sfd);
+				publish = true;
+				break;
+			case EV_LISTEN: {
+				int fd = accept4(rd.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+				struct vs_conn *c = fd >= 0 ? vs_conn_add(fd, false) : NULL;
+
+				if (fd >= 0 && !c)
+					close(fd);
+				else if (c)
+					watch(fd, EV_CONN, (uint32_t)vs_conn_index(c));
+				break;
+			}
+			case EV_CONN: {
+				struct vs_conn *c = vs_conn_at((int)idx);
+				int before = c->proc;
+
+				if (vs_conn_handle(c) < 0) {
+					epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+					vs_conn_close(c);
+				} else if (before < 0 && c->proc >= 0) {
+					/* HELLO: watch the process so we learn when it exits. */
+					watch(vs.procs[c->proc].pidfd, EV_PIDFD, (uint32_t)c->proc);
+				}
+				publish = true;
+				break;
+			}
+			case EV_PIDFD:
+				epoll_ctl(epfd, EPOLL_CTL_DEL, vs.procs[idx].pidfd, NULL);
+				exiting = on_pidfd((int)idx);
+				publish = true;
+				break;
+			case EV_DONE:
+				vs_state_collect();
+				exiting = vs_state_exit_ready();
+				publish = true;
+				break;
+			case EV_TIMER: {
+				uint64_t ticks;
+
+				if (read(tfd, &ticks, sizeof(ticks)) < 0)
+					break;
+				bool busy = vs_state_busy();
+
+				pthread_mutex_lock(&vs.lock);
+				publish = busy || vs.c.faults != last_faults;
+				last_faults = vs.c.faults;
+				pthread_mutex_unlock(&vs.lock);
+				break;
+			}
+			}
+		}
+		if (publish && !exiting)
+			vs_status_publish(rd.dirfd);
+	}
+	vs_info("exiting");
+	vs_fault_stop();
+	vs_rundir_remove(&rd);
+	return 0;
+}

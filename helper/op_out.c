@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * out: write staging to the swap file. Slots are taken under the lock,
+ * the write runs unlocked (faults keep being served from staging), and
+ * pages still staged afterwards become FILE. A page that faulted in
+ * meanwhile gives its new slot back: its staged bytes may have been read
+ * after the fault punched them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "log.h"
+#include "ops.h"
+#include "swapfile.h"
+
+#define OUT_BATCH 256 /* pages: 1 MiB writes */
+
+struct out_batch {
+	struct vs_obj *o;
+	uint64_t first, count;
+	uint32_t slot[OUT_BATCH];
+};
+
+/* Collect the next run of staged pages at or after *pg and give them slots. */
+static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg)
+{
+	b->o = o;
+	b->count = 0;
+	while (*pg < o->npages && vs_pt_state(o->pt[*pg]) != VS_P_STAGING)
+		(*pg)++;
+	b->first = *pg;
+	while (*pg < o->npages && b->count < OUT_BATCH &&
+	       vs_pt_state(o->pt[*pg]) == VS_P_STAGING) {
+		uint32_t e = o->pt[*pg];
+		int r;
+
+		/* Not trimmed as clean, so the old copy is stale. */
+		if (vs_pt_has_slot(e)) {
+			vs_slots_free(&vs.slots, vs_pt_slot(e));
+			vs_page_set(o, *pg, vs_pt_make(VS_P_STAGING, false, 0));
+		}
+		r = vs_slots_alloc(&vs.slots, &b->slot[b->count]);
+		if (r)
+			return r;
+		b->count++;
+		(*pg)++;
+	}
+	return 0;
+}
+
+/* Write a batch, one pwrite per run of consecutive slots. Unlocked. */
+static int out_write(const struct out_batch *b)
+{
+	uint64_t i = 0;
+
+	while (i < b->count) {
+		uint64_t j = i + 1;
+		int r;
+
+		while (j < b->count && b->slot[j] == b->slot[i] + (j - i))
+			j++;
+		r = vs_swapfile_write(vs.swap_fd, b->slot[i],
+				      b->o->stg + (b->first + i) * VS_PAGE_SIZE, j - i);
+		if (r)
+			return r;
+		i = j;
+	}
+	return 0;
+}
+
+/* After the write (or its failure): settle each page. vs.lock held. */
+static uint64_t out_commit(const struct out_batch *b, bool written)
+{
+	uint64_t moved = 0;
+
+	for (uint64_t i = 0; i < b->count; i++) {
+		uint64_t pg = b->first + i;
+
+		if (written && vs_pt_state(b->o->pt[pg]) == VS_P_STAGING) {
+			vs_page_set(b->o, pg, vs_pt_make(VS_P_FILE, true, b->slot[i]));
+			moved++;
+		} else {
+			vs_slots_free(&vs.slots, b->slot[i]);
+		}
+	}
+	if (written && b->count)
+		fallocate(b->o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)(b->first * VS_PAGE_SIZE), (off_t)(b->count * VS_PAGE_SIZE));
+	return moved;
+}
+
+int vs_op_out(char *msg, size_t n)
+{
+	static struct out_batch b;
+	uint64_t t0 = vs_now_ms(), moved = 0;
+	int r = 0;
+
+	vs.progress_total = vs.c.staging;
+	vs.progress_done = 0;
+	for (int i = 0; i < VS_MAX_OBJS; i++) {
+		struct vs_obj *o = &vs.objs[i];
+		uint64_t pg = 0;
+
+		while (o->used && pg < o->npages) {
+			if (vs_op_aborted()) {
+				snprintf(msg, n, "swap out aborted");
+				return -ECANCELED;
+			}
+			pthread_mutex_lock(&vs.lock);
+			r = out_collect(&b, o, &pg);
+			pthread_mutex_unlock(&vs.lock);
+			if (!r && b.count)
+				r = out_write(&b);
+			pthread_mutex_lock(&vs.lock);
+			moved += out_commit(&b, r == 0);
+			pthread_mutex_unlock(&vs.lock);
+			if (r) {
+				vs_set_error("writing the swap file: %s", strerror(-r));
+				snprintf(msg, n, "swap out failed: %s; pages stay in staging",
+					 strerror(-r));
+				return r;
+			}
+			vs.progress_done += b.count;
+		}
+	}
+	/* The host gets the memory back only once the page cache is clean and dropped. */
+	if (fdatasync(vs.swap_fd) < 0) {
+		r = -errno;
+		vs_set_error("syncing the swap file: %s", strerror(-r));
+		snprintf(msg, n, "%s", vs.last_error);
+		return r;
+	}
+	posix_fadvise(vs.swap_fd, 0, 0, POSIX_FADV_DONTNEED);
+	pthread_mutex_lock(&vs.lock);
+	vs.trans_pages = moved;
+	vs.trans_ms = vs_now_ms() - t0;
+	pthread_mutex_unlock(&vs.lock);
+	snprintf(msg, n, "swapped out %llu pages (%llu MiB)", (unsigned long long)moved,
+		 (unsigned long long)(moved * VS_PAGE_SIZE >> 20));
+	return 0;
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * trim: drop staged pages that need no writing: zero pages (they fault
+ * back as zero pages) and clean pages, whose bytes equal the copy the swap
+ * file still holds from an earlier swap-out (they become FILE again).
+ * Clean means byte-equal: we compare, we never guess.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "helper.h"
+#include "log.h"
+#include "ops.h"
+#include "swapfile.h"
+
+#define TRIM_BATCH 64
+
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (unsigned i = 0; i < VS_PAGE_SIZE / 8; i += 4)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
+			return false;
+	return true;
+}
+
+static void punch_staging(struct vs_obj *o, uint64_t pg, uint64_t count)
+{
+	if (count)
+		fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)(pg * VS_PAGE_SIZE), (off_t)(count * VS_PAGE_SIZE));
+}
+
+/* One batch of @o under vs.lock. Counts into *zero and *clean. */
+static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
+		      uint64_t *zero, uint64_t *clean)
+{
+	static uint8_t buf[VS_PAGE_SIZE] __attribute__((aligned(4096)));
+	uint64_t run = 0; /* pages at the end of the scan that left staging */
+
+	for (uint64_t pg = first; pg < first + count; pg++) {
+		uint32_t e = o->pt[pg];
+		const uint8_t *data = o->stg + pg * VS_PAGE_SIZE;
+		bool gone = false;
+
+		if (vs_pt_state(e) != VS_P_STAGING) {
+			punch_staging(o, pg - run, run);
+			run = 0;
+			continue;
+		}
+		if (page_is_zero(data)) {
+			if (vs_pt_has_slot(e))
+				vs_slots_free(&vs.slots, vs_pt_slot(e));
+			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, false, 0));
+			vs.c.trimmed_zero++;
+			(*zero)++;
+			gone = true;
+		} else if (vs_pt_has_slot(e)) {
+			int r = vs_swapfile_read(vs.swap_fd, vs_pt_slot(e), buf, 1);
+
+			if (r)
+				return r;
+			if (!memcmp(buf, data, VS_PAGE_SIZE)) {
+				vs_page_set(o, pg, vs_pt_make(VS_P_FILE, true, vs_pt_slot(e)));
+				vs.c.redundant++;
+				(*clean)++;
+				gone = true;
+			} else {
+				/* Changed since it was written: the old copy is garbage. */
+				vs_slots_free(&vs.slots, vs_pt_slot(e));
+				vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, false, 0));
+			}
+		}
+		if (gone) {
+			run++;
+		} else {
+			punch_staging(o, pg - run, run);
+			run = 0;
+		}
+	}
+	punch_staging(o, first + count - run, run);
+	return 0;
+}
+
+int vs_op_trim(char *msg, size_t n)
+{
+	uint64_t t0 = vs_now_ms(), zero = 0, clean = 0, total = 0;
+	int r = 0;
+
+	for (int i = 0; i < VS_MAX_OBJS; i++)
+		if (vs.objs[i].used)
+			total += vs.objs[i].npages;
+	vs.progress_total = total;
+	vs.progress_done = 0;
+	for (int i = 0; i < VS_MAX_OBJS && !r; i++) {
+		struct vs_obj *o = &vs.objs[i];
+
+		for (uint64_t pg = 0; o->used && pg < o->npages; pg += TRIM_BATCH) {
+			uint64_t cnt = o->npages - pg < TRIM_BATCH ? o->npages - pg : TRIM_BATCH;
+
+			if (vs_op_aborted()) {
+				snprintf(msg, n, "trim aborted");
+				return -ECANCELED;
+			}
+			pthread_mutex_lock(&vs.lock);
+			r = trim_batch(o, pg, cnt, &zero, &clean);
+			pthread_mutex_unlock(&vs.lock);
+			if (r) {
+				vs_set_error("trim: reading swap file: %s", strerror(-r));
+				snprintf(msg, n, "%s", vs.last_error);
+				return r;
+			}
+			vs.progress_done += cnt;
+		}
+	}
+	pthread_mutex_lock(&vs.lock);
+	vs.trans_pages = zero + clean;
+	vs.trans_ms = vs_now_ms() - t0;
+	pthread_mutex_unlock(&vs.lock);
+	snprintf(msg, n, "trimmed %llu zero and %llu clean pages",
+		 (unsigned long long)zero, (unsigned long long)clean);
+	return 0;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The long operations, run one at a time on the worker thread. Each
+ * returns 0 or -errno and writes a one-line summary or error into @msg.
+ * Each takes vs.lock only for short batches, so faults are served while
+ * it runs, and stops early (returning -ECANCELED) when vs_op_aborted().
+ */
+#ifndef VS_OPS_H
+#define VS_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+int vs_op_enable(char *msg, size_t n);
+int vs_op_trim(char *msg, size_t n);
+int vs_op_out(char *msg, size_t n);
+int vs_op_disable(char *msg, size_t n);
+
+bool vs_op_aborted(void);
+uint64_t vs_now_ms(void);
+
+/* Processes that map a guest memfd but hold no uffd. vs.lock held. */
+int vs_find_uncovered(char *msg, size_t n);
+
+#endif

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Messages from the shims. Every message is validated before use; the
+ * VMM side is not trusted. A connection's first message must be HELLO,
+ * which ties it to a process (the peer's credentials must match).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "log.h"
+#include "shimconn.h"
+
+static struct vs_conn conns[VS_MAX_CONNS];
+
+struct vs_conn *vs_conn_add(int fd, bool is_vmm_conn)
+{
+	for (int i = 0; i < VS_MAX_CONNS; i++) {
+		if (conns[i].fd <= 0) {
+			conns[i] = (struct vs_conn){ .fd = fd, .proc = -1, .is_vmm_conn = is_vmm_conn };
+			return &conns[i];
+		}
+	}
+	return NULL;
+}
+
+int vs_conn_index(const struct vs_conn *c)
+{
+	return (int)(c - conns);
+}
+
+struct vs_conn *vs_conn_at(int idx)
+{
+	return &conns[idx];
+}
+
+void vs_conn_close(struct vs_conn *c)
+{
+	if (c->proc >= 0 && vs.procs[c->proc].used && vs.procs[c->proc].sock == c->fd)
+		vs.procs[c->proc].sock = -1; /* the process may live on: keep its uffd */
+	close(c->fd);
+	c->fd = 0;
+	c->proc = -1;
+}
+
+static void send_reply(struct vs_conn *c, uint32_t seq, int result, const char *msg)
+{
+	struct vmswap_msg_reply rep = { .result = result };
+
+	vmswap_msg_init(&rep.hdr, VMSWAP_MSG_REPLY, sizeof(rep), seq);
+	snprintf(rep.message, sizeof(rep.message), "%s", msg ? msg : "");
+	if (send(c->fd, &rep, sizeof(rep), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		vs_warn("replying to the shim: %s", strerror(errno));
+}
+
+/* Is @fd a memfd? Only those can be guest memory we manage. */
+static bool is_memfd(int fd)
+{
+	char path[64], target[128];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = 0;
+	return !strncmp(target, "/memfd:", 7) && fcntl(fd, F_GET_SEALS) >= 0;
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] ? (pid_t)strtol(p + 4, NULL, 10) : -1;
+}
+
+static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd, char *why, size_t n)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int idx, old, r;
+
+	if (c->proc >= 0)
+		return snprintf(why, n, "second HELLO on a connection"), -EPROTO;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	if (cred.uid != geteuid() && cred.uid != 0)
+		return snprintf(why, n, "peer uid %u is not ours", cred.uid), -EPERM;
+	if (m->vmm_pid != vs.vmm_pid || (c->is_vmm_conn && m->pid != vs.vmm_pid) ||
+	    (!c->is_vmm_conn && cred.pid != m->pid))
+		return snprintf(why, n, "HELLO from pid %d does not match its peer", m->pid), -EPERM;
+
+	if (c->is_vmm_conn && fd < 0) {
+		vs.managed = false;
+		snprintf(vs.reason, sizeof(vs.reason), "%s", m->reason[0] ? m->reason : "no userfaultfd");
+		vs_warn("VMM %d runs unmanaged: %s", m->pid, vs.reason);
+	}
+	/* An exec'd process comes back with the same pid and a new mm. */
+	old = vs_proc_by_pid(m->pid);
+	if (old >= 0)
+		vs_proc_drop(old);
+	idx = vs_proc_add(m->pid, fd, -1, c->is_vmm_conn);
+	if (idx < 0)
+		return snprintf(why, n, "cannot track pid %d: %s", m->pid, strerror(-idx)), idx;
+	vs.procs[idx].sock = c->fd;
+	c->proc = idx;
+	if (!c->is_vmm_conn && fd >= 0) {
+		/* A forked child: same guest mappings as its parent, covered at once. */
+		int from = vs_proc_by_pid(parent_of(m->pid));
+
+		if (from < 0)
+			from = vs_proc_by_pid(vs.vmm_pid);
+		r = from >= 0 ? vs_clone_maps(from, idx) : 0;
+		if (r)
+			return snprintf(why, n, "cannot cover pid %d: %s", m->pid, strerror(-r)), r;
+	}
+	vs_info("pid %d joined%s", m->pid, fd < 0 ? " without a userfaultfd" : "");
+	return 0;
+}
+
+static int on_region_add(struct vs_conn *c, const struct vmswap_msg_region_add *m, int fd,
+			 char *why, size_t n)
+{
+	int obj, r;
+
+	if (!is_memfd(fd)) {
+		close(fd);
+		return snprintf(why, n, "region fd is not a memfd"), -EBADF;
+	}
+	if (vs.procs[c->proc].uffd < 0) {
+		close(fd);
+		return snprintf(why, n, "process has no userfaultfd"), -EPERM;
+	}
+	obj = vs_obj_get(fd, m->name, m->offset + m->len);
+	if (obj < 0)
+		return snprintf(why, n, "cannot track memfd: %s", strerror(-obj)), obj;
+	r = vs_map_add(c->proc, obj, m->addr, m->len, m->offset);
+	if (r)
+		return snprintf(why, n, "cannot add region: %s", strerror(-r)), r;
+	vs_info("pid %d region %#llx+%llu MiB at offset %llu of %s", vs.procs[c->proc].pid,
+		(unsigned long long)m->addr, (unsigned long long)(m->len >> 20),
+		(unsigned long long)m->offset, m->name);
+	return 0;
+}
+
+static int on_discard(const struct vmswap_msg_discard *m, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	close(fd);
+	for (int i = 0; i < VS_MAX_OBJS; i++) {
+		struct vs_obj *o = &vs.objs[i];
+
+		if (o->used && o->dev == st.st_dev && o->ino == st.st_ino) {
+			/* Only whole pages are gone; a partial page keeps its bytes. */
+			uint64_t first = (m->offset + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE;
+			uint64_t end = (m->offset + m->len) / VS_PAGE_SIZE;
+
+			if (end > first)
+				vs_discard(o, first, end - first);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+int vs_conn_handle(struct vs_conn *c)
+{
+	union {
+		struct vmswap_msg_hdr hdr;
+		char buf[VMSWAP_MSG_MAX];
+	} u;
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)], why[VMSWAP_REASON_MAX] = "";
+	struct iovec iov = { .iov_base = u.buf, .iov_len = sizeof(u.buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	int fds[4], nfds = 0, fd = -1, r;
+	ssize_t len = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+
+	if (len < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	if (len == 0)
+		return -ECONNRESET;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k && nfds < 4; i++)
+			memcpy(&fds[nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	}
+	r = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -EPROTO
+	    : vmswap_msg_check(u.buf, (size_t)len, nfds);
+	if (r) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		vs_warn("rejected a malformed shim message (%zd bytes, %d fds): %s", len, nfds,
+			strerror(-r));
+		send_reply(c, len >= (ssize_t)sizeof(u.hdr) ? u.hdr.seq : 0, r, "malformed message");
+		return 0;
+	}
+	if (nfds)
+		fd = fds[0];
+	pthread_mutex_lock(&vs.lock);
+	if (u.hdr.type != VMSWAP_MSG_HELLO && c->proc < 0) {
+		r = -EPROTO;
+		snprintf(why, sizeof(why), "HELLO expected first");
+		if (fd >= 0)
+			close(fd);
+	} else {
+		switch (u.hdr.type) {
+		case VMSWAP_MSG_HELLO:
+			r = on_hello(c, (const void *)u.buf, fd, why, sizeof(why));
+			break;
+		case VMSWAP_MSG_REGION_ADD:
+			r = on_region_add(c, (const void *)u.buf, fd, why, sizeof(why));
+			break;
+		case VMSWAP_MSG_REGION_DEL: {
+			const struct vmswap_msg_region_del *m = (const void *)u.buf;
+			vs_map_remove_range(c->proc, m->addr, m->len);
+			r = 0;
+			break;
+		}
+		case VMSWAP_MSG_DISCARD:
+			r = on_discard((const void *)u.buf, fd);
+			break;
+		default:
+			r = -EPROTO;
+			snprintf(why, sizeof(why), "unexpected message type %u", u.hdr.type);
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	pthread_mutex_unlock(&vs.lock);
+	if (r && !why[0])
+		snprintf(why, sizeof(why), "%s", strerror(-r));
+	if (r)
+		vs_warn("shim request %u failed: %s", u.hdr.type, why);
+	send_reply(c, u.hdr.seq, r, why);
+	return 0;
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Connections from shims: the VMM's socketpair and children joining via shim.sock. */
+#ifndef VS_SHIMCONN_H
+#define VS_SHIMCONN_H
+
+#include <stdbool.h>
+
+#define VS_MAX_CONNS 64
+
+struct vs_conn {
+	int fd;            /* 0 = free slot */
+	int proc;          /* -1 until HELLO */
+	bool is_vmm_conn;  /* the socketpair we were started with */
+};
+
+struct vs_conn *vs_conn_add(int fd, bool is_vmm_conn);
+int vs_conn_index(const struct vs_conn *c);
+struct vs_conn *vs_conn_at(int idx);
+void vs_conn_close(struct vs_conn *c);
+/* Read and answer one message. 0, or -errno when the connection is done. */
+int vs_conn_handle(struct vs_conn *c);
+
+#endif

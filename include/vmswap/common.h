@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Names and defaults shared by the shim, the helper, vmswapctl and tests.
+ *
+ * Run directory layout, per VMM: $VMSWAP_RUN_DIR/<vmm-pid>/ (mode 0700)
+ *   control      FIFO (0600): one command per line, see below
+ *   status.json  the helper's published status, replaced atomically
+ *   helper.pid   the helper's pid, decimal, newline
+ *   shim.sock    SOCK_SEQPACKET socket on which forked or exec'd
+ *                processes of the same VMM join the helper
+ *
+ * Control line grammar (at most VMSWAP_CMD_MAX bytes, '\n' terminated):
+ *   <verb> [id=<token>]
+ *   verb  := enable | trim | out | disable | status
+ *   token := 1..32 chars of [A-Za-z0-9_.-]
+ * The helper answers each command in status.json "replies" (the last
+ * VMSWAP_REPLIES_KEPT, newest last) as {"id","command","ok","message"}.
+ * enable is answered when it finished; trim, out and disable when they
+ * started (or were refused). status only republishes status.json.
+ */
+#ifndef VMSWAP_COMMON_H
+#define VMSWAP_COMMON_H
+
+#define VMSWAP_ENV_MIN_SIZE "VMSWAP_MIN_SIZE"
+#define VMSWAP_ENV_MATCH "VMSWAP_MATCH"
+#define VMSWAP_ENV_SWAP_DIR "VMSWAP_SWAP_DIR"
+#define VMSWAP_ENV_RUN_DIR "VMSWAP_RUN_DIR"
+#define VMSWAP_ENV_LOG "VMSWAP_LOG"
+#define VMSWAP_ENV_DISABLE "VMSWAP_DISABLE"
+#define VMSWAP_ENV_HELPER "VMSWAP_HELPER"      /* path of vmswap-helper */
+/* Test hook: "1" makes the shim act as if userfaultfd were unavailable. */
+#define VMSWAP_ENV_TEST_NO_UFFD "VMSWAP_TEST_NO_UFFD"
+
+#define VMSWAP_DEFAULT_MIN_SIZE (64ull << 20)
+#define VMSWAP_DEFAULT_SWAP_DIR "/var/tmp"
+#define VMSWAP_DEFAULT_RUN_DIR_ROOT "/run/vmswap"
+#define VMSWAP_RUN_SUBDIR "vmswap" /* under $XDG_RUNTIME_DIR for non-root */
+
+#define VMSWAP_CONTROL_NAME "control"
+#define VMSWAP_STATUS_NAME "status.json"
+#define VMSWAP_PIDFILE_NAME "helper.pid"
+#define VMSWAP_SOCK_NAME "shim.sock"
+
+#define VMSWAP_CMD_MAX 256
+#define VMSWAP_TOKEN_MAX 32
+#define VMSWAP_REPLIES_KEPT 16
+
+#define VMSWAP_HELPER_NAME "vmswap-helper"
+
+#endif

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Environment settings. An empty variable counts as unset, as in
+ * vmswap_run_root(). The first bad value is reported and makes the shim
+ * pass everything through; VMSWAP_DISABLE=1 wins over everything else.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include <vmswap/common.h>
+#include <vmswap/util.h>
+
+#include "config.h"
+#include "log.h"
+
+struct shim_config shim_cfg = { .min_size = VMSWAP_DEFAULT_MIN_SIZE };
+
+/* Longest "/<pid>/shim.sock" tail; the run dir must leave room for it. */
+#define SOCK_TAIL_MAX (sizeof("/4194304/") - 1 + sizeof(VMSWAP_SOCK_NAME) - 1)
+
+static int bad(const char *var, const char *val, const char *why)
+{
+	shim_log(SHIM_LOG_ERROR, "bad %s=\"%.80s\": %s; running unmanaged",
+		 var, val, why);
+	shim_cfg.unmanaged = true;
+	return -EINVAL;
+}
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+static int parse_level(const char *v)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(v, names[i]))
+			return (int)i;
+	return -EINVAL;
+}
+
+/* Absolute form of @path into @out when it exists, else @path as given. */
+static void absolute(const char *path, char *out, size_t n)
+{
+	char buf[PATH_MAX];
+
+	snprintf(out, n, "%s", realpath(path, buf) ? buf : path);
+}
+
+/*
+ * vmswap-helper next to libvmswap.so. Resolved now, so a later chdir()
+ * of the VMM does not matter. Without a directory, posix_spawnp searches
+ * PATH.
+ */
+static void default_helper(char *out, size_t n)
+{
+	char lib[PATH_MAX];
+	const char *slash;
+	Dl_info info;
+
+	if (!dladdr((void *)shim_config_load, &info) || !info.dli_fname ||
+	    !strchr(info.dli_fname, '/')) {
+		snprintf(out, n, "%s", VMSWAP_HELPER_NAME);
+		return;
+	}
+	absolute(info.dli_fname, lib, sizeof(lib));
+	slash = strrchr(lib, '/');
+	snprintf(out, n, "%.*s/%s", (int)(slash - lib), lib, VMSWAP_HELPER_NAME);
+}
+
+static int check_dir(const char *var, size_t max)
+{
+	const char *v = env(var);
+
+	if (!v)
+		return 0;
+	if (v[0] != '/')
+		return bad(var, v, "not an absolute path");
+	if (strlen(v) > max)
+		return bad(var, v, "path too long");
+	return 0;
+}
+
+int shim_config_load(void)
+{
+	const char *v;
+	int r;
+
+	if ((v = env(VMSWAP_ENV_DISABLE))) {
+		if (!strcmp(v, "1")) {
+			shim_cfg.disabled = true;
+			return 0;
+		}
+		if (strcmp(v, "0"))
+			return bad(VMSWAP_ENV_DISABLE, v, "expected 0 or 1");
+	}
+	if ((v = env(VMSWAP_ENV_LOG))) {
+		r = parse_level(v);
+		if (r < 0)
+			return bad(VMSWAP_ENV_LOG, v,
+				   "expected error, warn, info or debug");
+		shim_log_level = r;
+	}
+	if ((v = env(VMSWAP_ENV_MIN_SIZE))) {
+		r = vmswap_parse_size(v, &shim_cfg.min_size);
+		if (r == -ERANGE)
+			return bad(VMSWAP_ENV_MIN_SIZE, v, "too large");
+		if (r)
+			return bad(VMSWAP_ENV_MIN_SIZE, v,
+				   "not a size (e.g. 64M, 512K, 1G)");
+	}
+	if ((v = env(VMSWAP_ENV_MATCH))) {
+		if (strlen(v) >= sizeof(shim_cfg.match))
+			return bad(VMSWAP_ENV_MATCH, v, "pattern too long");
+		strcpy(shim_cfg.match, v);
+	}
+	if ((r = check_dir(VMSWAP_ENV_SWAP_DIR, PATH_MAX - 1)))
+		return r;
+	/* shim.sock lives under it and must fit a sockaddr_un. */
+	if ((r = check_dir(VMSWAP_ENV_RUN_DIR,
+			   sizeof(((struct sockaddr_un *)0)->sun_path) - 1 -
+				   SOCK_TAIL_MAX)))
+		return r;
+	if ((v = env(VMSWAP_ENV_HELPER))) {
+		if (strlen(v) >= sizeof(shim_cfg.helper))
+			return bad(VMSWAP_ENV_HELPER, v, "path too long");
+		if (strchr(v, '/'))
+			absolute(v, shim_cfg.helper, sizeof(shim_cfg.helper));
+		else
+			strcpy(shim_cfg.helper, v);
+	} else {
+		default_helper(shim_cfg.helper, sizeof(shim_cfg.helper));
+	}
+	if ((v = env(VMSWAP_ENV_TEST_NO_UFFD)) && !strcmp(v, "1"))
+		shim_cfg.no_uffd = true;
+	shim_log(SHIM_LOG_DEBUG, "config: min size %llu, match \"%s\", helper %s",
+		 (unsigned long long)shim_cfg.min_size, shim_cfg.match,
+		 shim_cfg.helper);
+	return 0;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The shim's settings, read once from the environment. */
+#ifndef SHIM_CONFIG_H
+#define SHIM_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct shim_config {
+	bool disabled;     /* VMSWAP_DISABLE=1: do nothing at all */
+	bool unmanaged;    /* a bad value was reported: pass everything through */
+	bool no_uffd;      /* VMSWAP_TEST_NO_UFFD=1 */
+	uint64_t min_size; /* smallest mapping treated as guest memory */
+	char match[256];   /* fnmatch glob on the memfd name; "" = any */
+	char helper[PATH_MAX];
+};
+
+extern struct shim_config shim_cfg;
+
+/*
+ * Fill shim_cfg from the environment. A bad value is logged once and sets
+ * shim_cfg.unmanaged; returns 0 or -EINVAL.
+ */
+int shim_config_load(void);
+
+#endif

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vmswap/common.h>
+#include <vmswap/util.h>
+
+#include "config.h"
+#include "helper_conn.h"
+#include "log.h"
+#include "spawn.h"
+#include "tls.h"
+#include "uffd.h"
+
+static struct {
+	bool started;  /* a start was attempted */
+	bool dead;     /* nothing to talk to: unmanaged */
+	bool has_uffd; /* the helper holds our uffd */
+	int sock;
+	/*
+	 * Kept open: if the helper dies, closing the last reference would
+	 * unregister the ranges and let swapped-out pages read as zeros.
+	 * Blocked faults can still be recovered; lost data cannot.
+	 */
+	int uffd;
+	uint32_t seq;
+	pid_t vmm_pid; /* the VMM's pid, kept across fork */
+	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+} conn = { .sock = -1, .uffd = -1 };
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static SHIM_TLS bool held;
+
+void shim_conn_lock(void)
+{
+	pthread_mutex_lock(&lock);
+	held = true;
+}
+
+void shim_conn_unlock(void)
+{
+	held = false;
+	pthread_mutex_unlock(&lock);
+}
+
+bool shim_conn_held(void)
+{
+	return held;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/* Close fds the peer should not have sent; returns how many there were. */
+static int drop_fds(struct msghdr *mh)
+{
+	int nfds = 0;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		     i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			close(fd);
+			nfds++;
+		}
+	}
+	return nfds;
+}
+
+/* Wait for the REPLY to @seq. Async-signal-safe. */
+static int recv_reply(int sock, uint32_t seq, struct vmswap_msg_reply *rep)
+{
+	long deadline = now_ms() + SHIM_REPLY_TIMEOUT_MS;
+	union {
+		char buf[VMSWAP_MSG_MAX];
+		struct vmswap_msg_reply rep;
+	} in;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} ctl;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = sock, .events = POLLIN };
+		struct iovec iov = { in.buf, sizeof(in.buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = ctl.buf,
+				     .msg_controllen = sizeof(ctl.buf) };
+		long left = deadline - now_ms();
+		ssize_t n;
+		int nfds;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ETIMEDOUT;
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		nfds = drop_fds(&mh);
+		if (n == 0)
+			return -EPIPE;
+		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) ||
+		    vmswap_msg_check(in.buf, (size_t)n, nfds) ||
+		    in.rep.hdr.type != VMSWAP_MSG_REPLY || in.rep.hdr.seq != seq)
+			return -EPROTO;
+		*rep = in.rep;
+		return 0;
+	}
+}
+
+/* One request and its reply on @sock. Async-signal-safe. */
+static int xfer(int sock, struct vmswap_msg_hdr *m, int fd,
+		struct vmswap_msg_reply *rep)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { m, m->size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	}
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != m->size)
+		return -EPROTO;
+	return recv_reply(sock, m->seq, rep);
+}
+
+/* Give up on the helper; logged once (@what NULL: already logged). */
+static void conn_fail(const char *what, int err)
+{
+	if (!conn.dead && what)
+		shim_log(SHIM_LOG_ERROR, "%s: %s; guest memory runs unmanaged "
+			 "from now on", what, strerror(-err));
+	conn.dead = true;
+	conn.has_uffd = false;
+	if (conn.sock >= 0)
+		close(conn.sock);
+	conn.sock = -1;
+}
+
+int shim_conn_request(struct vmswap_msg_hdr *m, int fd,
+		      struct vmswap_msg_reply *rep)
+{
+	int r;
+
+	if (conn.dead || conn.sock < 0)
+		return -EPIPE;
+	m->seq = ++conn.seq;
+	r = xfer(conn.sock, m, fd, rep);
+	if (r)
+		conn_fail(r == -ETIMEDOUT ? "helper did not answer"
+					  : "lost the helper", r);
+	return r;
+}
+
+static void hello_init(struct vmswap_msg_hello *h, int uffd, int uffd_err,
+		       const char *reason)
+{
+	memset(h, 0, sizeof(*h));
+	vmswap_msg_init(&h->hdr, VMSWAP_MSG_HELLO, sizeof(*h), 0);
+	h->pid = getpid();
+	h->vmm_pid = conn.vmm_pid;
+	h->flags = uffd >= 0 ? VMSWAP_HELLO_HAS_UFFD : 0;
+	h->uffd_errno = uffd >= 0 ? 0 : uffd_err;
+	for (size_t i = 0; reason && reason[i] && i < sizeof(h->reason) - 1; i++)
+		h->reason[i] = reason[i];
+}
+
+/* This process's uffd, or -1 with the reason logged and stored. */
+static int make_uffd(int *err, char *reason, size_t n)
+{
+	int fd, dev_err = 0;
+
+	if (shim_cfg.no_uffd) {
+		*err = EPERM;
+		snprintf(reason, n, "userfaultfd disabled by %s",
+			 VMSWAP_ENV_TEST_NO_UFFD);
+	} else {
+		fd = shim_uffd_create(&dev_err);
+		if (fd >= 0)
+			return fd;
+		*err = -fd;
+		shim_uffd_reason(-fd, dev_err, reason, n);
+	}
+	shim_log(SHIM_LOG_WARN, "%s; guest memory runs unmanaged", reason);
+	return -1;
+}
+
+static void conn_start(void)
+{
+	char reason[VMSWAP_REASON_MAX] = "";
+	struct vmswap_msg_hello hello;
+	struct vmswap_msg_reply rep;
+	int sv[2], uffd, uffd_err = 0, r;
+
+	conn.started = true;
+	conn.vmm_pid = getpid();
+	/* Computed now: the fork child may not call snprintf or getenv. */
+	r = vmswap_run_path(conn.sock_path, sizeof(conn.sock_path),
+			    conn.vmm_pid, VMSWAP_SOCK_NAME);
+	if (r) {
+		conn.sock_path[0] = '\0';
+		shim_log(SHIM_LOG_WARN, "no run directory (%s): forked "
+			 "children cannot join the helper", strerror(-r));
+	}
+	uffd = make_uffd(&uffd_err, reason, sizeof(reason));
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+		r = -errno;
+		goto fail;
+	}
+	conn.sock = sv[0];
+	r = shim_spawn_helper(shim_cfg.helper, conn.vmm_pid, sv[1]);
+	close(sv[1]);
+	if (r) {
+		char what[PATH_MAX + 32];
+
+		snprintf(what, sizeof(what), "cannot start %s", shim_cfg.helper);
+		conn_fail(what, r);
+		goto fail_quiet;
+	}
+	hello_init(&hello, uffd, uffd_err, reason);
+	if (shim_conn_request(&hello.hdr, uffd, &rep))
+		goto fail_quiet;
+	if (rep.result) {
+		shim_log(SHIM_LOG_ERROR, "helper refused this process: %s (%s); "
+			 "guest memory runs unmanaged", rep.message,
+			 strerror(rep.result < 0 ? -rep.result : rep.result));
+		conn_fail(NULL, 0);
+		goto fail_quiet;
+	}
+	conn.uffd = uffd;
+	conn.has_uffd = uffd >= 0;
+	shim_log(SHIM_LOG_INFO, "helper %s started for pid %d%s",
+		 shim_cfg.helper, conn.vmm_pid,
+		 conn.has_uffd ? "" : " (without userfaultfd)");
+	return;
+fail:
+	conn_fail("cannot connect to the helper", r);
+fail_quiet:
+	if (uffd >= 0)
+		close(uffd);
+}
+
+bool shim_conn_ready(void)
+{
+	if (!conn.started)
+		conn_start();
+	return shim_conn_usable();
+}
+
+bool shim_conn_usable(void)
+{
+	return conn.started && !conn.dead && conn.has_uffd;
+}
+
+/* Why the child could not join, on fd 2; no stdio in a fork child. */
+static void child_fail(const char *what, int err)
+{
+	char pid[24], num[24];
+
+	shim_log_raw("forked child ", shim_fmt_long(pid, getpid()),
+		     " could not join the helper (", what, ", errno ",
+		     shim_fmt_long(num, err), "); its guest memory runs "
+		     "unmanaged", NULL);
+}
+
+static int child_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s;
+
+	if (!conn.sock_path[0])
+		return -ENOENT;
+	memcpy(sa.sun_path, conn.sock_path, sizeof(sa.sun_path));
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = errno;
+
+		close(s);
+		return -err;
+	}
+	return s;
+}
+
+void shim_conn_child_rejoin(void)
+{
+	struct vmswap_msg_hello hello;
+	struct vmswap_msg_reply rep;
+	bool had_uffd = conn.has_uffd;
+	int uffd, dev_err = 0, s, r;
+
+	/* The parent's connection and uffd belong to the parent. */
+	if (conn.sock >= 0)
+		close(conn.sock);
+	if (conn.uffd >= 0)
+		close(conn.uffd);
+	conn.sock = conn.uffd = -1;
+	conn.has_uffd = false;
+	if (!had_uffd) {
+		conn.dead = conn.started;
+		return;
+	}
+	conn.dead = true;
+	s = child_connect();
+	if (s < 0) {
+		child_fail("connect to shim.sock", -s);
+		return;
+	}
+	uffd = shim_uffd_create(&dev_err);
+	hello_init(&hello, uffd, uffd < 0 ? -uffd : 0,
+		   uffd < 0 ? "userfaultfd unavailable in forked child" : NULL);
+	hello.hdr.seq = 1;
+	r = xfer(s, &hello.hdr, uffd, &rep);
+	if (r || rep.result) {
+		child_fail(r ? "HELLO" : "HELLO refused", r ? -r : -rep.result);
+		close(s);
+		if (uffd >= 0)
+			close(uffd);
+		return;
+	}
+	conn.sock = s;
+	conn.seq = 1;
+	conn.dead = false;
+	if (uffd >= 0) {
+		conn.uffd = uffd;
+		conn.has_uffd = true;
+	} else {
+		child_fail("userfaultfd", -uffd);
+	}
+}
