@@ -19,12 +19,15 @@ CTL_SRCS     := $(wildcard helper/ctl_*.c) helper/cmd.c
 DEMO_SRCS    := $(wildcard demo/*.c)
 UNIT_SRCS    := $(wildcard tests/unit_*.c)
 E2E_SRCS     := $(wildcard tests/e2e_*.c) $(wildcard tests/harness*.c) helper/ctl_json.c
-SHIMT_SRCS   := $(wildcard tests/shim_*.c)
+SHIMT_TESTS  := $(wildcard tests/shim_*.c)
+SHIMT_SRCS   := $(SHIMT_TESTS) $(wildcard tests/harness*.c) helper/ctl_json.c
+# Programs the shim tests run under the shim (tests/progs/).
+TPROGS       := $(B)/tests/mapper $(B)/tests/mapper-needed $(B)/tests/libearly.so
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
 PROGS := $(B)/libvmswap.so $(B)/vmswap-helper $(B)/vmswapctl $(B)/toyvmm
-TESTS := $(B)/test-unit $(B)/test-e2e $(if $(SHIMT_SRCS),$(B)/test-shim)
+TESTS := $(B)/test-unit $(B)/test-e2e $(if $(SHIMT_TESTS),$(B)/test-shim)
 
 .PHONY: all deps demo check clean
 all: deps $(PROGS)
@@ -70,14 +73,26 @@ $(B)/test-unit: $(call obj,$(UNIT_SRCS) $(HELPER_LIB))
 $(B)/test-e2e: $(call obj,$(E2E_SRCS))
 	$(CC) -o $@ $^ $$(pkg-config --libs criterion) $(LDLIBS)
 
-$(B)/test-shim: $(call obj,$(SHIMT_SRCS))
+$(B)/test-shim: $(call obj,$(SHIMT_SRCS)) | $(TPROGS)
 	$(CC) -o $@ $^ $$(pkg-config --libs criterion) -ldl $(LDLIBS)
+
+$(B)/tests/libearly.so: tests/progs/early.c tests/progs/mapper.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
+
+$(B)/tests/mapper: tests/progs/mapper.c tests/progs/mapper.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -ldl
+
+# Same program, with libearly.so as a DT_NEEDED library.
+$(B)/tests/mapper-needed: tests/progs/mapper.c tests/progs/mapper.h $(B)/tests/libearly.so
+	$(CC) $(CFLAGS) -o $@ $< -L$(B)/tests -Wl,--no-as-needed -learly -Wl,-rpath,'$$ORIGIN' -ldl
 
 demo: all
 	@demo/run-demo.sh $(B)
 
 # Tests run from the top directory; they find the binaries in build/.
-check: all $(TESTS)
+check: all $(TESTS) $(TPROGS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t --jobs=1 $(CRITERION_FLAGS); done
 
 clean:

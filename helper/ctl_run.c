@@ -78,7 +78,8 @@ static int wait_end(const struct vs_ctl_target *t, const struct vs_ctl_opts *o,
 			   (int)t->helper_pid, t->vmm_pid, verb);
 		rc = VS_EXIT_NOHELPER;
 	} else if (!strcmp(state, "Failed")) {
-		if (vs_json_get_str(json, "last_error", err, sizeof(err)) == -ENOENT || !err[0])
+		r = vs_json_get_str(json, "last_error", err, sizeof(err));
+		if ((r && r != -ENOSPC) || !err[0])
 			strcpy(err, "(no error recorded)");
 		vs_ctl_oneline(err);
 		vs_ctl_err("%s failed: %s", verb, err);

@@ -169,9 +169,14 @@ int vs_ctl_target_find(int pid, struct vs_ctl_target *t)
 	if (!pid && (r = pick_only(&pid)))
 		return r;
 	r = vmswap_run_path(path, sizeof(path), pid, NULL);
+	if (r == -ENOENT) {
+		vs_ctl_err("cannot locate the run directory (set %s or XDG_RUNTIME_DIR)",
+			   VMSWAP_ENV_RUN_DIR);
+		return VS_EXIT_NOHELPER;
+	}
 	if (r) {
-		vs_ctl_err("cannot locate the run directory: %s (set %s or XDG_RUNTIME_DIR)",
-			   strerror(-r), VMSWAP_ENV_RUN_DIR);
+		vs_ctl_err("run directory path for pid %d too long (check %s)", pid,
+			   VMSWAP_ENV_RUN_DIR);
 		return VS_EXIT_NOHELPER;
 	}
 	if (stat(path, &st)) {

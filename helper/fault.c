@@ -138,6 +138,8 @@ static int resolve(int pidx, uint64_t addr)
 			vs.c.zeroed++;
 		break;
 	}
+	if (!r || (vs_pt_state(e) == VS_P_FILE && vs_pt_state(o->pt[pg]) == VS_P_RESIDENT))
+		vs.install_gen++;
 	switch (r) {
 	case 0:
 		break;

@@ -138,6 +138,7 @@ struct vs_helper {
 	struct vs_slots slots;
 
 	struct vs_counters c;
+	uint64_t install_gen;     /* bumps whenever a page is put into guest memory */
 	uint64_t trans_pages, trans_ms;     /* last transition */
 	_Atomic uint64_t progress_done, progress_total;
 

@@ -21,7 +21,7 @@
 #include "log.h"
 #include "ops.h"
 
-#define UNIT_PAGES 512 /* 2 MiB: punch only whole THP units */
+#define UNIT_BYTES ((off_t)2 << 20) /* punch only whole THP units */
 #define FREEZE_TIMEOUT_MS 5000
 
 uint64_t vs_now_ms(void)
@@ -121,46 +121,86 @@ static int register_all(void)
 	return 0;
 }
 
-/* Move the data pages of one 2 MiB unit to staging. vs.lock held. */
-static int stage_unit(struct vs_obj *o, uint64_t first, uint64_t count, uint64_t *moved)
+/* pread [a, b) of the guest memfd into staging and mark those pages. vs.lock held. */
+static int stage_range(struct vs_obj *o, off_t a, off_t b, uint64_t *moved)
 {
-	off_t pos = (off_t)(first * VS_PAGE_SIZE), end = (off_t)((first + count) * VS_PAGE_SIZE);
-	bool any = false;
+	for (off_t off = a; off < b;) {
+		ssize_t r = pread(o->fd, o->stg + off, (size_t)(b - off), off);
 
-	while (pos < end) {
-		off_t data = lseek(o->fd, pos, SEEK_DATA), hole;
-
-		if (data < 0)
-			return errno == ENXIO ? 0 : -errno;
-		if (data >= end)
-			break;
-		hole = lseek(o->fd, data, SEEK_HOLE);
-		if (hole < 0)
-			return -errno;
-		if (hole > end)
-			hole = end;
-		for (off_t off = data; off < hole;) {
-			ssize_t r = pread(o->fd, o->stg + off, (size_t)(hole - off), off);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				return r < 0 ? -errno : -EIO;
-			off += r;
-		}
-		for (uint64_t pg = (uint64_t)data / VS_PAGE_SIZE; pg < (uint64_t)hole / VS_PAGE_SIZE; pg++) {
-			uint32_t e = o->pt[pg];
-
-			vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, vs_pt_has_slot(e), vs_pt_slot(e)));
-			(*moved)++;
-		}
-		any = true;
-		pos = hole;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		off += r;
 	}
-	if (any && fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			     (off_t)(first * VS_PAGE_SIZE), (off_t)(count * VS_PAGE_SIZE)) < 0)
-		return -errno;
+	for (uint64_t pg = (uint64_t)a / VS_PAGE_SIZE; pg < (uint64_t)b / VS_PAGE_SIZE; pg++) {
+		uint32_t e = o->pt[pg];
+
+		vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, vs_pt_has_slot(e), vs_pt_slot(e)));
+		(*moved)++;
+	}
 	return 0;
+}
+
+/*
+ * Move every data page of @o to staging, one 2 MiB unit per lock hold,
+ * punching each unit only after all its data is copied. Data extents are
+ * found with SEEK_DATA/SEEK_HOLE once each (a SEEK_HOLE per unit would
+ * rescan long extents over and over); if the fault thread installed a
+ * page since (vs.install_gen moved), the extent is looked up again so no
+ * page is ever punched uncopied.
+ */
+static int stage_obj(struct vs_obj *o, uint64_t *moved)
+{
+	off_t size = (off_t)(o->npages * VS_PAGE_SIZE), d = -1, h = -1;
+	uint64_t gen = UINT64_MAX;
+	int r = 0;
+
+	for (off_t unit = 0; unit < size && !r; unit += UNIT_BYTES) {
+		off_t uend = unit + UNIT_BYTES < size ? unit + UNIT_BYTES : size, pos = unit;
+		bool any = false;
+
+		pthread_mutex_lock(&vs.lock);
+		if (vs.install_gen != gen) {
+			gen = vs.install_gen;
+			d = h = -1;
+		}
+		while (pos < uend) {
+			if (h <= pos) {
+				d = lseek(o->fd, pos, SEEK_DATA);
+				if (d < 0) {
+					r = errno == ENXIO ? 0 : -errno;
+					d = h = size; /* no data left */
+					break;
+				}
+				h = lseek(o->fd, d, SEEK_HOLE);
+				if (h < 0) {
+					r = -errno;
+					break;
+				}
+			}
+			if (d >= uend)
+				break;
+			off_t a = d > pos ? d : pos, b = h < uend ? h : uend;
+
+			r = stage_range(o, a, b, moved);
+			if (r)
+				break;
+			any = true;
+			pos = b;
+		}
+		if (any && fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, unit,
+				     uend - unit) < 0 && !r)
+			r = -errno;
+		pthread_mutex_unlock(&vs.lock);
+		vs.progress_done += (uint64_t)(uend - unit) / VS_PAGE_SIZE;
+		if (d >= size)
+			break;
+		/* Jump over units with no data. */
+		if (d > uend)
+			unit = d / UNIT_BYTES * UNIT_BYTES - UNIT_BYTES;
+	}
+	return r;
 }
 
 static int stage_all(uint64_t *moved)
@@ -174,22 +214,17 @@ static int stage_all(uint64_t *moved)
 	vs.progress_done = 0;
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
 		struct vs_obj *o = &vs.objs[i];
+		int r;
 
-		for (uint64_t pg = 0; o->used && pg < o->npages; pg += UNIT_PAGES) {
-			uint64_t cnt = o->npages - pg < UNIT_PAGES ? o->npages - pg : UNIT_PAGES;
-			int r;
-
-			pthread_mutex_lock(&vs.lock);
-			r = stage_unit(o, pg, cnt, moved);
-			pthread_mutex_unlock(&vs.lock);
-			if (r) {
-				vs_set_error("moving %s page %llu to staging: %s", o->name,
-					     (unsigned long long)pg, strerror(-r));
-				return r;
-			}
-			vs.progress_done += cnt;
+		if (!o->used)
+			continue;
+		r = stage_obj(o, moved);
+		if (r) {
+			vs_set_error("moving %s to staging: %s", o->name, strerror(-r));
+			return r;
 		}
 	}
+	vs.progress_done = total;
 	return 0;
 }
 
@@ -211,9 +246,11 @@ int vs_op_enable(char *msg, size_t n)
 		snprintf(msg, n, "could not freeze the VMM: %s", strerror(-r));
 		return r;
 	}
+	uint64_t t_frozen = vs_now_ms();
 	/* Every process mapping guest memory must fault through a uffd. */
 	pthread_mutex_lock(&vs.lock);
 	r = vs_find_uncovered(msg, n);
+	uint64_t t_checked = vs_now_ms();
 	if (!r && !vs.registered) {
 		r = register_all();
 		if (r)
@@ -227,6 +264,9 @@ int vs_op_enable(char *msg, size_t n)
 	}
 	frozen_ms = vs_now_ms() - t0;
 	vs_thaw(&fz);
+	vs_dbg("enable: freeze %llu ms, coverage check %llu ms, staging %llu ms",
+	       (unsigned long long)(t_frozen - t0), (unsigned long long)(t_checked - t_frozen),
+	       (unsigned long long)(vs_now_ms() - t_checked));
 	if (r)
 		return r;
 

@@ -69,6 +69,7 @@ static void settle(struct vs_obj *o, uint64_t pg, uint64_t n)
 {
 	bool staged = false;
 
+	vs.install_gen++;
 	for (uint64_t i = pg; i < pg + n; i++) {
 		uint32_t e = o->pt[i];
 

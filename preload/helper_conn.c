@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <vmswap/common.h>
@@ -18,6 +16,7 @@
 #include "spawn.h"
 #include "tls.h"
 #include "uffd.h"
+#include "wire.h"
 
 static struct {
 	bool started;  /* a start was attempted */
@@ -55,117 +54,6 @@ bool shim_conn_held(void)
 	return held;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
-/* Close fds the peer should not have sent; returns how many there were. */
-static int drop_fds(struct msghdr *mh)
-{
-	int nfds = 0;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		     i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			close(fd);
-			nfds++;
-		}
-	}
-	return nfds;
-}
-
-/* Wait for the REPLY to @seq. Async-signal-safe. */
-static int recv_reply(int sock, uint32_t seq, struct vmswap_msg_reply *rep)
-{
-	long deadline = now_ms() + SHIM_REPLY_TIMEOUT_MS;
-	union {
-		char buf[VMSWAP_MSG_MAX];
-		struct vmswap_msg_reply rep;
-	} in;
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} ctl;
-
-	for (;;) {
-		struct pollfd pfd = { .fd = sock, .events = POLLIN };
-		struct iovec iov = { in.buf, sizeof(in.buf) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = ctl.buf,
-				     .msg_controllen = sizeof(ctl.buf) };
-		long left = deadline - now_ms();
-		ssize_t n;
-		int nfds;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		n = poll(&pfd, 1, (int)left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ETIMEDOUT;
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0)
-			return -errno;
-		nfds = drop_fds(&mh);
-		if (n == 0)
-			return -EPIPE;
-		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) ||
-		    vmswap_msg_check(in.buf, (size_t)n, nfds) ||
-		    in.rep.hdr.type != VMSWAP_MSG_REPLY || in.rep.hdr.seq != seq)
-			return -EPROTO;
-		*rep = in.rep;
-		return 0;
-	}
-}
-
-/* One request and its reply on @sock. Async-signal-safe. */
-static int xfer(int sock, struct vmswap_msg_hdr *m, int fd,
-		struct vmswap_msg_reply *rep)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct iovec iov = { m, m->size };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
-
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(fd));
-	}
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != m->size)
-		return -EPROTO;
-	return recv_reply(sock, m->seq, rep);
-}
-
 /* Give up on the helper; logged once (@what NULL: already logged). */
 static void conn_fail(const char *what, int err)
 {
@@ -187,7 +75,7 @@ int shim_conn_request(struct vmswap_msg_hdr *m, int fd,
 	if (conn.dead || conn.sock < 0)
 		return -EPIPE;
 	m->seq = ++conn.seq;
-	r = xfer(conn.sock, m, fd, rep);
+	r = shim_wire_xfer(conn.sock, m, fd, rep);
 	if (r)
 		conn_fail(r == -ETIMEDOUT ? "helper did not answer"
 					  : "lost the helper", r);
@@ -241,7 +129,7 @@ static void conn_start(void)
 			    conn.vmm_pid, VMSWAP_SOCK_NAME);
 	if (r) {
 		conn.sock_path[0] = '\0';
-		shim_log(SHIM_LOG_WARN, "no run directory (%s): forked "
+		shim_log(SHIM_LOG_INFO, "no run directory (%s): forked "
 			 "children cannot join the helper", strerror(-r));
 	}
 	uffd = make_uffd(&uffd_err, reason, sizeof(reason));
@@ -331,6 +219,7 @@ void shim_conn_child_rejoin(void)
 	struct vmswap_msg_reply rep;
 	bool had_uffd = conn.has_uffd;
 	int uffd, dev_err = 0, s, r;
+	char pidbuf[24];
 
 	/* The parent's connection and uffd belong to the parent. */
 	if (conn.sock >= 0)
@@ -353,7 +242,7 @@ void shim_conn_child_rejoin(void)
 	hello_init(&hello, uffd, uffd < 0 ? -uffd : 0,
 		   uffd < 0 ? "userfaultfd unavailable in forked child" : NULL);
 	hello.hdr.seq = 1;
-	r = xfer(s, &hello.hdr, uffd, &rep);
+	r = shim_wire_xfer(s, &hello.hdr, uffd, &rep);
 	if (r || rep.result) {
 		child_fail(r ? "HELLO" : "HELLO refused", r ? -r : -rep.result);
 		close(s);
@@ -368,6 +257,8 @@ void shim_conn_child_rejoin(void)
 		conn.uffd = uffd;
 		conn.has_uffd = true;
 	} else {
-		child_fail("userfaultfd", -uffd);
+		shim_log_raw("forked child ", shim_fmt_long(pidbuf, getpid()),
+			     " has no userfaultfd; its guest memory runs "
+			     "unmanaged", NULL);
 	}
 }

@@ -10,9 +10,6 @@
 
 #include <vmswap/proto.h>
 
-/* How long the helper may take to answer one request. */
-#define SHIM_REPLY_TIMEOUT_MS 10000
-
 void shim_conn_lock(void);
 void shim_conn_unlock(void);
 /* Does this thread hold the lock? (A libc call made under it re-enters us.) */

@@ -22,17 +22,18 @@ extern char **environ;
 /* Our environment without LD_PRELOAD: the helper must not load the shim. */
 static char **helper_env(void)
 {
+	static char *empty[] = { NULL };
+	char **src = environ ? environ : empty, **env;
 	size_t n = 0, j = 0;
-	char **env;
 
-	while (environ && environ[n])
+	while (src[n])
 		n++;
 	env = calloc(n + 1, sizeof(*env));
 	if (!env)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11))
-			env[j++] = environ[i];
+		if (strncmp(src[i], "LD_PRELOAD=", 11))
+			env[j++] = src[i];
 	return env;
 }
 

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Processes around the VMM: the helper's lifetime and signals, hotplug,
+ * and a process that maps guest memory without the shim.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(procs, .init = h_setup, .fini = h_teardown, .timeout = 180);
+
+/* Until pid is gone (or a zombie); false after H_EXIT_TIMEOUT_S. */
+static bool wait_dead(pid_t pid)
+{
+	double deadline = h_now() + H_EXIT_TIMEOUT_S;
+
+	while (h_alive(pid)) {
+		if (h_now() > deadline)
+			return false;
+		h_nap_ms(10);
+	}
+	return true;
+}
+
+Test(procs, helper_exits_when_the_vmm_is_killed_while_active)
+{
+	struct h_vm *vm;
+	pid_t helper;
+	int st;
+
+	h_require_uffd();
+	vm = h_vm_start("--size 32M", NULL, true);
+	h_ok(vm->p, "fill");
+	h_vm_swap_out(vm);
+	helper = h_helper_pid(vm->pid);
+	cr_assert_gt(helper, 0);
+	cr_assert(h_alive(helper));
+	h_proc_kill(vm->p, SIGKILL);
+	st = h_proc_wait(vm->p, H_EXIT_TIMEOUT_S);
+	cr_assert(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	cr_assert(h_wait_rundir_gone(vm->pid), "run dir of killed VMM %d still there", vm->pid);
+	cr_assert(wait_dead(helper), "helper %d outlived its VMM", (int)helper);
+	free(vm);
+}
+
+Test(procs, sigusr1_swaps_out_and_sigusr2_swaps_in)
+{
+	struct h_vm *vm;
+	pid_t helper;
+	char *js;
+
+	h_require_uffd();
+	vm = h_vm_start("--size 32M", NULL, true);
+	h_ok(vm->p, "fill");
+	helper = h_helper_pid(vm->pid);
+	cr_assert_gt(helper, 0);
+
+	/* SIGUSR1: enable, trim, out. */
+	cr_assert(kill(helper, SIGUSR1) == 0);
+	js = h_wait_state(vm->pid, "Active");
+	cr_assert_eq(h_json_u64(js, "swap_pages"), vm->pages);
+	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
+	free(js);
+	cr_assert_lt(h_vm_rss_shmem_kb(vm), vm->pages * 4 / 20);
+	h_ok(vm->p, "verify");
+
+	/* SIGUSR2: disable. */
+	cr_assert(kill(helper, SIGUSR2) == 0);
+	js = h_wait_state(vm->pid, "Ready");
+	cr_assert_eq(h_json_u64(js, "swap_pages"), 0);
+	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
+	free(js);
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
+
+Test(procs, sigterm_to_helper_swaps_everything_in_and_exits)
+{
+	struct h_vm *vm;
+	struct h_ctl c;
+	pid_t helper;
+
+	h_require_uffd();
+	vm = h_vm_start("--size 32M", NULL, true);
+	h_ok(vm->p, "fill");
+	h_vm_swap_out(vm);
+	helper = h_helper_pid(vm->pid);
+	cr_assert_gt(helper, 0);
+	cr_assert(kill(helper, SIGTERM) == 0);
+	cr_assert(h_wait_rundir_gone(vm->pid), "helper %d did not remove its run dir after SIGTERM",
+		  (int)helper);
+	cr_assert(wait_dead(helper), "helper %d still running after SIGTERM", (int)helper);
+	/* Every page is back, though nothing serves faults any more. */
+	h_ok(vm->p, "verify");
+	h_ok(vm->p, "write 0 100");
+	h_ok(vm->p, "verify");
+	h_ctl_pid(&c, vm->pid, "enable", NULL);
+	cr_assert_eq(c.rc, 3, "enable without a helper: exit %d (want 3), %s", c.rc, c.err);
+	h_vm_finish(vm);
+}
+
+Test(procs, hotplug_while_active)
+{
+	struct h_vm *vm;
+	uint64_t old, hp = 4096; /* 16M */
+	const char *ans;
+	char *js;
+
+	h_require_uffd();
+	vm = h_vm_start("--size 32M", NULL, true);
+	old = vm->pages;
+	h_ok(vm->p, "fill");
+	h_vm_swap_out(vm);
+	ans = h_ok(vm->p, "hotplug 16M");
+	cr_assert_eq(h_answer_u64(ans, "pages"), hp, "%s", ans);
+	h_wait_u64_eq(vm->pid, "regions", 2);
+	cr_assert_eq(h_metric(vm->pid, "guest_pages"), old + hp);
+	h_ok(vm->p, "info");
+	cr_assert_eq(h_answer_u64(vm->p->last, "pages"), old + hp);
+	vm->pages = old + hp;
+
+	/* Write into the new region while Active; the old one stays out. */
+	h_ok(vm->p, "write %llu %llu", (unsigned long long)old, (unsigned long long)hp);
+	h_ctl_ok(vm->pid, "enable", NULL);
+	js = h_status_fresh(vm->pid);
+	cr_assert_eq(h_json_u64(js, "pages"), hp, "enable should move the new region's pages");
+	cr_assert_eq(h_json_u64(js, "staging_pages"), hp);
+	free(js);
+	h_ctl_ok(vm->pid, "out", "--wait", NULL);
+	js = h_wait_state(vm->pid, "Active");
+	cr_assert_eq(h_json_u64(js, "swap_pages"), vm->pages);
+	free(js);
+	h_ok(vm->p, "verify");
+	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
+	free(h_wait_state(vm->pid, "Ready"));
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
+
+/* An fd of pid's guest memfd, opened through /proc; -1 when none. */
+static int open_guest_memfd(int pid)
+{
+	char dir[64], path[400], link[300];
+	struct dirent *de;
+	int fd = -1;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	d = opendir(dir);
+	cr_assert(d);
+	while (fd < 0 && (de = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (!strncmp(link, "/memfd:toyvmm-guest", 19))
+			fd = open(path, O_RDWR | O_CLOEXEC);
+	}
+	closedir(d);
+	return fd;
+}
+
+Test(procs, uncovered_mapping_refuses_enable)
+{
+	struct h_vm *vm;
+	struct h_ctl c;
+	char mypid[32];
+	void *map;
+	int fd;
+
+	h_require_uffd();
+	vm = h_vm_start("--size 32M", NULL, true);
+	h_ok(vm->p, "fill");
+	fd = open_guest_memfd(vm->pid);
+	cr_assert_geq(fd, 0, "no /memfd:toyvmm-guest among /proc/%d/fd", vm->pid);
+	/* This test process is not under the shim: no uffd covers this mapping. */
+	map = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	cr_assert(map != MAP_FAILED);
+	close(fd);
+
+	h_ctl_pid(&c, vm->pid, "enable", NULL);
+	snprintf(mypid, sizeof(mypid), "process %d ", (int)getpid());
+	cr_assert_eq(c.rc, 1, "enable with an uncovered mapping: exit %d\n%s%s", c.rc, c.out, c.err);
+	cr_assert(strstr(c.err, mypid), "message should name pid %d: %s", (int)getpid(), c.err);
+	free(h_wait_state(vm->pid, "Ready"));
+	cr_assert_eq(h_metric(vm->pid, "staging_pages"), 0);
+	h_ok(vm->p, "verify");
+
+	cr_assert(munmap(map, 1 << 20) == 0);
+	h_ctl_ok(vm->pid, "enable", NULL);
+	cr_assert_eq(h_metric(vm->pid, "staging_pages"), vm->pages);
+	h_ctl_ok(vm->pid, "out", "--wait", NULL);
+	free(h_wait_state(vm->pid, "Active"));
+	h_ok(vm->p, "verify");
+	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
+	free(h_wait_state(vm->pid, "Ready"));
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Test harness for the end-to-end and interposition tests (Criterion).
+ *
+ * Every test runs in its own Criterion worker process. h_setup() (the
+ * suites' .init) makes a private temp dir with run/ and swap/ under it
+ * and points VMSWAP_RUN_DIR, VMSWAP_SWAP_DIR and VMSWAP_MIN_SIZE=1M at
+ * it; h_teardown() (.fini) kills whatever the test started and is still
+ * running, waits for the helpers to go, and removes the temp dir. A
+ * child is also started with PR_SET_PDEATHSIG, so even a test killed by
+ * a timeout leaves no VMM behind (the helper follows its VMM).
+ *
+ * Functions named h_*_ok and the h_status/h_wait_* family assert (with
+ * cr_assert) and so end the test on failure; the others return 0/-errno.
+ * Binaries are found under $VMSWAP_BUILD_DIR, default "build" (tests run
+ * from the top directory).
+ */
+#ifndef VS_TEST_HARNESS_H
+#define VS_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Generous: the suite must survive a loaded 2-core machine. */
+#define H_CMD_TIMEOUT_S 120.0   /* one toyvmm/mapper command */
+#define H_CTL_TIMEOUT_S 120.0   /* one vmswapctl run */
+#define H_STATE_TIMEOUT_S 60.0  /* waiting for a state or a metric */
+#define H_EXIT_TIMEOUT_S 20.0   /* a process or helper going away */
+#define H_ANSWER_MAX 1024
+
+/* ---- harness.c: per-test environment ---- */
+
+struct h_env {
+	char dir[256];   /* the test's temp dir */
+	char run[300];   /* VMSWAP_RUN_DIR */
+	char swap[300];  /* VMSWAP_SWAP_DIR */
+	char build[256]; /* absolute build dir */
+	char shim[300];  /* absolute path of libvmswap.so */
+};
+extern struct h_env h_env;
+
+void h_setup(void);
+void h_teardown(void);
+
+/* Skip (never pass) when this kernel/user cannot create a userfaultfd. */
+void h_require_uffd(void);
+
+/* "<build>/<name>", in one of 4 rotating static buffers. */
+const char *h_bin(const char *name);
+
+double h_now(void);
+void h_nap_ms(unsigned ms);
+
+/* ---- harness_proc.c: child processes ---- */
+
+/* A child speaking the line protocol: one command line in, one answer line out. */
+struct h_proc {
+	pid_t pid;
+	int in_fd, out_fd;
+	char errpath[320];        /* its stderr (and its helper's) goes here */
+	char buf[4096];
+	size_t have;
+	char last[H_ANSWER_MAX];  /* the last answer, without '\n' */
+	bool reaped;
+	int wstatus;
+};
+
+/*
+ * Start argv[0] (a path) with LD_PRELOAD=<shim> unless no_shim. env lists
+ * overrides on top of our environment: "K=V" sets, "K" unsets; NULL-ended,
+ * may be NULL; an "LD_PRELOAD=..." there replaces ours. stdin and stdout
+ * are pipes, stderr a file. Asserts on failure. The harness owns the proc.
+ */
+struct h_proc *h_spawn(const char *const argv[], const char *const env[], bool no_shim);
+
+/* Send one command (no '\n'), read one answer into p->last. 0, -ETIMEDOUT, -EPIPE... */
+int h_cmd(struct h_proc *p, double timeout_s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The answer to fmt, which must start with "ok"; asserts, returns p->last.
+ * A macro so that a failure names the test's line. */
+#define h_ok(p, ...) h_ok_at(__FILE__, __LINE__, p, __VA_ARGS__)
+const char *h_ok_at(const char *file, int line, struct h_proc *p, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Wait for exit; returns the waitpid status, or -ETIMEDOUT. */
+int h_proc_wait(struct h_proc *p, double timeout_s);
+void h_proc_kill(struct h_proc *p, int sig);
+/* Its stderr so far (malloc'd, NUL-terminated; "" when none). */
+char *h_proc_stderr(const struct h_proc *p);
+/* Lines of text containing needle. */
+int h_count_lines(const char *text, const char *needle);
+
+/* Every process a test started, for h_teardown. */
+#define H_MAX_PROCS 16
+extern struct h_proc *h_procs[H_MAX_PROCS];
+extern int h_nprocs;
+
+/* ---- harness_ctl.c: vmswapctl, status.json, the run dir ---- */
+
+struct h_ctl {
+	int rc;            /* exit code; 128+sig when killed; -1 timeout */
+	char out[8192];
+	char err[8192];
+};
+
+/* Run build/vmswapctl with the NULL-ended args. Asserts it could run. */
+void h_ctl_run(struct h_ctl *c, const char *arg, ...) __attribute__((sentinel));
+/* Same, with "-p <pid>" first. */
+void h_ctl_pid(struct h_ctl *c, int pid, const char *arg, ...) __attribute__((sentinel));
+/* "-p <pid> args..." must exit 0; returns its stdout (static, reused). */
+#define h_ctl_ok(pid, ...) h_ctl_ok_at(__FILE__, __LINE__, pid, __VA_ARGS__)
+const char *h_ctl_ok_at(const char *file, int line, int pid, const char *arg, ...)
+	__attribute__((sentinel));
+
+/* status.json as published now (malloc'd). Asserts it can be read. */
+char *h_status(int pid);
+/* Ask the helper to republish (over the FIFO) and return the fresh one. */
+char *h_status_fresh(int pid);
+uint64_t h_json_u64(const char *json, const char *key);
+void h_json_str(const char *json, const char *key, char *buf, size_t n);
+/* "state" of json must be state. */
+void h_assert_state(const char *json, const char *state);
+/* One metric from a fresh status. */
+uint64_t h_metric(int pid, const char *key);
+/* Poll until "state" == state; returns that status (malloc'd). */
+char *h_wait_state(int pid, const char *state);
+/* Poll until key >= min; returns the value seen. */
+uint64_t h_wait_u64_at_least(int pid, const char *key, uint64_t min);
+/* Poll until key == want. */
+void h_wait_u64_eq(int pid, const char *key, uint64_t want);
+
+/* Raw bytes into <run>/<pid>/control. 0 or -errno. */
+int h_fifo_write_n(int pid, const char *data, size_t len);
+int h_fifo_write(int pid, const char *data);
+/* Wait for the reply with that id; returns its ok, msg gets its message. */
+bool h_reply_wait(int pid, const char *id, char *msg, size_t n);
+/* Send line (no '\n') over the FIFO and wait for reply id; returns its ok. */
+bool h_fifo_reply(int pid, const char *line, const char *id, char *msg, size_t n);
+
+bool h_rundir_exists(int pid);
+/* true once <run>/<pid> is gone (within H_EXIT_TIMEOUT_S). */
+bool h_wait_rundir_gone(int pid);
+pid_t h_helper_pid(int pid);
+bool h_alive(pid_t pid);
+
+/* ---- harness_vm.c: the toy VMM ---- */
+
+struct h_vm {
+	struct h_proc *p;
+	int pid;
+	uint64_t pages;   /* guest pages (4 KiB) */
+	unsigned regions;
+};
+
+/*
+ * Start toyvmm with "--threads 2" and the space-separated extra args.
+ * When managed, wait until the helper published all regions, managed.
+ */
+struct h_vm *h_vm_start(const char *args, const char *const env[], bool managed);
+/* Send quit, expect exit 0, and the helper's run dir to disappear. */
+void h_vm_finish(struct h_vm *vm);
+/* RssShmem of the VMM in KiB, from toyvmm's "rss". */
+uint64_t h_vm_rss_shmem_kb(struct h_vm *vm);
+/* Field "key=<n>" of the last answer. Asserts it is there. */
+uint64_t h_answer_u64(const char *answer, const char *key);
+
+/* enable, then out --wait: state Active with everything in the file. */
+void h_vm_swap_out(struct h_vm *vm);
+
+#endif

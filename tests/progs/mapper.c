@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mapper SPEC...: maps memory in the ways the shim must (or must not)
+ * take as guest memory, then serves commands on stdin like toyvmm (one
+ * line in, one "ok ..."/"err ..." line out), so a test can run a swap
+ * cycle on it and check every byte afterwards.
+ *
+ *   SPEC := KIND:SIZE[:NAME]     SIZE: <n>K or <n>M; NAME: memfd name,
+ *                                default "guest-KIND"
+ *   KIND := memfd    memfd_create() + mmap(), MAP_SHARED, RW
+ *         | mmap64   memfd_create() + mmap64()
+ *         | raw      syscall(SYS_memfd_create) + mmap()
+ *         | private  memfd_create() + mmap(MAP_PRIVATE)
+ *         | exec     memfd_create() + mmap(PROT_READ|PROT_WRITE|PROT_EXEC)
+ *         | shmfile  a /dev/shm file (shmem, but not a memfd), MAP_SHARED
+ * A mapping "early" is added when libearly.so is loaded (see early.c).
+ *
+ * Commands: list (" NAME=0xADDR+0xLEN" each), fill (every page of every
+ * mapping gets its next generation), verify (all bytes against the
+ * model), unmap NAME, quit.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "mapper.h"
+
+#define MAX_MAPS 16
+#define PAGE 4096u
+
+struct map {
+	char name[64];
+	uint8_t *addr;
+	size_t len;
+	uint32_t gen; /* 0: never written, reads zero */
+};
+
+static struct map maps[MAX_MAPS];
+static unsigned nmaps;
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* Word w of page p of mapping k at generation g; never 0 for g > 0. */
+static uint64_t word(unsigned k, size_t p, unsigned w, uint32_t g)
+{
+	return g ? mix(((uint64_t)k << 56) ^ ((uint64_t)p << 20) ^ ((uint64_t)g << 9) ^ w) | 1 : 0;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (end == s)
+		return -EINVAL;
+	if (*end == 'K')
+		v <<= 10;
+	else if (*end == 'M')
+		v <<= 20;
+	else
+		return -EINVAL;
+	*out = v;
+	return end[1] == '\0' || end[1] == ':' ? 0 : -EINVAL;
+}
+
+static int make_fd(const char *kind, const char *name, size_t len)
+{
+	char path[128];
+	int fd;
+
+	if (!strcmp(kind, "raw")) {
+		fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
+	} else if (!strcmp(kind, "shmfile")) {
+		snprintf(path, sizeof(path), "/dev/shm/mapper-%d-%s", (int)getpid(), name);
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			unlink(path);
+	} else {
+		fd = memfd_create(name, MFD_CLOEXEC);
+	}
+	if (fd >= 0 && ftruncate(fd, (off_t)len) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static int add_spec(const char *spec)
+{
+	char kind[16], name[64];
+	const char *colon = strchr(spec, ':'), *nm;
+	struct map *m = &maps[nmaps];
+	int prot = PROT_READ | PROT_WRITE, flags = MAP_SHARED, fd;
+	size_t len;
+
+	if (!colon || colon - spec >= (int)sizeof(kind) || nmaps == MAX_MAPS ||
+	    parse_size(colon + 1, &len))
+		return -EINVAL;
+	snprintf(kind, sizeof(kind), "%.*s", (int)(colon - spec), spec);
+	nm = strchr(colon + 1, ':');
+	snprintf(name, sizeof(name), nm ? "%s" : "guest-%s", nm ? nm + 1 : kind);
+	if (!strcmp(kind, "private"))
+		flags = MAP_PRIVATE;
+	else if (!strcmp(kind, "exec"))
+		prot |= PROT_EXEC;
+	else if (strcmp(kind, "memfd") && strcmp(kind, "mmap64") && strcmp(kind, "raw") &&
+		 strcmp(kind, "shmfile"))
+		return -EINVAL;
+	fd = make_fd(kind, name, len);
+	if (fd < 0)
+		return -errno;
+	if (!strcmp(kind, "mmap64"))
+		m->addr = mmap64(NULL, len, prot, flags, fd, 0);
+	else
+		m->addr = mmap(NULL, len, prot, flags, fd, 0);
+	if (m->addr == MAP_FAILED)
+		return -errno;
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	m->len = len;
+	nmaps++;
+	return 0; /* fd stays open, like a VMM's */
+}
+
+static struct map *find(const char *name)
+{
+	for (unsigned k = 0; k < nmaps; k++)
+		if (maps[k].addr && !strcmp(maps[k].name, name))
+			return &maps[k];
+	return NULL;
+}
+
+static void cmd_list(void)
+{
+	printf("ok n=%u", nmaps);
+	for (unsigned k = 0; k < nmaps; k++)
+		if (maps[k].addr)
+			printf(" %s=%p+%#zx", maps[k].name, (void *)maps[k].addr, maps[k].len);
+	printf("\n");
+}
+
+static void cmd_fill(void)
+{
+	size_t pages = 0;
+
+	for (unsigned k = 0; k < nmaps; k++) {
+		struct map *m = &maps[k];
+
+		if (!m->addr)
+			continue;
+		m->gen++;
+		for (size_t p = 0; p < m->len / PAGE; p++, pages++)
+			for (unsigned w = 0; w < PAGE / 8; w++)
+				((uint64_t *)(m->addr + p * PAGE))[w] = word(k, p, w, m->gen);
+	}
+	printf("ok fill pages=%zu\n", pages);
+}
+
+static void cmd_verify(void)
+{
+	size_t pages = 0;
+
+	for (unsigned k = 0; k < nmaps; k++) {
+		struct map *m = &maps[k];
+
+		for (size_t p = 0; m->addr && p < m->len / PAGE; p++, pages++) {
+			const uint64_t *pg = (const uint64_t *)(m->addr + p * PAGE);
+
+			for (unsigned w = 0; w < PAGE / 8; w++) {
+				if (pg[w] != word(k, p, w, m->gen)) {
+					printf("err verify %s page=%zu word=%u\n", m->name, p, w);
+					return;
+				}
+			}
+		}
+	}
+	printf("ok verify pages=%zu\n", pages);
+}
+
+int main(int argc, char **argv)
+{
+	const struct mapper_early *e = dlsym(RTLD_DEFAULT, MAPPER_EARLY_SYM);
+	char line[256];
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (e && !e->addr) {
+		fprintf(stderr, "mapper: libearly.so could not map: %s\n", strerror(e->err));
+		return 1;
+	}
+	if (e) {
+		snprintf(maps[0].name, sizeof(maps[0].name), "%s", e->name);
+		maps[0].addr = e->addr;
+		maps[0].len = e->len;
+		nmaps = 1;
+	}
+	for (int i = 1; i < argc; i++) {
+		int r = add_spec(argv[i]);
+
+		if (r) {
+			fprintf(stderr, "mapper: %s: %s\n", argv[i], strerror(-r));
+			return 2;
+		}
+	}
+	while (fgets(line, sizeof(line), stdin)) {
+		char arg[64];
+
+		line[strcspn(line, "\n")] = '\0';
+		if (!strcmp(line, "list")) {
+			cmd_list();
+		} else if (!strcmp(line, "fill")) {
+			cmd_fill();
+		} else if (!strcmp(line, "verify")) {
+			cmd_verify();
+		} else if (sscanf(line, "unmap %63s", arg) == 1) {
+			struct map *m = find(arg);
+
+			if (m && munmap(m->addr, m->len) == 0) {
+				m->addr = NULL;
+				printf("ok unmap\n");
+			} else {
+				printf("err unmap %s\n", m ? strerror(errno) : "no such mapping");
+			}
+		} else if (!strcmp(line, "quit")) {
+			printf("ok quit\n");
+			return 0;
+		} else {
+			printf("err unknown command\n");
+		}
+	}
+	return 0;
+}
