@@ -16,6 +16,7 @@
 
 #include "helper.h"
 #include "log.h"
+#include "swapfile.h"
 #include "uffd.h"
 
 struct vs_helper vs;
@@ -406,4 +407,30 @@ struct vs_map *vs_map_for_page(int obj, uint64_t pg)
 			return m;
 	}
 	return NULL;
+}
+
+/*
+ * Bytes [from, from+len) of page @pg were punched (a partial-page hole
+ * punch zeroes them in place). Zero them in our copy too.
+ */
+int vs_discard_partial(struct vs_obj *o, uint64_t pg, uint32_t from, uint32_t len)
+{
+	uint32_t e;
+
+	if (pg >= o->npages || from >= VS_PAGE_SIZE || len > VS_PAGE_SIZE - from)
+		return -EINVAL;
+	e = o->pt[pg];
+	if (vs_pt_state(e) == VS_P_FILE) {
+		/* Pull it back into staging, where bytes can be changed. */
+		int r = vs_swapfile_read(vs.swap_fd, vs_pt_slot(e), o->stg + pg * VS_PAGE_SIZE, 1);
+
+		if (r)
+			return r;
+		vs_slots_free(&vs.slots, vs_pt_slot(e));
+		vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, false, 0));
+		e = o->pt[pg];
+	}
+	if (vs_pt_state(e) == VS_P_STAGING)
+		memset(o->stg + pg * VS_PAGE_SIZE + from, 0, len);
+	return 0;
 }

@@ -164,6 +164,7 @@ int vs_clone_maps(int from_proc, int to_proc);
 /* A registered mapping of a live process showing page @pg of @obj, or NULL. */
 struct vs_map *vs_map_for_page(int obj, uint64_t pg);
 void vs_discard(struct vs_obj *o, uint64_t first, uint64_t count);
+int vs_discard_partial(struct vs_obj *o, uint64_t pg, uint32_t from, uint32_t len);
 void vs_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Page state changes that keep the counters right. vs.lock held. */

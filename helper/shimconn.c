@@ -162,23 +162,33 @@ static int on_region_add(struct vs_conn *c, const struct vmswap_msg_region_add *
 
 static int on_discard(const struct vmswap_msg_discard *m, int fd)
 {
+	uint64_t start = m->offset, end = m->offset + m->len;
 	struct stat st;
+	int r = 0;
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
 	close(fd);
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
 		struct vs_obj *o = &vs.objs[i];
+		uint64_t first = (start + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE, last = end / VS_PAGE_SIZE;
 
-		if (o->used && o->dev == st.st_dev && o->ino == st.st_ino) {
-			/* Only whole pages are gone; a partial page keeps its bytes. */
-			uint64_t first = (m->offset + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE;
-			uint64_t end = (m->offset + m->len) / VS_PAGE_SIZE;
-
-			if (end > first)
-				vs_discard(o, first, end - first);
-			return 0;
-		}
+		if (!o->used || o->dev != st.st_dev || o->ino != st.st_ino)
+			continue;
+		if (start / VS_PAGE_SIZE == end / VS_PAGE_SIZE) /* inside one page */
+			return vs_discard_partial(o, start / VS_PAGE_SIZE, start % VS_PAGE_SIZE,
+						  (uint32_t)(end - start));
+		if (start % VS_PAGE_SIZE)
+			r = vs_discard_partial(o, start / VS_PAGE_SIZE, start % VS_PAGE_SIZE,
+					       VS_PAGE_SIZE - start % VS_PAGE_SIZE);
+		if (!r && end % VS_PAGE_SIZE)
+			r = vs_discard_partial(o, last, 0, end % VS_PAGE_SIZE);
+		if (last > first)
+			vs_discard(o, first, last - first);
+		return r;
 	}
 	return 0;
 }

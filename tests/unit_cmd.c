@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The control-line parser shared by the helper and vmswapctl. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../helper/cmd.h"
+
+static int parse(const char *s, struct vs_cmd *c)
+{
+	return vs_cmd_parse(s, strlen(s), c, NULL);
+}
+
+Test(cmd, accepts_every_verb_with_and_without_id)
+{
+	static const char *const verbs[] = { "enable", "trim", "out", "disable", "status" };
+	struct vs_cmd c;
+	char line[64];
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(line, sizeof(line), "%s\n", verbs[i]);
+		cr_assert_eq(parse(line, &c), 0, "%s", line);
+		cr_assert_eq((int)c.verb, i);
+		cr_assert_str_eq(c.id, "");
+		snprintf(line, sizeof(line), "%s id=42-7.x_Y\r\n", verbs[i]);
+		cr_assert_eq(parse(line, &c), 0, "%s", line);
+		cr_assert_str_eq(c.id, "42-7.x_Y");
+		cr_assert_str_eq(vs_cmd_name(c.verb), verbs[i]);
+	}
+	cr_assert_eq(parse("out\tid=a", &c), 0, "tab separator, no newline");
+	cr_assert_eq(c.verb, VS_CMD_OUT);
+}
+
+Test(cmd, rejects_malformed_lines)
+{
+	static const char *const bad[] = {
+		"", "\n", "foo\n", "enable id=\n", "enable id=bad!\n", "enable id=a id=b\n",
+		"enable extra\n", " enable\n", "enable  id=a\n", "ENABLE\n", "enable id\n",
+		"enable id=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", /* 33 chars */
+		"enable\n\n", "enable\nout\n",
+	};
+	struct vs_cmd c = { .verb = VS_CMD_STATUS, .id = "keep" };
+	const char *err;
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = NULL;
+		cr_assert_eq(vs_cmd_parse(bad[i], strlen(bad[i]), &c, &err), -EINVAL, "'%s'", bad[i]);
+		cr_assert(err && *err, "an error message for '%s'", bad[i]);
+		cr_assert_str_eq(c.id, "keep", "untouched on error");
+	}
+}
+
+Test(cmd, rejects_nul_and_overlong_lines)
+{
+	char line[2 * VMSWAP_CMD_MAX];
+	struct vs_cmd c;
+
+	cr_assert_eq(vs_cmd_parse("out\0x\n", 6, &c, NULL), -EINVAL, "embedded NUL");
+	memset(line, 'a', sizeof(line));
+	memcpy(line, "enable id=", 10);
+	cr_assert_eq(vs_cmd_parse(line, sizeof(line), &c, NULL), -EINVAL);
+	for (int b = 1; b < 256; b++) {
+		char one[8] = "trim";
+
+		one[4] = (char)b;
+		/* Only the line ends may follow a verb directly. */
+		int r = vs_cmd_parse(one, 5, &c, NULL);
+		cr_assert_eq(r, b == '\n' ? 0 : -EINVAL, "byte %d", b);
+	}
+}

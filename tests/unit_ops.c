@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * trim, out and swap-in on an object no process maps, so no uffd is
+ * needed: staged pages go to the swap file and come back into the guest
+ * memfd with pwrite. Every byte is checked against a per-page pattern.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../helper/helper.h"
+#include "../helper/ops.h"
+#include "../helper/swapfile.h"
+
+#define NPAGES 1536 /* 6 MiB: three 2 MiB units */
+
+static int obj;
+static char msg[256];
+
+static uint64_t word(uint64_t pg, uint64_t w, uint64_t gen)
+{
+	uint64_t x = (pg << 32) ^ (w << 8) ^ gen ^ 0x9e3779b97f4a7c15ull;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return (x ^ (x >> 29)) | 1;
+}
+
+static void fill_page(uint8_t *p, uint64_t pg, uint64_t gen)
+{
+	for (uint64_t w = 0; w < VS_PAGE_SIZE / 8; w++)
+		((uint64_t *)p)[w] = gen ? word(pg, w, gen) : 0;
+}
+
+/* Compare page @pg of the guest memfd with the pattern (pread never allocates). */
+static void check_guest(uint64_t pg, uint64_t gen)
+{
+	static uint8_t got[VS_PAGE_SIZE], want[VS_PAGE_SIZE];
+
+	cr_assert_eq(pread(vs.objs[obj].fd, got, VS_PAGE_SIZE, (off_t)(pg * VS_PAGE_SIZE)),
+		     VS_PAGE_SIZE);
+	fill_page(want, pg, gen);
+	cr_assert_arr_eq(got, want, VS_PAGE_SIZE, "page %llu", (unsigned long long)pg);
+}
+
+/* Put page @pg in staging with pattern @gen, as enable would. */
+static void stage(uint64_t pg, uint64_t gen, bool keep_slot, uint32_t slot)
+{
+	struct vs_obj *o = &vs.objs[obj];
+
+	fill_page(o->stg + pg * VS_PAGE_SIZE, pg, gen);
+	vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, keep_slot, slot));
+}
+
+static void setup(void)
+{
+	char dir[] = "/tmp/vmswap-unit-XXXXXX";
+	int fd;
+
+	memset(&vs, 0, sizeof(vs));
+	pthread_mutex_init(&vs.lock, NULL);
+	vs_slots_init(&vs.slots);
+	cr_assert(mkdtemp(dir));
+	vs.swap_fd = vs_swapfile_create(dir);
+	rmdir(dir);
+	if (vs.swap_fd == -EOPNOTSUPP)
+		cr_skip_test("O_TMPFILE is not supported in /tmp");
+	cr_assert_geq(vs.swap_fd, 0);
+	fd = memfd_create("unit-ops", MFD_CLOEXEC);
+	cr_assert_eq(ftruncate(fd, NPAGES * VS_PAGE_SIZE), 0);
+	obj = vs_obj_get(fd, "unit-ops", NPAGES * VS_PAGE_SIZE);
+	cr_assert_geq(obj, 0);
+}
+
+TestSuite(ops, .init = setup);
+
+Test(ops, out_then_swap_in_restores_every_byte)
+{
+	for (uint64_t pg = 0; pg < NPAGES; pg++)
+		if (pg % 7)
+			stage(pg, pg % 5, false, 0); /* every fifth is a zero page */
+	cr_assert_eq(vs_op_out(msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(vs.c.staging, 0);
+	cr_assert_eq(vs.c.swapped, NPAGES - (NPAGES + 6) / 7);
+	cr_assert_eq(vs.slots.in_use, vs.c.swapped);
+	cr_assert_eq(vs_slots_end(&vs.slots), vs.c.swapped, "file is dense");
+	for (uint64_t pg = 0; pg < NPAGES; pg++)
+		if (pg % 7)
+			cr_assert_eq(vs_pt_state(vs.objs[obj].pt[pg]), VS_P_FILE);
+	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(vs.c.swapped, 0);
+	for (uint64_t pg = 0; pg < NPAGES; pg++)
+		check_guest(pg, pg % 7 ? pg % 5 : 0);
+	cr_assert_eq(vs.slots.in_use, 0);
+	cr_assert_eq(lseek(vs.swap_fd, 0, SEEK_END), 0, "swap file truncated");
+}
+
+Test(ops, trim_drops_zero_and_clean_pages_only)
+{
+	uint8_t buf[VS_PAGE_SIZE];
+	uint32_t s_clean, s_dirty, s_zero;
+
+	/* Page 1 is clean: its slot holds exactly its bytes. Page 2 changed since. */
+	vs_slots_alloc(&vs.slots, &s_clean);
+	vs_slots_alloc(&vs.slots, &s_dirty);
+	vs_slots_alloc(&vs.slots, &s_zero);
+	fill_page(buf, 1, 3);
+	cr_assert_eq(vs_swapfile_write(vs.swap_fd, s_clean, buf, 1), 0);
+	fill_page(buf, 2, 3);
+	cr_assert_eq(vs_swapfile_write(vs.swap_fd, s_dirty, buf, 1), 0);
+	stage(0, 0, false, 0);        /* zero */
+	stage(1, 3, true, s_clean);   /* clean */
+	stage(2, 4, true, s_dirty);   /* dirty */
+	stage(3, 9, false, 0);        /* plain data */
+	stage(4, 0, true, s_zero);    /* zero now, had a copy: the copy is freed */
+	cr_assert_eq(vs_op_trim(msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(vs.c.trimmed_zero, 2);
+	cr_assert_eq(vs.c.redundant, 1);
+	cr_assert_eq(vs_pt_state(vs.objs[obj].pt[0]), VS_P_RESIDENT);
+	cr_assert_eq(vs_pt_state(vs.objs[obj].pt[1]), VS_P_FILE);
+	cr_assert_eq(vs_pt_slot(vs.objs[obj].pt[1]), s_clean);
+	cr_assert_eq(vs_pt_state(vs.objs[obj].pt[2]), VS_P_STAGING);
+	cr_assert_not(vs_pt_has_slot(vs.objs[obj].pt[2]), "stale copy forgotten");
+	cr_assert_not(vs_slots_is_used(&vs.slots, s_dirty));
+	cr_assert_not(vs_slots_is_used(&vs.slots, s_zero));
+	cr_assert(vs_slots_is_used(&vs.slots, s_clean));
+	cr_assert_eq(vs_pt_state(vs.objs[obj].pt[3]), VS_P_STAGING);
+	cr_assert_eq(vs.c.staging, 2);
+	/* And everything still comes back right. */
+	cr_assert_eq(vs_op_out(msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
+	check_guest(0, 0);
+	check_guest(1, 3);
+	check_guest(2, 4);
+	check_guest(3, 9);
+	check_guest(4, 0);
+}
+
+Test(ops, failed_write_keeps_pages_in_staging)
+{
+	for (uint64_t pg = 0; pg < 600; pg++)
+		stage(pg, 1, false, 0);
+	close(vs.swap_fd);
+	vs.swap_fd = open("/dev/full", O_RDWR | O_CLOEXEC);
+	cr_assert_geq(vs.swap_fd, 0);
+	cr_assert_neq(vs_op_out(msg, sizeof(msg)), 0);
+	cr_assert(strstr(msg, "stay in staging"), "%s", msg);
+	cr_assert_eq(vs.c.staging, 600, "nothing lost");
+	cr_assert_eq(vs.slots.in_use, 0, "slots of the failed batch given back");
+	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
+	for (uint64_t pg = 0; pg < 600; pg++)
+		check_guest(pg, 1);
+}
