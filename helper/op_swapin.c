@@ -159,6 +159,10 @@ static void finish(void)
 		if (vs.maps[i].used)
 			vs_map_unregister(&vs.maps[i]);
 	vs.registered = false;
+	/* The file is emptied: no page keeps a copy in it any more. */
+	for (int i = 0; i < VS_MAX_OBJS; i++)
+		for (uint64_t pg = 0; vs.objs[i].used && pg < vs.objs[i].npages; pg++)
+			vs.objs[i].pt[pg] &= VS_PT_STATE_MASK;
 	vs_slots_reset(&vs.slots);
 	if (vs.swap_fd >= 0 && ftruncate(vs.swap_fd, 0) < 0)
 		vs_warn("truncating the swap file: %s", strerror(errno));

@@ -212,3 +212,67 @@ Test(errors, malformed_control_lines_change_nothing)
 	h_ok(vm->p, "verify");
 	h_vm_finish(vm);
 }
+
+/* Write errors on the swap file (test hook in helper/swapfile.c). */
+Test(errors, failed_out_keeps_data_and_recovers)
+{
+	static const char *const env[] = { "VMSWAP_TEST_FAIL_WRITE_AFTER=2", NULL };
+	struct h_vm *vm;
+	struct h_ctl c;
+	char err[256];
+	char *js;
+
+	h_require_uffd();
+	vm = h_vm_start("--size 32M", env, true);
+	h_ok(vm->p, "fill");
+	h_ctl_ok(vm->pid, "enable", NULL);
+	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
+	cr_assert_eq(c.rc, 5, "out with failing writes: exit %d (want 5)\n%s%s", c.rc, c.out, c.err);
+	js = h_wait_state(vm->pid, "Failed");
+	h_json_str(js, "last_error", err, sizeof(err));
+	cr_assert(err[0], "Failed without last_error:\n%s", js);
+	cr_assert(strstr(c.err, err), "vmswapctl should print the error '%s': %s", err, c.err);
+	cr_assert_eq(h_json_u64(js, "staging_pages") + h_json_u64(js, "swap_pages"), vm->pages,
+		     "every page is in staging or in the file");
+	free(js);
+	/* Nothing lost: faults are still served from both. */
+	h_ok(vm->p, "touch 0 4000");
+	/* enable recovers from Failed. */
+	h_ctl_ok(vm->pid, "enable", NULL);
+	free(h_wait_state(vm->pid, "Pending"));
+	h_ok(vm->p, "verify");
+	/* And disable does too. */
+	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
+	cr_assert_eq(c.rc, 5, "second out: exit %d\n%s%s", c.rc, c.out, c.err);
+	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
+	js = h_wait_state(vm->pid, "Ready");
+	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
+	cr_assert_eq(h_json_u64(js, "swap_pages"), 0);
+	free(js);
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
+
+Test(errors, out_refused_without_a_swap_dir)
+{
+	char env0[400];
+	const char *const env[] = { env0, NULL };
+	struct h_vm *vm;
+	struct h_ctl c;
+
+	h_require_uffd();
+	snprintf(env0, sizeof(env0), "VMSWAP_SWAP_DIR=%s/missing", h_env.dir);
+	vm = h_vm_start("--size 32M", env, true);
+	h_ok(vm->p, "fill");
+	h_ctl_ok(vm->pid, "enable", NULL);
+	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
+	cr_assert_eq(c.rc, 1, "out without a swap dir: exit %d (want 1)\n%s%s", c.rc, c.out, c.err);
+	cr_assert(strstr(c.err, "swap file"), "message should say why: %s", c.err);
+	free(h_wait_state(vm->pid, "Pending"));
+	cr_assert_eq(h_metric(vm->pid, "staging_pages"), vm->pages);
+	h_ok(vm->p, "verify");
+	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
+	free(h_wait_state(vm->pid, "Ready"));
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}

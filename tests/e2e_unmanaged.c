@@ -31,7 +31,7 @@ static char *wait_unmanaged(int pid)
 	}
 }
 
-Test(unmanaged, unmanaged_without_userfaultfd)
+Test(unmanaged, no_userfaultfd_says_why)
 {
 	static const char *const env[] = { "VMSWAP_TEST_NO_UFFD=1", NULL };
 	struct h_vm *vm;

@@ -154,3 +154,23 @@ Test(ops, failed_write_keeps_pages_in_staging)
 	for (uint64_t pg = 0; pg < 600; pg++)
 		check_guest(pg, 1);
 }
+
+Test(ops, second_cycle_after_disable_forgets_old_copies)
+{
+	/* Cycle 1: pages come back from the file keeping their slots... */
+	for (uint64_t pg = 0; pg < 64; pg++)
+		stage(pg, 1, false, 0);
+	cr_assert_eq(vs_op_out(msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
+	for (uint64_t pg = 0; pg < 64; pg++)
+		cr_assert_not(vs_pt_has_slot(vs.objs[obj].pt[pg]), "page %llu", (unsigned long long)pg);
+	/* ...cycle 2 with other bytes must not treat the truncated file as a copy. */
+	for (uint64_t pg = 0; pg < 64; pg++)
+		stage(pg, 2, false, 0);
+	cr_assert_eq(vs_op_trim(msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(vs.c.redundant, 0);
+	cr_assert_eq(vs_op_out(msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
+	for (uint64_t pg = 0; pg < 64; pg++)
+		check_guest(pg, 2);
+}
