@@ -32,22 +32,35 @@ uint64_t vs_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static bool proc_covered(pid_t pid)
+/* Is [start, end) of @pid fully inside mappings the helper tracks (and will register)? */
+static bool range_covered(pid_t pid, uint64_t start, uint64_t end)
 {
 	int i = vs_proc_by_pid(pid);
 
-	return i >= 0 && !vs.procs[i].dead && vs.procs[i].uffd >= 0;
+	if (i < 0 || vs.procs[i].dead || vs.procs[i].uffd < 0)
+		return false;
+	while (start < end) {
+		struct vs_map *m = vs_map_find(i, start);
+
+		if (!m)
+			return false;
+		start = m->addr + m->len;
+	}
+	return true;
 }
 
 /* Does one /proc/<pid>/maps line show a guest memfd? Returns the obj or -1. */
-static int maps_line_obj(const char *line)
+static int maps_line_obj(const char *line, uint64_t *start, uint64_t *end)
 {
 	unsigned maj, min;
 	unsigned long ino;
+	unsigned long long a, b;
 
 	if (!strstr(line, "/memfd:") ||
-	    sscanf(line, "%*s %*s %*s %x:%x %lu", &maj, &min, &ino) != 3)
+	    sscanf(line, "%llx-%llx %*s %*s %x:%x %lu", &a, &b, &maj, &min, &ino) != 5)
 		return -1;
+	*start = a;
+	*end = b;
 	for (int i = 0; i < VS_MAX_OBJS; i++)
 		if (vs.objs[i].used && vs.objs[i].ino == ino &&
 		    vs.objs[i].dev == makedev(maj, min))
@@ -55,6 +68,10 @@ static int maps_line_obj(const char *line)
 	return -1;
 }
 
+/*
+ * Every mapping of a guest memfd, in any process, must be one the helper
+ * registers: an unregistered one would read a punched page as zeros.
+ */
 int vs_find_uncovered(char *msg, size_t n)
 {
 	DIR *d = opendir("/proc");
@@ -68,18 +85,19 @@ int vs_find_uncovered(char *msg, size_t n)
 		char path[64], line[512];
 		FILE *f;
 
-		if (pid <= 0 || pid == getpid() || proc_covered(pid))
+		if (pid <= 0 || pid == getpid())
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 		f = fopen(path, "re");
 		if (!f)
 			continue;
 		while (fgets(line, sizeof(line), f)) {
-			int o = maps_line_obj(line);
+			uint64_t start, end;
+			int o = maps_line_obj(line, &start, &end);
 			char comm[32] = "?";
 			FILE *c;
 
-			if (o < 0)
+			if (o < 0 || range_covered(pid, start, end))
 				continue;
 			snprintf(path, sizeof(path), "/proc/%d/comm", pid);
 			if ((c = fopen(path, "re"))) {
@@ -87,8 +105,9 @@ int vs_find_uncovered(char *msg, size_t n)
 					comm[strcspn(comm, "\n")] = 0;
 				fclose(c);
 			}
-			snprintf(msg, n, "process %d (%s) maps guest memory %s without a "
-				 "userfaultfd; refusing to enable", pid, comm, vs.objs[o].name);
+			snprintf(msg, n, "process %d (%s) maps guest memory %s at %#llx-%#llx "
+				 "without a userfaultfd covering it; refusing to enable", pid, comm,
+				 vs.objs[o].name, (unsigned long long)start, (unsigned long long)end);
 			found = 1;
 			break;
 		}
