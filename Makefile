@@ -99,3 +99,13 @@ clean:
 	rm -rf $(B)
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# QEMU (TCG) boots a Linux guest under the shim and swaps it out and in
+# (tests/qemu/). Installs qemu-system-x86 and busybox-static as root and
+# caches a Debian kernel and an initramfs in build/qemu/.
+.PHONY: check-qemu demo-qemu
+check-qemu: all
+	@tests/qemu/check.sh
+
+demo-qemu: all
+	@tests/qemu/demo.sh

@@ -69,8 +69,9 @@ static bool busy(const struct tvm_ctx *ctx)
 static void cmd_info(struct tvm_ctx *ctx, char **argv)
 {
 	(void)argv;
-	reply("ok pages=%" PRIu64 " regions=%u pid=%d threads=%u",
-	      ctx->guest.npages, ctx->guest.nregions, (int)getpid(), ctx->vcpus.n);
+	reply("ok pages=%" PRIu64 " regions=%u pid=%d threads=%u kvm=%d",
+	      ctx->guest.npages, ctx->guest.nregions, (int)getpid(), ctx->vcpus.n,
+	      ctx->kvm != NULL);
 }
 
 /* fill, fill-zero-half, write: all pages or a range, by the owning vCPUs. */
@@ -137,24 +138,105 @@ static void cmd_touch(struct tvm_ctx *ctx, char **argv)
 		do_verify(ctx, "touch", start, count);
 }
 
-static void cmd_churn(struct tvm_ctx *ctx, char **argv)
+/* churn and kvm-churn: what names the command in the replies. */
+static void do_churn(struct tvm_ctx *ctx, const char *what, enum tvm_op op,
+		     const char *arg)
 {
 	struct tvm_result res;
 
-	if (!strcmp(argv[1], "start")) {
-		if (tvm_vcpus_churn_start(&ctx->vcpus))
+	if (!strcmp(arg, "start")) {
+		if (tvm_vcpus_churn_start(&ctx->vcpus, op))
 			reply("err busy");
 		else
-			reply("ok churn started");
-	} else if (!strcmp(argv[1], "stop")) {
-		if (tvm_vcpus_churn_stop(&ctx->vcpus, &res))
-			reply("err churn not running");
+			reply("ok %s started", what);
+	} else if (!strcmp(arg, "stop")) {
+		if (tvm_vcpus_churn_stop(&ctx->vcpus, op, &res))
+			reply("err %s not running", what);
 		else
-			reply("%s churn writes=%" PRIu64 " mismatches=%" PRIu64,
-			      res.mismatches ? "err" : "ok", res.pages, res.mismatches);
+			reply("%s %s writes=%" PRIu64 " mismatches=%" PRIu64 "%s%s",
+			      res.mismatches || res.err ? "err" : "ok", what, res.pages,
+			      res.mismatches, res.err ? " error=" : "",
+			      res.err ? strerrorname_np(-res.err) : "");
 	} else {
 		reply("err bad arguments");
 	}
+}
+
+static void cmd_churn(struct tvm_ctx *ctx, char **argv)
+{
+	do_churn(ctx, "churn", TVM_OP_CHURN, argv[1]);
+}
+
+/*
+ * kvm-*: the same page work done by guest code under KVM. A KVM failure
+ * (say KVM_RUN failing with EFAULT on a fault vmswap could not serve)
+ * is named in the reply; its details went to stderr.
+ */
+static bool no_kvm(const struct tvm_ctx *ctx)
+{
+	if (!ctx->kvm)
+		reply("err no kvm");
+	return !ctx->kvm;
+}
+
+static void do_kvm(struct tvm_ctx *ctx, const char *what, enum tvm_op op,
+		   uint64_t start, uint64_t count)
+{
+	struct tvm_result res;
+
+	if (tvm_vcpus_run(&ctx->vcpus, op, start, count, &res))
+		reply("err busy");
+	else if (res.err)
+		reply("err %s %s (%s)", what, strerrorname_np(-res.err),
+		      strerror(-res.err));
+	else if (res.mismatches)
+		reply("err %s mismatches=%" PRIu64 " first=%" PRIu64, what,
+		      res.mismatches, res.first_bad);
+	else
+		reply("ok %s pages=%" PRIu64, what, count);
+}
+
+static void cmd_kvm_fill(struct tvm_ctx *ctx, char **argv)
+{
+	(void)argv;
+	if (!no_kvm(ctx))
+		do_kvm(ctx, "kvm-fill", TVM_OP_KVM_WRITE, 0, ctx->guest.npages);
+}
+
+static void cmd_kvm_verify(struct tvm_ctx *ctx, char **argv)
+{
+	(void)argv;
+	if (!no_kvm(ctx))
+		do_kvm(ctx, "kvm-verify", TVM_OP_KVM_VERIFY, 0, ctx->guest.npages);
+}
+
+static void kvm_range(struct tvm_ctx *ctx, char **argv, const char *what,
+		      enum tvm_op op)
+{
+	uint64_t start, count;
+
+	if (no_kvm(ctx))
+		return;
+	if (parse_range(ctx, argv, &start, &count))
+		reply("err bad arguments");
+	else
+		do_kvm(ctx, what, op, start, count);
+}
+
+static void cmd_kvm_touch(struct tvm_ctx *ctx, char **argv)
+{
+	kvm_range(ctx, argv, "kvm-touch", TVM_OP_KVM_VERIFY);
+}
+
+static void cmd_kvm_write(struct tvm_ctx *ctx, char **argv)
+{
+	kvm_range(ctx, argv, "kvm-write", TVM_OP_KVM_WRITE);
+}
+
+static void cmd_kvm_churn(struct tvm_ctx *ctx, char **argv)
+{
+	if (!no_kvm(ctx))
+		do_churn(ctx, "kvm-churn", TVM_OP_KVM_CHURN, argv[1]);
 }
 
 static void cmd_balloon(struct tvm_ctx *ctx, char **argv)
@@ -287,6 +369,11 @@ static const struct {
 	{ "fork-verify", 0, cmd_fork_verify },
 	{ "fork-write", 2, cmd_fork_write },
 	{ "hotplug", 1, cmd_hotplug },
+	{ "kvm-fill", 0, cmd_kvm_fill },
+	{ "kvm-verify", 0, cmd_kvm_verify },
+	{ "kvm-touch", 2, cmd_kvm_touch },
+	{ "kvm-write", 2, cmd_kvm_write },
+	{ "kvm-churn", 1, cmd_kvm_churn },
 	{ "rss", 0, cmd_rss },
 	{ "sleep", 1, cmd_sleep },
 	{ "quit", 0, cmd_quit },

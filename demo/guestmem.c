@@ -36,8 +36,9 @@ static int new_memfd(const char *name, uint64_t size, int *fd_out)
  * cover its pages. */
 static int map_region(struct tvm_guest *g, int fd, uint64_t off, uint64_t len)
 {
-	struct tvm_region *r;
+	struct tvm_region *r, nr;
 	void *base;
+	int err;
 
 	r = realloc(g->regions, (g->nregions + 1) * sizeof(*r));
 	if (!r)
@@ -46,10 +47,15 @@ static int map_region(struct tvm_guest *g, int fd, uint64_t off, uint64_t len)
 	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
 	if (base == MAP_FAILED)
 		return -errno;
-	r[g->nregions] = (struct tvm_region){
+	nr = (struct tvm_region){
 		.base = base, .len = len, .fd = fd, .off = off,
 		.first_page = g->npages,
 	};
+	if (g->hook.fn && (err = g->hook.fn(g->hook.arg, &nr))) {
+		munmap(base, len);
+		return err;
+	}
+	r[g->nregions] = nr;
 	g->nregions++;
 	g->npages += len / TVM_PAGE_SIZE;
 	return 0;
@@ -61,12 +67,15 @@ static int map_region(struct tvm_guest *g, int fd, uint64_t off, uint64_t len)
  * where each region gets its own memfd "NAME-k" mapped at offset 0.
  */
 int tvm_guest_init(struct tvm_guest *g, uint64_t size, unsigned nregions,
-		   bool separate, const char *name, uint64_t seed)
+		   bool separate, const char *name, uint64_t seed,
+		   const struct tvm_map_hook *hook)
 {
 	uint64_t rlen = size / nregions;
 	int fd = -1, r;
 
 	memset(g, 0, sizeof(*g));
+	if (hook)
+		g->hook = *hook;
 	g->seed = seed;
 	g->name = name;
 	g->gen = calloc(size / TVM_PAGE_SIZE, sizeof(*g->gen));
@@ -187,10 +196,23 @@ int tvm_guest_balloon(struct tvm_guest *g, uint64_t start, uint64_t count)
 	return 0;
 }
 
-/* gen 0 means "zero page", so wrapping skips it. */
+/*
+ * The next host-pattern gen: the write count goes up in the low 31 bits
+ * whichever pattern the page held. gen 0 means "zero page", so wrapping
+ * skips it.
+ */
 uint32_t tvm_next_gen(uint32_t gen)
 {
-	return gen == UINT32_MAX ? 1 : gen + 1;
+	uint32_t n = gen & ~TVM_GEN_KVM;
+
+	return n == ~TVM_GEN_KVM ? 1 : n + 1;
+}
+
+/* True while this command may still describe a mismatch on stderr. */
+bool tvm_page_report(struct tvm_guest *g)
+{
+	return atomic_load(&g->report_budget) > 0 &&
+	       atomic_fetch_sub(&g->report_budget, 1) > 0;
 }
 
 void tvm_page_write(struct tvm_guest *g, uint64_t pno)
@@ -225,13 +247,13 @@ int tvm_page_verify(struct tvm_guest *g, uint64_t pno)
 
 	if (!tvm_pattern_check(p, g->seed, pno, gen, &w))
 		return 0;
-	if (atomic_load(&g->report_budget) > 0 &&
-	    atomic_fetch_sub(&g->report_budget, 1) > 0)
+	if (tvm_page_report(g))
 		fprintf(stderr,
 			"toyvmm[%d]: page %" PRIu64 " (region %u) word %u: "
-			"want %016" PRIx64 " got %016" PRIx64 " (gen %u)%s\n",
+			"want %016" PRIx64 " got %016" PRIx64 " (gen %u%s)%s\n",
 			(int)getpid(), pno, (unsigned)(region_of(g, pno) - g->regions),
-			w, tvm_pattern_word(g->seed, pno, gen, w), p[w], gen,
+			w, tvm_pattern_word(g->seed, pno, gen, w), p[w],
+			gen & ~TVM_GEN_KVM, gen & TVM_GEN_KVM ? ", kvm pattern" : "",
 			all_zero(p) ? ", page is all zeros" : "");
 	return -EILSEQ;
 }

@@ -2,7 +2,8 @@
 /*
  * Page content as a pure function of (seed, page, gen), so that any page
  * can be checked at any time, by any thread or a forked child, with
- * nothing but the model's gen number.
+ * nothing but the model's gen number. A gen with TVM_GEN_KVM stands for
+ * the pattern the KVM guest writes; the host checks it the same way.
  */
 #include <errno.h>
 #include <string.h>
@@ -43,8 +44,19 @@ static inline uint64_t word_of(uint64_t key, uint32_t gen, unsigned w)
 	return tvm_splitmix64(key ^ ((uint64_t)gen << 9) ^ w);
 }
 
+/*
+ * The KVM guest's pattern (kvm_guest.c): 32-bit word i is key ^ i, seen
+ * here as 64-bit words, little-endian like the guest's stores.
+ */
+static inline uint64_t kvm_word(uint32_t key, unsigned w)
+{
+	return (uint64_t)(key ^ (2 * w)) | (uint64_t)(key ^ (2 * w + 1)) << 32;
+}
+
 uint64_t tvm_pattern_word(uint64_t seed, uint64_t pno, uint32_t gen, unsigned w)
 {
+	if (gen & TVM_GEN_KVM)
+		return kvm_word(tvm_kvm_key(seed, pno, gen), w);
 	return gen ? word_of(page_key(seed, pno), gen, w) : 0;
 }
 
@@ -54,6 +66,13 @@ void tvm_pattern_fill(void *page, uint64_t seed, uint64_t pno, uint32_t gen)
 
 	if (!gen) {
 		memset(page, 0, TVM_PAGE_SIZE);
+		return;
+	}
+	if (gen & TVM_GEN_KVM) {
+		uint32_t k = tvm_kvm_key(seed, pno, gen);
+
+		for (unsigned w = 0; w < TVM_PAGE_WORDS; w++)
+			p[w] = kvm_word(k, w);
 		return;
 	}
 	key = page_key(seed, pno);
@@ -69,10 +88,12 @@ int tvm_pattern_check(const void *page, uint64_t seed, uint64_t pno,
 		      uint32_t gen, unsigned *bad_word)
 {
 	const uint64_t *p = page;
-	uint64_t key = gen ? page_key(seed, pno) : 0;
+	bool kvm = gen & TVM_GEN_KVM;
+	uint64_t key = !gen ? 0 : kvm ? tvm_kvm_key(seed, pno, gen) : page_key(seed, pno);
 
 	for (unsigned w = 0; w < TVM_PAGE_WORDS; w++) {
-		uint64_t want = gen ? word_of(key, gen, w) : 0;
+		uint64_t want = !gen ? 0 : kvm ? kvm_word((uint32_t)key, w) :
+			word_of(key, gen, w);
 
 		if (p[w] != want) {
 			if (bad_word)

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * toyvmm [--size SIZE] [--regions N] [--separate-memfds] [--threads T]
- *        [--seed S] [--name NAME]
+ *        [--seed S] [--name NAME] [--kvm]
  *
  * A toy VMM for the vmswap demo and end-to-end tests: memfd-backed guest
  * memory, vCPU threads that fill and verify it, and a line-based command
  * loop on stdin (see cmd.c). Run it under LD_PRELOAD=libvmswap.so.
+ *
+ * --kvm: each vCPU thread also runs a KVM vCPU whose guest code can do
+ * the page work (kvm-* commands; see kvm.h). Exit status 77 when the
+ * machine has no usable KVM, so that tests can skip.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,17 +18,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvm.h"
 #include "toyvmm.h"
 #include "vmswap/util.h"
 
 #define MAX_REGIONS 1024u
 #define MAX_THREADS 1024u
 #define MAX_NAME 200 /* memfd names stop at 249 bytes; leave room for "-hpN" */
+#define EXIT_SKIP 77 /* the automake convention for "cannot run here" */
 
 struct opts {
 	uint64_t size;
 	unsigned regions, threads;
-	bool separate;
+	bool separate, kvm;
 	uint64_t seed;
 	const char *name;
 };
@@ -33,9 +39,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: toyvmm [--size SIZE] [--regions N] [--separate-memfds]\n"
-		"              [--threads T] [--seed S] [--name NAME]\n"
+		"              [--threads T] [--seed S] [--name NAME] [--kvm]\n"
 		"  SIZE: bytes with K/M/G suffix (default 256M), a multiple of N*2M\n"
-		"  commands on stdin, one per line, each answered by one ok/err line\n");
+		"  --kvm: vCPUs also run guest code under KVM (kvm-* commands);\n"
+		"         guest memory, hotplug included, at most %lluM; exit 77\n"
+		"         if KVM is unavailable\n"
+		"  commands on stdin, one per line, each answered by one ok/err line\n",
+		TVM_KVM_MAX_MEM >> 20);
 }
 
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -60,6 +70,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "threads", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, 'e' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "kvm", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -80,6 +91,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'S':
 			o->separate = true;
+			break;
+		case 'k':
+			o->kvm = true;
 			break;
 		case 't':
 			if (parse_uint(optarg, 1, MAX_THREADS, &o->threads))
@@ -113,6 +127,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			"regions * 2M\n");
 		return -EINVAL;
 	}
+	if (o->kvm && o->size > TVM_KVM_MAX_MEM) {
+		fprintf(stderr, "toyvmm: --kvm allows at most %lluM of guest memory "
+			"(the 32-bit guest addresses it below 3G)\n",
+			TVM_KVM_MAX_MEM >> 20);
+		return -EINVAL;
+	}
 	return 0;
 bad:
 	for (const struct option *l = lopts; l->name; l++)
@@ -122,9 +142,24 @@ bad:
 	return -EINVAL;
 }
 
+/* Exits when --kvm cannot work: 77 if there is no KVM to speak of. */
+static void open_kvm(struct tvm_kvm *kvm, unsigned threads)
+{
+	const char *stage;
+	int r = tvm_kvm_open(kvm, threads, &stage);
+
+	if (!r)
+		return;
+	fprintf(stderr, "toyvmm: --kvm: %s: %s%s\n", stage, strerror(-r),
+		kvm->unavailable ? " (KVM unavailable)" : "");
+	exit(kvm->unavailable ? EXIT_SKIP : 1);
+}
+
 int main(int argc, char **argv)
 {
+	static struct tvm_kvm kvm;
 	struct tvm_ctx ctx = { 0 };
+	struct tvm_map_hook hook = { tvm_kvm_map_region, &kvm };
 	struct opts o;
 	char *line = NULL;
 	size_t cap = 0;
@@ -136,13 +171,18 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	r = tvm_guest_init(&ctx.guest, o.size, o.regions, o.separate, o.name, o.seed);
+	if (o.kvm) {
+		open_kvm(&kvm, o.threads);
+		ctx.kvm = &kvm;
+	}
+	r = tvm_guest_init(&ctx.guest, o.size, o.regions, o.separate, o.name,
+			   o.seed, o.kvm ? &hook : NULL);
 	if (r) {
 		fprintf(stderr, "toyvmm: guest memory: %s\n", strerror(-r));
 		tvm_guest_destroy(&ctx.guest);
 		return 1;
 	}
-	r = tvm_vcpus_start(&ctx.vcpus, &ctx.guest, o.threads);
+	r = tvm_vcpus_start(&ctx.vcpus, &ctx.guest, o.threads, ctx.kvm);
 	if (r) {
 		fprintf(stderr, "toyvmm: vcpu threads: %s\n", strerror(-r));
 		tvm_vcpus_stop(&ctx.vcpus);
@@ -160,6 +200,8 @@ int main(int argc, char **argv)
 		tvm_cmd_exec(&ctx, line);
 	}
 	free(line);
+	if (ctx.kvm)
+		tvm_kvm_close(ctx.kvm); /* the vCPUs went with their threads */
 	tvm_guest_destroy(&ctx.guest);
 	return 0;
 }

@@ -7,8 +7,11 @@
  * Guest pages are 4 KiB and numbered globally across regions: region 0's
  * pages first, then region 1's, hotplugged regions appended. The model
  * gen[page] says what each page must hold: 0 = all zeros, g > 0 = the
- * pattern of (seed, page, g). vCPU thread i owns the pages p with
- * p % nthreads == i, so model updates never race.
+ * pattern of (seed, page, g). Bit TVM_GEN_KVM of g says which pattern:
+ * the host's (64-bit splitmix words) or the one the KVM guest writes
+ * (32-bit words, see kvm_guest.c); the other 31 bits count writes. vCPU
+ * thread i owns the pages p with p % nthreads == i, so model updates
+ * never race.
  */
 #ifndef TOYVMM_H
 #define TOYVMM_H
@@ -22,6 +25,7 @@
 #define TVM_PAGE_SIZE 4096u
 #define TVM_PAGE_WORDS (TVM_PAGE_SIZE / sizeof(uint64_t))
 #define TVM_REGION_ALIGN (2ull << 20) /* region sizes: whole 2 MiB (THP) units */
+#define TVM_GEN_KVM 0x80000000u /* gen flag: the page holds the KVM guest's pattern */
 
 /* pattern.c: page content as a pure function of (seed, page, gen). */
 uint64_t tvm_splitmix64(uint64_t x);
@@ -30,6 +34,13 @@ uint64_t tvm_pattern_word(uint64_t seed, uint64_t pno, uint32_t gen, unsigned w)
 void tvm_pattern_fill(void *page, uint64_t seed, uint64_t pno, uint32_t gen);
 int tvm_pattern_check(const void *page, uint64_t seed, uint64_t pno,
 		      uint32_t gen, unsigned *bad_word);
+
+/* kvm_guest.c: the guest program, and host mirrors of what it computes. */
+extern const uint8_t tvm_kvm_code[];
+extern const size_t tvm_kvm_code_len;
+uint32_t tvm_kvm_seed32(uint64_t seed);
+uint32_t tvm_kvm_key(uint64_t seed, uint64_t pno, uint32_t gen);
+uint32_t tvm_kvm_csum(const void *page);
 
 /* guestmem.c: regions, the model, and per-page operations. */
 struct tvm_region {
@@ -40,6 +51,13 @@ struct tvm_region {
 	uint64_t first_page;  /* global number of the region's first page */
 };
 
+/* Called for each new region once it is mapped, before it counts as guest
+ * memory; an error unmaps it again (KVM mode adds a memslot here). */
+struct tvm_map_hook {
+	int (*fn)(void *arg, const struct tvm_region *r);
+	void *arg;
+};
+
 struct tvm_guest {
 	struct tvm_region *regions;
 	unsigned nregions;
@@ -48,15 +66,18 @@ struct tvm_guest {
 	uint64_t seed;
 	const char *name;
 	atomic_int report_budget; /* mismatches still worth a stderr line */
+	struct tvm_map_hook hook;
 };
 
 int tvm_guest_init(struct tvm_guest *g, uint64_t size, unsigned nregions,
-		   bool separate, const char *name, uint64_t seed);
+		   bool separate, const char *name, uint64_t seed,
+		   const struct tvm_map_hook *hook);
 int tvm_guest_hotplug(struct tvm_guest *g, uint64_t size, unsigned *index);
 void tvm_guest_destroy(struct tvm_guest *g);
 uint8_t *tvm_guest_page(const struct tvm_guest *g, uint64_t pno);
 int tvm_guest_balloon(struct tvm_guest *g, uint64_t start, uint64_t count);
 uint32_t tvm_next_gen(uint32_t gen);
+bool tvm_page_report(struct tvm_guest *g);
 void tvm_page_write(struct tvm_guest *g, uint64_t pno);
 void tvm_page_zero(struct tvm_guest *g, uint64_t pno);
 int tvm_page_verify(struct tvm_guest *g, uint64_t pno);
@@ -68,6 +89,9 @@ enum tvm_op {
 	TVM_OP_ZERO_HALF, /* even pages memset 0 (gen 0), odd pages gen+1 */
 	TVM_OP_VERIFY,    /* pages in range compared to the model */
 	TVM_OP_CHURN,     /* random own page: verify, then write, until stopped */
+	TVM_OP_KVM_WRITE, /* the same three, done by guest code under KVM */
+	TVM_OP_KVM_VERIFY,
+	TVM_OP_KVM_CHURN,
 	TVM_OP_EXIT,
 };
 
@@ -75,12 +99,15 @@ struct tvm_result {
 	uint64_t pages;      /* pages processed (writes for churn) */
 	uint64_t mismatches;
 	uint64_t first_bad;  /* lowest mismatching page, valid if mismatches */
+	int err;             /* first KVM failure (-errno), 0 if none */
 };
 
 struct tvm_vcpu;
+struct tvm_kvm;
 
 struct tvm_vcpus {
 	struct tvm_guest *guest;
+	struct tvm_kvm *kvm;  /* NULL without --kvm */
 	unsigned n;
 	struct tvm_vcpu *v;
 	pthread_mutex_t lock;
@@ -94,11 +121,14 @@ struct tvm_vcpus {
 	bool churning;
 };
 
-int tvm_vcpus_start(struct tvm_vcpus *vs, struct tvm_guest *g, unsigned n);
+void tvm_note_mismatch(struct tvm_result *res, uint64_t pno);
+int tvm_vcpus_start(struct tvm_vcpus *vs, struct tvm_guest *g, unsigned n,
+		    struct tvm_kvm *kvm);
 int tvm_vcpus_run(struct tvm_vcpus *vs, enum tvm_op op, uint64_t start,
 		  uint64_t count, struct tvm_result *res);
-int tvm_vcpus_churn_start(struct tvm_vcpus *vs);
-int tvm_vcpus_churn_stop(struct tvm_vcpus *vs, struct tvm_result *res);
+int tvm_vcpus_churn_start(struct tvm_vcpus *vs, enum tvm_op op);
+int tvm_vcpus_churn_stop(struct tvm_vcpus *vs, enum tvm_op op,
+			 struct tvm_result *res);
 void tvm_vcpus_stop(struct tvm_vcpus *vs);
 
 /* forkops.c: work done by a fork()ed child on the inherited mappings. */
@@ -113,6 +143,7 @@ int tvm_read_rss(uint64_t *rss_kb, uint64_t *shmem_kb, uint64_t *anon_kb);
 struct tvm_ctx {
 	struct tvm_guest guest;
 	struct tvm_vcpus vcpus;
+	struct tvm_kvm *kvm;  /* NULL without --kvm */
 	bool quit;
 };
 

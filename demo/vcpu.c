@@ -3,7 +3,9 @@
  * vCPU threads. They live as long as the VMM, like real vCPUs, so that
  * vmswap's freeze has several threads to stop. Each job covers a page
  * range; vCPU i handles only its own pages (p % n == i), so the model is
- * written by one thread per page and needs no locking.
+ * written by one thread per page and needs no locking. With --kvm each
+ * thread also owns a KVM vCPU, and the TVM_OP_KVM_* jobs have the guest
+ * do the page work (kvm_jobs.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "toyvmm.h"
+#include "kvm.h"
+
+#define KVM_CHURN_BATCH 16u /* pages per KVM_RUN in a churn: stops promptly */
 
 struct tvm_vcpu {
 	struct tvm_vcpus *vs;
@@ -19,9 +23,10 @@ struct tvm_vcpu {
 	pthread_t tid;
 	uint64_t rng;
 	struct tvm_result res;
+	struct tvm_kvm_vcpu kv; /* with --kvm */
 };
 
-static void note_mismatch(struct tvm_result *res, uint64_t pno)
+void tvm_note_mismatch(struct tvm_result *res, uint64_t pno)
 {
 	if (!res->mismatches || pno < res->first_bad)
 		res->first_bad = pno;
@@ -35,7 +40,16 @@ static void run_range(struct tvm_vcpu *v, enum tvm_op op, uint64_t start,
 	unsigned n = v->vs->n;
 	uint64_t end = start + count;
 	uint64_t p = start + (v->id + n - start % n) % n;
+	struct tvm_kvm_batch b;
 
+	if (op == TVM_OP_KVM_WRITE || op == TVM_OP_KVM_VERIFY) {
+		tvm_kvm_batch_begin(&b, &v->kv, g, op == TVM_OP_KVM_WRITE ?
+				    TVM_KVM_WRITE : TVM_KVM_SUM, TVM_KVM_BATCH);
+		for (; p < end; p += n)
+			tvm_kvm_batch_add(&b, p, &v->res);
+		tvm_kvm_batch_flush(&b, &v->res);
+		return;
+	}
 	for (; p < end; p += n) {
 		switch (op) {
 		case TVM_OP_WRITE:
@@ -49,7 +63,7 @@ static void run_range(struct tvm_vcpu *v, enum tvm_op op, uint64_t start,
 			break;
 		case TVM_OP_VERIFY:
 			if (tvm_page_verify(g, p))
-				note_mismatch(&v->res, p);
+				tvm_note_mismatch(&v->res, p);
 			break;
 		default:
 			return;
@@ -58,13 +72,20 @@ static void run_range(struct tvm_vcpu *v, enum tvm_op op, uint64_t start,
 	}
 }
 
-/* Until told to stop: a random own page is verified, then rewritten. */
-static void run_churn(struct tvm_vcpu *v)
+/*
+ * Until told to stop: a random own page is verified, then rewritten. The
+ * KVM guest does the same in small batches, one KVM_RUN each.
+ */
+static void run_churn(struct tvm_vcpu *v, bool kvm)
 {
 	struct tvm_guest *g = v->vs->guest;
 	unsigned n = v->vs->n;
 	uint64_t own = g->npages > v->id ? (g->npages - v->id + n - 1) / n : 0;
+	struct tvm_kvm_batch b;
 
+	if (kvm)
+		tvm_kvm_batch_begin(&b, &v->kv, g, TVM_KVM_SUM | TVM_KVM_WRITE,
+				    KVM_CHURN_BATCH);
 	while (!atomic_load_explicit(&v->vs->stop, memory_order_relaxed)) {
 		uint64_t p;
 
@@ -73,11 +94,17 @@ static void run_churn(struct tvm_vcpu *v)
 			continue;
 		}
 		p = v->id + n * (tvm_xorshift64(&v->rng) % own);
+		if (kvm) {
+			tvm_kvm_batch_add(&b, p, &v->res); /* runs when full */
+			continue;
+		}
 		if (tvm_page_verify(g, p))
-			note_mismatch(&v->res, p);
+			tvm_note_mismatch(&v->res, p);
 		tvm_page_write(g, p);
 		v->res.pages++;
 	}
+	if (kvm)
+		tvm_kvm_batch_flush(&b, &v->res);
 }
 
 static void *vcpu_main(void *arg)
@@ -103,8 +130,8 @@ static void *vcpu_main(void *arg)
 		if (op == TVM_OP_EXIT)
 			return NULL;
 		memset(&v->res, 0, sizeof(v->res));
-		if (op == TVM_OP_CHURN)
-			run_churn(v);
+		if (op == TVM_OP_CHURN || op == TVM_OP_KVM_CHURN)
+			run_churn(v, op == TVM_OP_KVM_CHURN);
 		else
 			run_range(v, op, start, count);
 
@@ -115,10 +142,14 @@ static void *vcpu_main(void *arg)
 	}
 }
 
-int tvm_vcpus_start(struct tvm_vcpus *vs, struct tvm_guest *g, unsigned n)
+/* With kvm, thread i gets KVM vCPU i, created here so that a failure is
+ * reported before any thread runs. */
+int tvm_vcpus_start(struct tvm_vcpus *vs, struct tvm_guest *g, unsigned n,
+		    struct tvm_kvm *kvm)
 {
 	memset(vs, 0, sizeof(*vs));
 	vs->guest = g;
+	vs->kvm = kvm;
 	vs->v = calloc(n, sizeof(*vs->v));
 	if (!vs->v)
 		return -ENOMEM;
@@ -131,11 +162,16 @@ int tvm_vcpus_start(struct tvm_vcpus *vs, struct tvm_guest *g, unsigned n)
 
 		v->vs = vs;
 		v->id = i;
+		v->kv.fd = -1;
+		if (kvm && (r = tvm_kvm_vcpu_create(kvm, i, &v->kv)))
+			return r;
 		/* xorshift needs a non-zero state; seed + thread keeps runs repeatable */
 		v->rng = tvm_splitmix64(g->seed + i) | 1;
 		r = pthread_create(&v->tid, NULL, vcpu_main, v);
-		if (r)
+		if (r) {
+			tvm_kvm_vcpu_destroy(&v->kv);
 			return -r;
+		}
 		vs->n = i + 1;
 	}
 	return 0;
@@ -161,15 +197,20 @@ static void collect(struct tvm_vcpus *vs, struct tvm_result *res)
 
 		if (r->mismatches && (!res->mismatches || r->first_bad < res->first_bad))
 			res->first_bad = r->first_bad;
+		if (!res->err)
+			res->err = r->err;
 		res->mismatches += r->mismatches;
 		res->pages += r->pages;
 	}
 }
 
-/* Run a range job on all vCPUs and wait for it. -EBUSY while churning. */
+/* Run a range job on all vCPUs and wait for it. -EBUSY while churning,
+ * -ENODEV for a KVM job without KVM. */
 int tvm_vcpus_run(struct tvm_vcpus *vs, enum tvm_op op, uint64_t start,
 		  uint64_t count, struct tvm_result *res)
 {
+	if ((op == TVM_OP_KVM_WRITE || op == TVM_OP_KVM_VERIFY) && !vs->kvm)
+		return -ENODEV;
 	pthread_mutex_lock(&vs->lock);
 	if (vs->churning) {
 		pthread_mutex_unlock(&vs->lock);
@@ -183,8 +224,11 @@ int tvm_vcpus_run(struct tvm_vcpus *vs, enum tvm_op op, uint64_t start,
 	return 0;
 }
 
-int tvm_vcpus_churn_start(struct tvm_vcpus *vs)
+/* op: TVM_OP_CHURN or TVM_OP_KVM_CHURN. */
+int tvm_vcpus_churn_start(struct tvm_vcpus *vs, enum tvm_op op)
 {
+	if (op == TVM_OP_KVM_CHURN && !vs->kvm)
+		return -ENODEV;
 	pthread_mutex_lock(&vs->lock);
 	if (vs->churning) {
 		pthread_mutex_unlock(&vs->lock);
@@ -192,16 +236,18 @@ int tvm_vcpus_churn_start(struct tvm_vcpus *vs)
 	}
 	atomic_store(&vs->stop, false);
 	vs->churning = true;
-	post_job(vs, TVM_OP_CHURN, 0, 0);
+	post_job(vs, op, 0, 0);
 	pthread_mutex_unlock(&vs->lock);
 	return 0;
 }
 
-/* Stop a churn and wait for every vCPU to finish it. -ESRCH if none runs. */
-int tvm_vcpus_churn_stop(struct tvm_vcpus *vs, struct tvm_result *res)
+/* Stop a churn of kind op and wait for every vCPU to finish it. -ESRCH
+ * if none of that kind runs. */
+int tvm_vcpus_churn_stop(struct tvm_vcpus *vs, enum tvm_op op,
+			 struct tvm_result *res)
 {
 	pthread_mutex_lock(&vs->lock);
-	if (!vs->churning) {
+	if (!vs->churning || vs->op != op) {
 		pthread_mutex_unlock(&vs->lock);
 		return -ESRCH;
 	}
@@ -220,12 +266,14 @@ void tvm_vcpus_stop(struct tvm_vcpus *vs)
 
 	if (!vs->v)
 		return;
-	tvm_vcpus_churn_stop(vs, &res);
+	tvm_vcpus_churn_stop(vs, vs->op, &res);
 	pthread_mutex_lock(&vs->lock);
 	post_job(vs, TVM_OP_EXIT, 0, 0);
 	pthread_mutex_unlock(&vs->lock);
 	for (unsigned i = 0; i < vs->n; i++)
 		pthread_join(vs->v[i].tid, NULL);
+	for (unsigned i = 0; i < vs->n; i++)
+		tvm_kvm_vcpu_destroy(&vs->v[i].kv);
 	free(vs->v);
 	vs->v = NULL;
 }

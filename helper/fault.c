@@ -189,6 +189,7 @@ static void apply_event(int pidx, const struct uffd_msg *msg)
 	case UFFD_EVENT_UNMAP:
 		vs_map_remove_range(pidx, msg->arg.remove.start,
 				    msg->arg.remove.end - msg->arg.remove.start);
+		vs_obj_gc();
 		break;
 	case UFFD_EVENT_REMAP:
 		vs_map_move(pidx, msg->arg.remap.from, msg->arg.remap.to, msg->arg.remap.len);

@@ -434,3 +434,38 @@ int vs_discard_partial(struct vs_obj *o, uint64_t pg, uint32_t from, uint32_t le
 		memset(o->stg + pg * VS_PAGE_SIZE + from, 0, len);
 	return 0;
 }
+
+/*
+ * Release objects no mapping shows any more and whose every page is back
+ * in the memfd: nothing of them lives only with us. A later mapping of
+ * the same memfd starts a fresh object, all resident. Skipped while the
+ * worker runs an operation, which holds object pointers across unlocked
+ * stretches.
+ */
+void vs_obj_gc(void)
+{
+	if (vs.op_running)
+		return;
+	for (int i = 0; i < VS_MAX_OBJS; i++) {
+		struct vs_obj *o = &vs.objs[i];
+		bool keep = false;
+
+		if (!o->used)
+			continue;
+		for (int k = 0; k < VS_MAX_MAPS && !keep; k++)
+			keep = vs.maps[k].used && vs.maps[k].obj == i;
+		for (uint64_t pg = 0; pg < o->npages && !keep; pg++)
+			keep = vs_pt_state(o->pt[pg]) != VS_P_RESIDENT;
+		if (keep)
+			continue;
+		for (uint64_t pg = 0; pg < o->npages; pg++)
+			if (vs_pt_has_slot(o->pt[pg]))
+				vs_slots_free(&vs.slots, vs_pt_slot(o->pt[pg]));
+		vs_dbg("released guest memfd %s", o->name);
+		munmap(o->stg, o->npages * VS_PAGE_SIZE);
+		close(o->stg_fd);
+		close(o->fd);
+		free(o->pt);
+		memset(o, 0, sizeof(*o));
+	}
+}

@@ -131,6 +131,8 @@ struct vs_helper {
 
 	enum vs_state state;
 	bool registered;          /* mappings are registered on the uffds */
+	bool enable_moving;       /* the running enable has started moving pages */
+	bool op_running;          /* the worker is inside an operation: objects stay put */
 	char last_error[VS_ERR_MAX];
 
 	int swap_fd;              /* -1 until the first out */
@@ -165,6 +167,7 @@ int vs_clone_maps(int from_proc, int to_proc);
 struct vs_map *vs_map_for_page(int obj, uint64_t pg);
 void vs_discard(struct vs_obj *o, uint64_t first, uint64_t count);
 int vs_discard_partial(struct vs_obj *o, uint64_t pg, uint32_t from, uint32_t len);
+void vs_obj_gc(void);
 void vs_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Page state changes that keep the counters right. vs.lock held. */

@@ -130,6 +130,7 @@ static bool on_pidfd(int idx)
 	if (vs.procs[idx].used) {
 		vs_info("pid %d exited", vs.procs[idx].pid);
 		vs_proc_drop(idx);
+		vs_obj_gc();
 	}
 	for (int i = 0; i < VS_MAX_PROCS; i++)
 		any |= vs.procs[i].used;

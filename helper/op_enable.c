@@ -117,6 +117,11 @@ int vs_find_uncovered(char *msg, size_t n)
 	return found ? -EBUSY : 0;
 }
 
+/*
+ * Register every mapping. One the kernel no longer has (EINVAL, ENOMEM:
+ * the VMM unmapped it and was frozen before the shim could tell us) is
+ * dropped; the coverage check that follows catches anything still mapped.
+ */
 static int register_all(void)
 {
 	for (int i = 0; i < VS_MAX_MAPS; i++) {
@@ -126,6 +131,13 @@ static int register_all(void)
 		if (!m->used || vs.procs[m->proc].uffd < 0 || vs.procs[m->proc].dead)
 			continue;
 		r = vs_map_register(m);
+		if (r == -EINVAL || r == -ENOMEM) {
+			vs_info("mapping %#llx+%#llx of pid %d is gone; forgetting it",
+				(unsigned long long)m->addr, (unsigned long long)m->len,
+				vs.procs[m->proc].pid);
+			m->used = false;
+			continue;
+		}
 		if (r) {
 			vs_set_error("registering %#llx+%#llx of pid %d: %s",
 				     (unsigned long long)m->addr, (unsigned long long)m->len,
@@ -255,6 +267,7 @@ int vs_op_enable(char *msg, size_t n)
 	int nextra = 0, r;
 
 	pthread_mutex_lock(&vs.lock);
+	vs.enable_moving = false;
 	for (int i = 0; i < VS_MAX_PROCS; i++)
 		if (vs.procs[i].used && !vs.procs[i].dead && !vs.procs[i].is_vmm)
 			extra[nextra++] = vs.procs[i].pid;
@@ -266,15 +279,17 @@ int vs_op_enable(char *msg, size_t n)
 		return r;
 	}
 	uint64_t t_frozen = vs_now_ms();
-	/* Every process mapping guest memory must fault through a uffd. */
+	/* Every mapping of guest memory, in any process, must fault through a uffd. */
 	pthread_mutex_lock(&vs.lock);
-	r = vs_find_uncovered(msg, n);
+	r = register_all();
+	if (r)
+		snprintf(msg, n, "%s", vs.last_error);
+	else
+		r = vs_find_uncovered(msg, n);
 	uint64_t t_checked = vs_now_ms();
-	if (!r && !vs.registered) {
-		r = register_all();
-		if (r)
-			snprintf(msg, n, "%s", vs.last_error);
-	}
+	pthread_mutex_unlock(&vs.lock);
+	pthread_mutex_lock(&vs.lock);
+	vs.enable_moving = !r;
 	pthread_mutex_unlock(&vs.lock);
 	if (!r) {
 		r = stage_all(&moved);

@@ -259,6 +259,7 @@ int vs_conn_handle(struct vs_conn *c)
 				close(fd);
 		}
 	}
+	vs_obj_gc();
 	pthread_mutex_unlock(&vs.lock);
 	if (r && !why[0])
 		snprintf(why, sizeof(why), "%s", strerror(-r));

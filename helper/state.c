@@ -90,13 +90,23 @@ static enum vs_state progress_state(enum vs_op op)
 
 static int run_op(enum vs_op op, char *msg, size_t n)
 {
+	int r = 0;
+
+	pthread_mutex_lock(&vs.lock);
+	vs.op_running = true;
+	pthread_mutex_unlock(&vs.lock);
 	switch (op) {
-	case VS_OP_ENABLE: return vs_op_enable(msg, n);
-	case VS_OP_TRIM: return vs_op_trim(msg, n);
-	case VS_OP_OUT: return vs_op_out(msg, n);
-	case VS_OP_DISABLE: return vs_op_disable(msg, n);
-	default: return 0;
+	case VS_OP_ENABLE: r = vs_op_enable(msg, n); break;
+	case VS_OP_TRIM: r = vs_op_trim(msg, n); break;
+	case VS_OP_OUT: r = vs_op_out(msg, n); break;
+	case VS_OP_DISABLE: r = vs_op_disable(msg, n); break;
+	default: break;
 	}
+	pthread_mutex_lock(&vs.lock);
+	vs.op_running = false;
+	vs_obj_gc();
+	pthread_mutex_unlock(&vs.lock);
+	return r;
 }
 
 /* Settle the state after an op. wlock and vs.lock held. */
@@ -105,17 +115,17 @@ static void after_op(enum vs_op op, int r)
 	if (r == -ECANCELED || queued.op != VS_OP_NONE)
 		return; /* whoever aborted us sets the state */
 	if (r) {
-		if (op == VS_OP_ENABLE && !vs.c.staging && !vs.c.swapped &&
-		    (vs.state == VS_READY || vs.state == VS_FAILED)) {
-			/* Nothing moved: undo the registration, keep the state. */
-			for (int i = 0; i < VS_MAX_MAPS; i++)
-				if (vs.maps[i].used)
-					vs_map_unregister(&vs.maps[i]);
-			vs.registered = false;
+		if (op == VS_OP_ENABLE && !vs.enable_moving) {
+			/* Refused before moving anything: the state stays. */
+			if (vs.state == VS_READY && !vs.c.staging && !vs.c.swapped) {
+				for (int i = 0; i < VS_MAX_MAPS; i++)
+					if (vs.maps[i].used)
+						vs_map_unregister(&vs.maps[i]);
+				vs.registered = false;
+			}
 			return;
 		}
-		if (op != VS_OP_ENABLE || vs.registered)
-			vs.state = VS_FAILED;
+		vs.state = VS_FAILED;
 		return;
 	}
 	switch (op) {

@@ -8,9 +8,9 @@
 
 #include "regions.h"
 
-/* One successful mmap() call. */
+/* One mmap() call, as the VMM made it. */
 struct shim_map {
-	void *addr; /* where it landed */
+	void *addr; /* the hint, or the MAP_FIXED address */
 	size_t len;
 	int prot;
 	int flags;
@@ -18,9 +18,22 @@ struct shim_map {
 	uint64_t offset;
 };
 
+/* mmap() or mmap64(): whichever the VMM called. */
+typedef void *(*shim_mmap_fn)(void *addr, size_t len, int prot, int flags,
+			      int fd, off_t off);
+
+enum shim_guest {
+	SHIM_GUEST_NONE, /* not guest memory */
+	SHIM_GUEST_MEMFD, /* a shared mapping of a guest memfd */
+	SHIM_GUEST_ANON, /* anonymous guest memory, to be mapped from a memfd */
+};
+
 /*
- * Is @m guest memory? 1 with @r filled (not sent), 0 if not. The single
- * place to teach the shim new kinds of guest memory.
+ * Is @m, if it succeeds, guest memory? Asked before the call, because
+ * anonymous guest memory must be mapped differently. Returns an enum
+ * shim_guest; for the last two, @r is filled (not sent) except for what
+ * only the mapping tells: addr, and for SHIM_GUEST_ANON the memfd. The
+ * single place to teach the shim new kinds of guest memory.
  */
 int shim_classify(const struct shim_map *m, struct shim_region *r);
 

@@ -17,7 +17,10 @@
 #include "config.h"
 #include "log.h"
 
-struct shim_config shim_cfg = { .min_size = VMSWAP_DEFAULT_MIN_SIZE };
+struct shim_config shim_cfg = {
+	.min_size = VMSWAP_DEFAULT_MIN_SIZE,
+	.anon = true,
+};
 
 /* Longest "/<pid>/shim.sock" tail; the run dir must leave room for it. */
 #define SOCK_TAIL_MAX (sizeof("/4194304/") - 1 + sizeof(VMSWAP_SOCK_NAME) - 1)
@@ -122,6 +125,11 @@ int shim_config_load(void)
 			return bad(VMSWAP_ENV_MATCH, v, "pattern too long");
 		strcpy(shim_cfg.match, v);
 	}
+	if ((v = env(SHIM_ENV_ANON))) {
+		if (strcmp(v, "0") && strcmp(v, "1"))
+			return bad(SHIM_ENV_ANON, v, "expected 0 or 1");
+		shim_cfg.anon = v[0] == '1';
+	}
 	if ((r = check_dir(VMSWAP_ENV_SWAP_DIR, PATH_MAX - 1)))
 		return r;
 	/* shim.sock lives under it and must fit a sockaddr_un. */
@@ -141,8 +149,8 @@ int shim_config_load(void)
 	}
 	if ((v = env(VMSWAP_ENV_TEST_NO_UFFD)) && !strcmp(v, "1"))
 		shim_cfg.no_uffd = true;
-	shim_log(SHIM_LOG_DEBUG, "config: min size %llu, match \"%s\", helper %s",
-		 (unsigned long long)shim_cfg.min_size, shim_cfg.match,
-		 shim_cfg.helper);
+	shim_log(SHIM_LOG_DEBUG, "config: min size %llu, match \"%s\", anon %d, "
+		 "helper %s", (unsigned long long)shim_cfg.min_size,
+		 shim_cfg.match, shim_cfg.anon, shim_cfg.helper);
 	return 0;
 }

@@ -7,10 +7,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Not in vmswap/common.h yet: only the shim reads it. */
+#define SHIM_ENV_ANON "VMSWAP_ANON"
+
 struct shim_config {
 	bool disabled;     /* VMSWAP_DISABLE=1: do nothing at all */
 	bool unmanaged;    /* a bad value was reported: pass everything through */
 	bool no_uffd;      /* VMSWAP_TEST_NO_UFFD=1 */
+	bool anon;         /* VMSWAP_ANON: take anonymous guest memory too */
 	uint64_t min_size; /* smallest mapping treated as guest memory */
 	char match[256];   /* fnmatch glob on the memfd name; "" = any */
 	char helper[PATH_MAX];

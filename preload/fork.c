@@ -2,12 +2,15 @@
 /*
  * A fork child maps guest memory too but inherits no uffd registration.
  * The child handler joins the helper with a uffd of its own before the
- * child's code runs. All shim locks are held across fork() so the child
- * gets a consistent table and no lock held by a thread that is gone.
+ * child's code runs, after giving converted memory copy-on-write
+ * behaviour again (forkmem.c). All shim locks are held across fork() so
+ * the child gets a consistent table and no lock held by a thread that is
+ * gone.
  */
 #include <pthread.h>
 
 #include "fork.h"
+#include "forkmem.h"
 #include "helper_conn.h"
 #include "memfd.h"
 #include "regions.h"
@@ -16,6 +19,7 @@
 static void prepare(void)
 {
 	shim_conn_lock();
+	shim_forkmem_prepare();
 	shim_memfd_lock();
 	shim_regions_lock();
 }
@@ -29,9 +33,11 @@ static void parent(void)
 
 static void child(void)
 {
+	shim_forkmem_child();
 	shim_regions_unlock();
 	shim_memfd_unlock();
 	shim_conn_child_rejoin();
+	shim_forkmem_child_notify();
 	shim_conn_unlock();
 }
 

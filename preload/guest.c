@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "anon.h"
 #include "guest.h"
 #include "helper_conn.h"
 #include "log.h"
 #include "real.h"
 #include "regions.h"
+
+/* Parts removed by one drop; used under the connection lock only. */
+static struct shim_range pieces[SHIM_REGIONS_MAX];
 
 static void send_del(const struct shim_range *p)
 {
@@ -29,21 +36,89 @@ static void send_del(const struct shim_range *p)
 			 (unsigned long)p->addr, p->len);
 }
 
-/* Remove [addr, addr+len) from the table and tell the helper. Lock held. */
-static void drop_range(uintptr_t addr, size_t len)
+/* DISCARD [off, off+len) of the memfd @fd; connection lock held. */
+static void send_discard(int fd, uint64_t off, uint64_t len)
 {
-	struct shim_range pieces[SHIM_REGIONS_MAX];
+	struct vmswap_msg_discard m;
+	struct vmswap_msg_reply rep;
+
+	memset(&m, 0, sizeof(m));
+	vmswap_msg_init(&m.hdr, VMSWAP_MSG_DISCARD, sizeof(m), 0);
+	m.offset = off;
+	m.len = len;
+	if (shim_conn_usable() && !shim_conn_request(&m.hdr, fd, &rep) &&
+	    rep.result)
+		shim_log(SHIM_LOG_WARN, "helper failed to discard memfd range "
+			 "%#llx+%#llx: %s (%s)", (unsigned long long)off,
+			 (unsigned long long)len, rep.message,
+			 strerror(-rep.result));
+}
+
+/* Our fd no longer identifies our memfd: never punch or close it then. */
+static void fd_lost(int memfd)
+{
+	static atomic_bool logged;
+
+	if (!atomic_exchange(&logged, true))
+		shim_log(SHIM_LOG_WARN, "the shim's fd %d of anonymous guest "
+			 "memory was closed behind its back; that memory is no "
+			 "longer freed on unmap", memfd);
+}
+
+int shim_guest_free(const struct shim_range *p)
+{
+	int r;
+
+	if (!shim_anon_same(p->memfd, p->dev, p->ino)) {
+		fd_lost(p->memfd);
+		return -EBADF;
+	}
+	r = shim_anon_punch(p->memfd, p->offset, p->len);
+	if (r) {
+		shim_log(SHIM_LOG_WARN, "cannot free anonymous guest memory "
+			 "%#lx+%#zx: %s", (unsigned long)p->addr, p->len,
+			 strerror(-r));
+		return r;
+	}
+	/* Staged or swapped copies of these pages are garbage now. */
+	if (p->sent)
+		send_discard(p->memfd, p->offset, p->len);
+	return 0;
+}
+
+/* Close our memfd of @p once no region uses it. */
+static void release(const struct shim_range *p)
+{
+	if (p->memfd >= 0 && !shim_regions_fd_used(p->memfd) &&
+	    shim_anon_same(p->memfd, p->dev, p->ino))
+		close(p->memfd);
+}
+
+void shim_guest_drop(uintptr_t addr, size_t len, bool freed)
+{
 	size_t n = shim_regions_carve(addr, len, pieces);
 
+	/*
+	 * Every DEL first: until the helper has them, an enable would fail
+	 * on a range that is gone. Punching can take a while.
+	 */
 	for (size_t i = 0; i < n; i++)
 		if (pieces[i].sent && shim_conn_usable())
 			send_del(&pieces[i]);
+	/* Unmapped anonymous memory is gone: give its pages back. */
+	for (size_t i = 0; i < n && freed; i++)
+		if (pieces[i].kind == SHIM_KIND_ANON)
+			shim_guest_free(&pieces[i]);
+	for (size_t i = 0; i < n; i++)
+		release(&pieces[i]);
 }
 
-static void send_add(const struct shim_region *r, int fd)
+/* 0: the helper took it; else -errno (its answer, or why it was not asked). */
+static int send_add(const struct shim_region *r, int fd)
 {
 	struct vmswap_msg_region_add m;
 	struct vmswap_msg_reply rep;
+	int err;
 
 	memset(&m, 0, sizeof(m));
 	vmswap_msg_init(&m.hdr, VMSWAP_MSG_REGION_ADD, sizeof(m), 0);
@@ -52,53 +127,132 @@ static void send_add(const struct shim_region *r, int fd)
 	m.offset = r->offset;
 	memcpy(m.name, r->name, sizeof(m.name));
 	m.name[sizeof(m.name) - 1] = '\0';
-	if (shim_conn_request(&m.hdr, fd, &rep))
-		return;
+	err = shim_conn_request(&m.hdr, fd, &rep);
+	if (err)
+		return err;
 	if (rep.result) {
 		shim_log(SHIM_LOG_WARN, "helper declined guest region %#lx+%#zx "
 			 "(memfd \"%s\"): %s (%s); it runs unmanaged",
 			 (unsigned long)r->addr, r->len, r->name, rep.message,
 			 strerror(-rep.result));
-		return;
+		return rep.result < 0 ? rep.result : -EIO;
 	}
 	shim_regions_set_sent(r->addr, true);
 	shim_log(SHIM_LOG_INFO, "guest region %#lx+%#zx (memfd \"%s\" offset "
 		 "%#llx) managed", (unsigned long)r->addr, r->len, r->name,
 		 (unsigned long long)r->offset);
+	return 0;
 }
 
-void shim_guest_mapped(const struct shim_map *m)
+int shim_guest_track(const struct shim_region *r, int fd)
 {
 	static bool full_logged;
-	struct shim_region r;
 
-	if (shim_conn_held() || !shim_classify(m, &r))
-		return;
-	shim_conn_lock();
-	/* Entries left by an unmap we did not see (mremap, raw syscall). */
-	drop_range(r.addr, r.len);
-	if (shim_regions_add(&r)) {
+	if (shim_regions_add(r)) {
 		if (!full_logged)
 			shim_log(SHIM_LOG_WARN, "more than %d guest regions; the "
 				 "rest run unmanaged", SHIM_REGIONS_MAX);
 		full_logged = true;
-	} else if (shim_conn_ready()) {
-		send_add(&r, m->fd);
+		return -ENOSPC;
 	}
-	shim_conn_unlock();
+	if (fd < 0 || !shim_conn_ready())
+		return -ENOTCONN;
+	return send_add(r, fd) ? -EREMOTEIO : 0;
 }
 
-void shim_guest_replacing(void *addr, size_t len)
+/*
+ * Converted memory the helper does not manage (no room in the table, or
+ * it declined): it only costs (no huge pages, no KSM), so put back the
+ * anonymous mapping the VMM asked for; nothing is in it yet. If that
+ * fails, keep the shared one. Our fd goes either way.
+ */
+static void *untrack(const struct shim_map *m, shim_mmap_fn call,
+		     const struct shim_region *r, bool tracked)
 {
-	size_t plen = shim_page_round(len);
+	int flags = (m->flags & ~MAP_FIXED_NOREPLACE) | MAP_FIXED;
+	void *p;
 
-	/* An unaligned or empty request fails in the kernel, replacing nothing. */
-	if (shim_conn_held() || !plen ||
-	    shim_page_round((uintptr_t)addr) != (uintptr_t)addr)
-		return;
+	if (tracked)
+		shim_regions_carve(r->addr, r->len, pieces); /* never sent */
+	p = call((void *)r->addr, m->len, m->prot, flags, m->fd,
+		 (off_t)m->offset);
+	close(r->memfd);
+	return p == MAP_FAILED ? (void *)r->addr : p;
+}
+
+/* Map anonymous guest memory from a memfd, or else as asked. Lock held. */
+static void *map_anon(const struct shim_map *m, shim_mmap_fn call,
+		      struct shim_region *r, int *kind)
+{
+	const char *what;
+	void *p;
+	int err;
+
+	/* Without a helper to give it to, converting gains nothing. */
+	if (shim_regions_count() >= SHIM_REGIONS_MAX || !shim_conn_ready()) {
+		*kind = SHIM_GUEST_NONE;
+		return call(m->addr, m->len, m->prot, m->flags, m->fd,
+			    (off_t)m->offset);
+	}
+	p = shim_anon_map(m, call, r, &what);
+	if (p != MAP_FAILED) {
+		shim_log(SHIM_LOG_DEBUG, "anonymous guest memory %p+%#zx mapped "
+			 "from memfd \"%s\" (fd %d)", p, r->len, r->name,
+			 r->memfd);
+		return p;
+	}
+	err = errno;
+	*kind = SHIM_GUEST_NONE;
+	p = call(m->addr, m->len, m->prot, m->flags, m->fd, (off_t)m->offset);
+	/* Not worth a warning when the VMM's own call fails the same way. */
+	if (p != MAP_FAILED)
+		shim_anon_failed(what, err);
+	return p;
+}
+
+void *shim_guest_mmap(const struct shim_map *m, shim_mmap_fn call)
+{
+	size_t plen = shim_page_round(m->len);
+	bool fixed = m->flags & MAP_FIXED;
+	int saved = errno, err, kind;
+	struct shim_region r;
+	void *p;
+
+	if (shim_conn_held())
+		return call(m->addr, m->len, m->prot, m->flags, m->fd,
+			    (off_t)m->offset);
+	kind = shim_classify(m, &r);
+	if (kind == SHIM_GUEST_NONE &&
+	    !(fixed && plen && shim_regions_overlap((uintptr_t)m->addr, plen))) {
+		errno = saved;
+		return call(m->addr, m->len, m->prot, m->flags, m->fd,
+			    (off_t)m->offset);
+	}
 	shim_conn_lock();
-	drop_range((uintptr_t)addr, plen);
+	/* Held across the call, so no region can appear in the range meanwhile. */
+	if (kind == SHIM_GUEST_ANON)
+		p = map_anon(m, call, &r, &kind);
+	else
+		p = call(m->addr, m->len, m->prot, m->flags, m->fd,
+			 (off_t)m->offset);
+	err = errno;
+	if (p != MAP_FAILED && plen) {
+		/* What MAP_FIXED replaced, or entries of an unseen unmap. */
+		if (fixed || kind != SHIM_GUEST_NONE)
+			shim_guest_drop((uintptr_t)p, plen, true);
+		if (kind == SHIM_GUEST_MEMFD) {
+			r.addr = (uintptr_t)p;
+			shim_guest_track(&r, m->fd);
+		} else if (kind == SHIM_GUEST_ANON) {
+			int t = shim_guest_track(&r, r.memfd);
+
+			if (t)
+				p = untrack(m, call, &r, t != -ENOSPC);
+		}
+	}
 	shim_conn_unlock();
+	errno = p == MAP_FAILED ? err : saved;
+	return p;
 }
 
 int shim_guest_munmap(void *addr, size_t len)
@@ -112,7 +266,7 @@ int shim_guest_munmap(void *addr, size_t len)
 	r = shim_real_munmap(addr, len);
 	err = errno;
 	if (!r)
-		drop_range((uintptr_t)addr, shim_page_round(len));
+		shim_guest_drop((uintptr_t)addr, shim_page_round(len), true);
 	shim_conn_unlock();
 	errno = err;
 	return r;
@@ -120,23 +274,12 @@ int shim_guest_munmap(void *addr, size_t len)
 
 void shim_guest_punched(int fd, uint64_t off, uint64_t len)
 {
-	struct vmswap_msg_discard m;
-	struct vmswap_msg_reply rep;
 	struct stat st;
 
 	if (shim_conn_held() || !len || fstat(fd, &st) ||
 	    !shim_regions_backed_by(st.st_dev, st.st_ino))
 		return;
-	memset(&m, 0, sizeof(m));
-	vmswap_msg_init(&m.hdr, VMSWAP_MSG_DISCARD, sizeof(m), 0);
-	m.offset = off;
-	m.len = len;
 	shim_conn_lock();
-	if (shim_conn_usable() && !shim_conn_request(&m.hdr, fd, &rep) &&
-	    rep.result)
-		shim_log(SHIM_LOG_WARN, "helper failed to discard memfd range "
-			 "%#llx+%#llx: %s (%s)", (unsigned long long)off,
-			 (unsigned long long)len, rep.message,
-			 strerror(-rep.result));
+	send_discard(fd, off, len);
 	shim_conn_unlock();
 }

@@ -182,6 +182,11 @@ bool shim_conn_usable(void)
 	return conn.started && !conn.dead && conn.has_uffd;
 }
 
+pid_t shim_conn_vmm_pid(void)
+{
+	return conn.vmm_pid;
+}
+
 /* Why the child could not join, on fd 2; no stdio in a fork child. */
 static void child_fail(const char *what, int err)
 {
@@ -261,4 +266,23 @@ void shim_conn_child_rejoin(void)
 			     " has no userfaultfd; its guest memory runs "
 			     "unmanaged", NULL);
 	}
+}
+
+int shim_conn_child_request(struct vmswap_msg_hdr *m, int fd,
+			    struct vmswap_msg_reply *rep)
+{
+	int r;
+
+	if (conn.dead || conn.sock < 0)
+		return -EPIPE;
+	m->seq = ++conn.seq;
+	r = shim_wire_xfer(conn.sock, m, fd, rep);
+	if (r) {
+		child_fail("request", -r);
+		close(conn.sock);
+		conn.sock = -1;
+		conn.dead = true;
+		conn.has_uffd = false;
+	}
+	return r;
 }

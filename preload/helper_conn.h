@@ -7,6 +7,7 @@
 #define SHIM_HELPER_CONN_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <vmswap/proto.h>
 
@@ -25,6 +26,9 @@ bool shim_conn_ready(void);
 /* Like shim_conn_ready() but never starts the helper. */
 bool shim_conn_usable(void);
 
+/* The VMM's pid (kept across fork), once the helper was started; else 0. */
+pid_t shim_conn_vmm_pid(void);
+
 /*
  * Send @m (its seq is set here) with @fd (-1: none) and wait for the
  * reply. 0 when a reply arrived (its result says what the helper did);
@@ -40,5 +44,13 @@ int shim_conn_request(struct vmswap_msg_hdr *m, int fd,
  * with a uffd of our own. Async-signal-safe.
  */
 void shim_conn_child_rejoin(void);
+
+/*
+ * shim_conn_request() for the fork child after it rejoined: -EPIPE when
+ * it did not; a failure is logged and leaves the child unmanaged.
+ * Async-signal-safe.
+ */
+int shim_conn_child_request(struct vmswap_msg_hdr *m, int fd,
+			    struct vmswap_msg_reply *rep);
 
 #endif

@@ -8,14 +8,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <sys/mman.h>
 
+#include "advise.h"
 #include "guest.h"
 #include "init.h"
 #include "memfd.h"
 #include "real.h"
 #include "regions.h"
+#include "remap.h"
+
+#ifndef MREMAP_DONTUNMAP /* headers older than Linux 5.7 */
+#define MREMAP_DONTUNMAP 4
+#endif
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 
@@ -32,47 +39,43 @@ SHIM_EXPORT int memfd_create(const char *name, unsigned int flags)
 	return fd;
 }
 
-/* Could this call create or replace guest memory? */
+/* Could this call create or replace guest memory? Cheap: most mmaps ask. */
 static bool mmap_slow(void *addr, size_t len, int flags, int fd)
 {
 	if ((flags & MAP_FIXED) && shim_regions_count() &&
 	    shim_regions_overlap((uintptr_t)addr, len))
 		return true;
+	/* Anonymous guest memory: see shim_classify(). */
+	if (flags & MAP_ANONYMOUS)
+		return flags & (MAP_FIXED | MAP_NORESERVE);
 	return fd >= 0 && (flags & MAP_SHARED);
 }
-
-/* Bookkeeping around one mmap/mmap64 call; @call does the real one. */
-#define MMAP_BODY(call)                                                      \
-	do {                                                                 \
-		struct shim_map m = { NULL, len, prot, flags, fd,            \
-				      (uint64_t)off };                       \
-		int err;                                                     \
-                                                                             \
-		if (!mmap_slow(addr, len, flags, fd) || !shim_active())      \
-			return call;                                         \
-		err = errno;                                                 \
-		if (flags & MAP_FIXED)                                       \
-			shim_guest_replacing(addr, len);                     \
-		errno = err;                                                 \
-		m.addr = call;                                               \
-		if (m.addr == MAP_FAILED)                                    \
-			return m.addr;                                       \
-		err = errno;                                                 \
-		shim_guest_mapped(&m);                                       \
-		errno = err;                                                 \
-		return m.addr;                                               \
-	} while (0)
 
 SHIM_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		       off_t off)
 {
-	MMAP_BODY(shim_real_mmap(addr, len, prot, flags, fd, off));
+	struct shim_map m = { addr, len, prot, flags, fd, (uint64_t)off };
+
+	if (!mmap_slow(addr, len, flags, fd) || !shim_active())
+		return shim_real_mmap(addr, len, prot, flags, fd, off);
+	return shim_guest_mmap(&m, shim_real_mmap);
+}
+
+/* The same type as mmap's here: off64_t and off_t are both 64-bit. */
+static void *real_mmap64(void *addr, size_t len, int prot, int flags, int fd,
+			 off_t off)
+{
+	return shim_real_mmap64(addr, len, prot, flags, fd, off);
 }
 
 SHIM_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd,
 			 off64_t off)
 {
-	MMAP_BODY(shim_real_mmap64(addr, len, prot, flags, fd, off));
+	struct shim_map m = { addr, len, prot, flags, fd, (uint64_t)off };
+
+	if (!mmap_slow(addr, len, flags, fd) || !shim_active())
+		return shim_real_mmap64(addr, len, prot, flags, fd, off);
+	return shim_guest_mmap(&m, real_mmap64);
 }
 
 SHIM_EXPORT int munmap(void *addr, size_t len)
@@ -109,4 +112,52 @@ SHIM_EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
 
 	punched(r, fd, mode, (uint64_t)off, (uint64_t)len);
 	return r;
+}
+
+SHIM_EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	if (!shim_regions_count() || !shim_advise_relevant(advice) ||
+	    !shim_regions_overlap((uintptr_t)addr, len))
+		return shim_real_madvise(addr, len, advice);
+	return shim_advise(addr, len, advice);
+}
+
+/*
+ * glibc's posix_madvise() makes the system call itself, so madvise()
+ * above never sees it. It returns an error number and leaves errno be.
+ */
+SHIM_EXPORT int posix_madvise(void *addr, size_t len, int advice)
+{
+	int saved = errno, r;
+
+	/* POSIX_MADV_DONTNEED is a no-op in glibc; Linux values pass as is. */
+	if (advice == POSIX_MADV_DONTNEED || !shim_regions_count() ||
+	    !shim_advise_relevant(advice) ||
+	    !shim_regions_overlap((uintptr_t)addr, len))
+		return shim_real_posix_madvise(addr, len, advice);
+	r = shim_advise(addr, len, advice) ? errno : 0;
+	errno = saved;
+	return r;
+}
+
+SHIM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
+			 ...)
+{
+	void *new_addr = NULL;
+
+	/* As glibc: the fifth argument exists only with these flags. */
+	if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	/* old_len 0 duplicates a shared mapping: look at its first page. */
+	if (!shim_regions_count() ||
+	    (!shim_regions_overlap((uintptr_t)old, old_len ? old_len : 1) &&
+	     !((flags & MREMAP_FIXED) &&
+	       shim_regions_overlap((uintptr_t)new_addr, new_len))))
+		return shim_real_mremap(old, old_len, new_len, flags, new_addr);
+	return shim_remap(old, old_len, new_len, flags, new_addr);
 }

@@ -3,7 +3,9 @@
 #undef _FILE_OFFSET_BITS /* keep mmap and mmap64 distinct symbols */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <errno.h>
 #include <stdbool.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,6 +23,9 @@ static struct {
 	int (*memfd_create)(const char *, unsigned int);
 	int (*fallocate)(int, int, off_t, off_t);
 	int (*fallocate64)(int, int, off64_t, off64_t);
+	int (*madvise)(void *, size_t, int);
+	int (*posix_madvise)(void *, size_t, int);
+	void *(*mremap)(void *, size_t, size_t, int, ...);
 } real;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -41,6 +46,11 @@ static void do_resolve(void)
 		dlsym(RTLD_NEXT, "fallocate");
 	real.fallocate64 = (int (*)(int, int, off64_t, off64_t))
 		dlsym(RTLD_NEXT, "fallocate64");
+	real.madvise = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "madvise");
+	real.posix_madvise = (int (*)(void *, size_t, int))
+		dlsym(RTLD_NEXT, "posix_madvise");
+	real.mremap = (void *(*)(void *, size_t, size_t, int, ...))
+		dlsym(RTLD_NEXT, "mremap");
 	resolving = false;
 }
 
@@ -100,4 +110,30 @@ int shim_real_fallocate64(int fd, int mode, off64_t off, off64_t len)
 	if (resolve() && real.fallocate64)
 		return real.fallocate64(fd, mode, off, len);
 	return (int)syscall(SYS_fallocate, fd, mode, off, len);
+}
+
+int shim_real_madvise(void *addr, size_t len, int advice)
+{
+	if (resolve() && real.madvise)
+		return real.madvise(addr, len, advice);
+	return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+int shim_real_posix_madvise(void *addr, size_t len, int advice)
+{
+	if (resolve() && real.posix_madvise)
+		return real.posix_madvise(addr, len, advice);
+	/* glibc's: POSIX_MADV_DONTNEED would destroy data, so it is a no-op. */
+	if (advice == POSIX_MADV_DONTNEED)
+		return 0;
+	return syscall(SYS_madvise, addr, len, advice) ? errno : 0;
+}
+
+void *shim_real_mremap(void *old, size_t old_len, size_t new_len, int flags,
+		       void *new_addr)
+{
+	if (resolve() && real.mremap)
+		return real.mremap(old, old_len, new_len, flags, new_addr);
+	return (void *)syscall(SYS_mremap, old, old_len, new_len, flags,
+			       new_addr);
 }

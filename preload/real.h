@@ -21,5 +21,11 @@ int shim_real_munmap(void *addr, size_t len);
 int shim_real_memfd_create(const char *name, unsigned int flags);
 int shim_real_fallocate(int fd, int mode, off_t off, off_t len);
 int shim_real_fallocate64(int fd, int mode, off64_t off, off64_t len);
+int shim_real_madvise(void *addr, size_t len, int advice);
+/* Returns an error number, as posix_madvise() does. */
+int shim_real_posix_madvise(void *addr, size_t len, int advice);
+/* @new_addr is passed on always; the kernel reads it only when asked to. */
+void *shim_real_mremap(void *old, size_t old_len, size_t new_len, int flags,
+		       void *new_addr);
 
 #endif

@@ -16,6 +16,15 @@
 
 #define SHIM_REGIONS_MAX 256
 
+enum shim_kind {
+	SHIM_KIND_MEMFD, /* a shared mapping of the VMM's own memfd */
+	SHIM_KIND_ANON,  /* anonymous memory the shim maps from its own memfd */
+};
+
+/* What a fork child gets of a region (from madvise). */
+#define SHIM_FORK_DONT 0x1 /* MADV_DONTFORK: nothing */
+#define SHIM_FORK_WIPE 0x2 /* MADV_WIPEONFORK: zeros (SHIM_KIND_ANON only) */
+
 struct shim_region {
 	uintptr_t addr;
 	size_t len;      /* page aligned */
@@ -23,14 +32,25 @@ struct shim_region {
 	dev_t dev;       /* identity of the memfd */
 	ino_t ino;
 	bool sent;       /* the helper accepted it */
+	uint8_t kind;    /* enum shim_kind */
+	uint8_t fork;    /* SHIM_FORK_* */
+	int memfd;       /* SHIM_KIND_ANON: the shim's own fd of it; else -1 */
+	int prot;        /* at mmap time */
+	int mflags;      /* MAP_NORESERVE of the VMM's call */
 	char name[VMSWAP_NAME_MAX];
 };
 
-/* A part of a region that was removed from the table. */
+/* A part of a region, as removed from the table or found in it. */
 struct shim_range {
 	uintptr_t addr;
 	size_t len;
+	uint64_t offset; /* of addr in the memfd */
+	dev_t dev;
+	ino_t ino;
 	bool sent;
+	uint8_t kind;
+	uint8_t fork;
+	int memfd;
 };
 
 void shim_regions_lock(void);
@@ -55,7 +75,38 @@ int shim_regions_set_sent(uintptr_t addr, bool sent);
  */
 size_t shim_regions_carve(uintptr_t addr, size_t len, struct shim_range *out);
 
+/*
+ * The parts of tracked regions inside [addr, addr+len), in address
+ * order, into @out (room for SHIM_REGIONS_MAX); returns how many.
+ */
+size_t shim_regions_find(uintptr_t addr, size_t len, struct shim_range *out);
+
+/* A copy of the entry that contains @addr. 0, or -ENOENT. */
+int shim_regions_get(uintptr_t addr, struct shim_region *out);
+
+/*
+ * Set then clear SHIM_FORK_* bits on [addr, addr+len) (of SHIM_KIND_ANON
+ * entries only when @anon_only), splitting entries at the edges. 0, or
+ * -ENOSPC when a split found the table full (that entry is left as is).
+ */
+int shim_regions_mark(uintptr_t addr, size_t len, uint8_t set, uint8_t clear,
+		      bool anon_only);
+
 /* Does a region the helper accepted map the file (dev, ino)? */
 bool shim_regions_backed_by(dev_t dev, ino_t ino);
+
+/* Does an entry hold @memfd as its own fd? */
+bool shim_regions_fd_used(int memfd);
+
+/*
+ * Fork child only, with the table lock held since the fork (it is not
+ * taken here): call @fn on every entry, which it may change, and remove
+ * those it returns true for. Async-signal-safe when @fn is.
+ */
+void shim_regions_child_sweep(bool (*fn)(struct shim_region *r, void *arg),
+			      void *arg);
+
+/* shim_regions_fd_used() for the fork child (lock held, not taken). */
+bool shim_regions_child_fd_used(int memfd);
 
 #endif

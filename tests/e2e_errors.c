@@ -241,9 +241,12 @@ Test(errors, failed_out_keeps_data_and_recovers)
 	h_ctl_ok(vm->pid, "enable", NULL);
 	free(h_wait_state(vm->pid, "Pending"));
 	h_ok(vm->p, "verify");
-	/* And disable does too. */
+	/* And disable does too (everything is resident again: stage it all). */
+	h_ctl_ok(vm->pid, "enable", NULL);
+	cr_assert_eq(h_metric(vm->pid, "staging_pages"), vm->pages);
 	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
 	cr_assert_eq(c.rc, 5, "second out: exit %d\n%s%s", c.rc, c.out, c.err);
+	free(h_wait_state(vm->pid, "Failed"));
 	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
 	js = h_wait_state(vm->pid, "Ready");
 	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);

@@ -77,7 +77,12 @@ void h_setup(void)
 	setenv(VMSWAP_ENV_RUN_DIR, h_env.run, 1);
 	setenv(VMSWAP_ENV_SWAP_DIR, h_env.swap, 1);
 	setenv(VMSWAP_ENV_MIN_SIZE, "1M", 1);
-	unsetenv(VMSWAP_ENV_LOG);
+	/* Debugging aid: VMSWAP_TEST_LOG=info puts helper and shim logs in the
+	 * children's stderr files (kept with VMSWAP_TEST_KEEP=1). */
+	if (getenv("VMSWAP_TEST_LOG"))
+		setenv(VMSWAP_ENV_LOG, getenv("VMSWAP_TEST_LOG"), 1);
+	else
+		unsetenv(VMSWAP_ENV_LOG);
 	unsetenv(VMSWAP_ENV_MATCH);
 	unsetenv(VMSWAP_ENV_DISABLE);
 	unsetenv(VMSWAP_ENV_HELPER);
@@ -121,7 +126,9 @@ void h_teardown(void)
 		free(p);
 	}
 	h_nprocs = 0;
-	if (h_env.dir[0])
+	if (h_env.dir[0] && getenv("VMSWAP_TEST_KEEP"))
+		fprintf(stderr, "harness: kept %s\n", h_env.dir);
+	else if (h_env.dir[0])
 		nftw(h_env.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	h_env.dir[0] = '\0';
 }

@@ -13,7 +13,9 @@
  * Functions named h_*_ok and the h_status/h_wait_* family assert (with
  * cr_assert) and so end the test on failure; the others return 0/-errno.
  * Binaries are found under $VMSWAP_BUILD_DIR, default "build" (tests run
- * from the top directory).
+ * from the top directory). To debug a failure: VMSWAP_TEST_LOG=info (or
+ * debug) sets VMSWAP_LOG for the children, VMSWAP_TEST_KEEP=1 keeps the
+ * temp dir with their stderr files (procN.stderr).
  */
 #ifndef VS_TEST_HARNESS_H
 #define VS_TEST_HARNESS_H

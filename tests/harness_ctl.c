@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* vmswapctl runs, status.json reads and the run dir; see harness.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -19,6 +20,20 @@
 #include "vmswap/common.h"
 
 #define MAX_ARGS 16
+
+/* A small /proc file, one line, without its newline; "" on error. */
+static void read_small(const char *path, char *buf, size_t n)
+{
+	FILE *f = fopen(path, "re");
+
+	buf[0] = '\0';
+	if (f) {
+		if (!fgets(buf, (int)n, f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+}
 
 /* Drain both pipes until EOF on both or the deadline. */
 static void collect(struct h_ctl *c, int out_fd, int err_fd, double deadline)
@@ -212,6 +227,39 @@ int h_fifo_write_n(int pid, const char *data, size_t len)
 	return 0;
 }
 
+/* "tid comm state wchan" per helper thread, for failure messages. */
+static const char *helper_threads(int pid)
+{
+	static char out[1024];
+	char dir[64], path[400], comm[32], st[512], wchan[64];
+	pid_t hp = h_helper_pid(pid);
+	struct dirent *de;
+	size_t len = 0;
+	DIR *d;
+
+	out[0] = '\0';
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)hp);
+	if (hp <= 0 || !(d = opendir(dir)))
+		return "(helper gone)";
+	while ((de = readdir(d)) && len < sizeof(out) - 200) {
+		char *p;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/comm", dir, de->d_name);
+		read_small(path, comm, sizeof(comm));
+		snprintf(path, sizeof(path), "%s/%s/stat", dir, de->d_name);
+		read_small(path, st, sizeof(st));
+		snprintf(path, sizeof(path), "%s/%s/wchan", dir, de->d_name);
+		read_small(path, wchan, sizeof(wchan));
+		p = strrchr(st, ')');
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "  %s %s %c %s\n", de->d_name,
+					comm, p && p[1] ? p[2] : '?', wchan);
+	}
+	closedir(d);
+	return out;
+}
+
 bool h_reply_wait(int pid, const char *id, char *msg, size_t n)
 {
 	double deadline = h_now() + H_STATE_TIMEOUT_S;
@@ -221,10 +269,14 @@ bool h_reply_wait(int pid, const char *id, char *msg, size_t n)
 		char *json = h_status(pid);
 		int r = vs_json_find_reply(json, id, &ok, msg, n);
 
-		free(json);
-		if (r == 0)
+		if (r == 0) {
+			free(json);
 			return ok;
-		cr_assert(h_now() < deadline, "pid %d: no reply with id %s", pid, id);
+		}
+		if (h_now() > deadline)
+			cr_assert_fail("pid %d: no reply with id %s; helper threads:\n%s%s", pid, id,
+				       helper_threads(pid), json);
+		free(json);
 		h_nap_ms(5);
 	}
 }
@@ -270,7 +322,8 @@ char *h_wait_state(int pid, const char *state)
 			return json;
 		/* Failed only changes on a command; no point waiting. */
 		if (h_now() > deadline || !strcmp(now, "Failed")) {
-			cr_assert_fail("pid %d: state %s, not %s:\n%s", pid, now, state, json);
+			cr_assert_fail("pid %d: state %s, not %s; helper threads:\n%s%s", pid, now,
+				       state, helper_threads(pid), json);
 		}
 		free(json);
 		h_nap_ms(10);

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# run.sh VARIANT — boot a Linux guest in QEMU (TCG) under libvmswap.so and
+# walk it through a swap cycle, while the guest keeps checking its data.
+#   VARIANT anon:  QEMU's default guest RAM (-m 512M, anonymous memory)
+#   VARIANT memfd: -object memory-backend-memfd,share=on
+# Walk: boot -> 1 OK round -> enable -> trim -> out -> 2 rounds (faults
+# back) -> enable -> out -> 1 round -> disable -> 2 rounds. One table row
+# per step; ends with "qemu-VARIANT: PASS — ..." or "... FAIL — <why>"
+# (exit 1, with the tail of QEMU's stderr, where the shim and helper log).
+# PASS needs: every round OK, RSS after the first out at least
+# RSS_DROP_PCT% of the workload's tmpfs fill below RSS before enable, and
+# the final state Ready. Needs tests/qemu/prepare.sh to have run.
+set -euo pipefail
+
+[[ $# -eq 1 ]] || {
+	echo "usage: $0 anon|memfd" >&2
+	exit 2
+}
+VARIANT=$1
+LOG_TAG=qemu-$VARIANT
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/qemu/lib.sh
+. "$HERE/lib.sh"
+# shellcheck source=tests/qemu/guest.sh
+. "$HERE/guest.sh"
+
+GUEST_MIB=512
+FILES=${VMSWAP_QEMU_FILES:-280}     # 1 MiB files in the guest's tmpfs
+TMPFS_SIZE=300M
+SLEEP_S=${VMSWAP_QEMU_SLEEP:-1}     # guest pause between rounds
+SMP=${VMSWAP_QEMU_SMP:-1}           # guest vCPUs
+WAIT_S=${VMSWAP_QEMU_WAIT:-120}     # for READY, for each round, per vmswapctl call
+HELPER_WAIT_S=10                    # for the helper's first status
+RSS_DROP_PCT=80
+
+CTL=$BUILD/vmswapctl
+WORK=""
+HELPER_PID=""
+FAIL_MSG=""
+
+# die WHY: end the run; cleanup prints the diagnostics, then the FAIL line.
+die() {
+	FAIL_MSG=$*
+	exit 1
+}
+
+cleanup() {
+	local rc=$? i
+	set +e
+	trap - EXIT INT TERM
+	if ((rc)) && [[ -n $WORK ]]; then
+		if [[ -n $(serial_lines) ]]; then
+			echo "--- last guest lines:"
+			serial_lines | tail -n 3
+		fi
+		if [[ -n $QERR && -s $QERR ]]; then
+			echo "--- last lines of QEMU's stderr (shim and helper log):"
+			tail -n 25 "$QERR"
+		elif [[ -n $QERR ]]; then
+			echo "--- QEMU's stderr (shim and helper log) is empty"
+		fi
+	fi
+	qemu_stop
+	# The helper leaves with its VMM; if it lingers, end it by the pid it
+	# published, if that is still a vmswap-helper.
+	if [[ -n $HELPER_PID && $HELPER_PID != "?" && $HELPER_PID != 0 ]]; then
+		for ((i = 0; i < 30; i++)); do
+			alive "$HELPER_PID" || break
+			sleep 0.1
+		done
+		if alive "$HELPER_PID" &&
+			[[ $(cat "/proc/$HELPER_PID/comm" 2>/dev/null) == vmswap-helper ]]; then
+			warn "helper $HELPER_PID still running after QEMU exited; killing it"
+			kill -TERM "$HELPER_PID" 2>/dev/null
+		fi
+	fi
+	[[ -n $WORK ]] && rm -rf "$WORK"
+	if ((rc)); then
+		echo "$LOG_TAG: FAIL — ${FAIL_MSG:-exit status $rc}"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ctl ARGS...: vmswapctl for our QEMU; a non-zero exit fails the run.
+# Every command but status takes --timeout (status never waits long).
+ctl() {
+	local rc=0 tmo=(--timeout "$WAIT_S")
+	[[ $1 != status ]] || tmo=()
+	CTL_OUT=$("$CTL" -p "$QEMU_PID" "$@" "${tmo[@]}" 2>"$WORK/ctl.err") || rc=$?
+	if ((rc)); then
+		die "vmswapctl $* failed (exit $rc): $(tr '\n' ' ' <"$WORK/ctl.err")"
+	fi
+}
+
+# Sets STATUS (one line), STATE, SWAP_BYTES.
+read_status() {
+	ctl status --json
+	STATUS=$(tr '\n' ' ' <<<"$CTL_OUT")
+	STATE=$(json_str state "$STATUS")
+	SWAP_BYTES=$(json_num swap_file_bytes "$STATUS")
+}
+
+# wait_helper: until the helper publishes status; it must manage QEMU.
+# Gives up HELPER_WAIT_S after the guest's firmware started printing (QEMU
+# maps guest RAM before that), or after 3 * HELPER_WAIT_S in all.
+wait_helper() {
+	local t0 t_serial="" rc err
+	t0=$(now_ms)
+	while :; do
+		rc=0
+		timeout 10 "$CTL" -p "$QEMU_PID" status --json >/dev/null 2>"$WORK/ctl.err" || rc=$?
+		((rc == 0)) && break
+		alive "$QEMU_PID" || die "QEMU exited before a vmswap helper appeared"
+		[[ -n $t_serial || ! -s $SERIAL ]] || t_serial=$(now_ms)
+		if [[ -n $t_serial ]] && (($(now_ms) - t_serial > HELPER_WAIT_S * 1000)) ||
+			(($(now_ms) - t0 > 3 * HELPER_WAIT_S * 1000)); then
+			err=$(tr '\n' ' ' <"$WORK/ctl.err")
+			die "no vmswap helper for QEMU (pid $QEMU_PID) $((($(now_ms) - t0) / 1000))s after start:" \
+				"the shim did not take its guest memory over" \
+				"(QEMU RSS $(mib "$(proc_kb "$QEMU_PID" VmRSS)") MiB:" \
+				"anon $(mib "$(proc_kb "$QEMU_PID" RssAnon)")," \
+				"shmem $(mib "$(proc_kb "$QEMU_PID" RssShmem)"));" \
+				"vmswapctl status exit $rc: ${err% }"
+		fi
+		sleep 0.2
+	done
+	read_status
+	HELPER_PID=$(json_num helper_pid "$STATUS")
+	[[ $(json_bool managed "$STATUS") != false ]] ||
+		die "vmswap runs QEMU unmanaged: $(json_str reason "$STATUS")"
+}
+
+# The swap file's size in MiB, or "?".
+swap_mib() {
+	if [[ $SWAP_BYTES == "?" ]]; then
+		echo "?"
+	else
+		mib $((SWAP_BYTES / 1024))
+	fi
+}
+
+ROW_FMT="%-9s %7s %8s %8s %9s  %-18s %9s  %s\n"
+RSS_KB=0
+
+# row STEP MS: one table line with QEMU's RSS and vmswap's view now.
+row() {
+	local anon shmem
+	RSS_KB=$(proc_kb "$QEMU_PID" VmRSS)
+	anon=$(proc_kb "$QEMU_PID" RssAnon)
+	shmem=$(proc_kb "$QEMU_PID" RssShmem)
+	read_status
+	# shellcheck disable=SC2059
+	printf "$ROW_FMT" "$1" "$2" "$(mib "$RSS_KB")" "$(mib "$anon")" "$(mib "$shmem")" \
+		"$STATE" "$(swap_mib)" \
+		"$(last_round)"
+	guest_check
+}
+
+# ctl_step NAME ARGS...: time one vmswapctl command, then a row.
+ctl_step() {
+	local name=$1 t0
+	shift
+	t0=$(now_ms)
+	ctl "$@"
+	row "$name" $(($(now_ms) - t0))
+}
+
+# rounds_step NAME N: wait for N more OK rounds, then a row.
+rounds_step() {
+	local t0
+	t0=$(now_ms)
+	wait_rounds "$2"
+	row "$1" $(($(now_ms) - t0))
+}
+
+summary() {
+	local s=$STATUS
+	echo "  faults $(json_num faults "$s") (p50 $(json_num fault_p50_us "$s") us," \
+		"p99 $(json_num fault_p99_us "$s") us, max $(json_num fault_max_us "$s") us);" \
+		"pages back from staging $(json_num copied_from_staging_pages "$s")," \
+		"from file $(json_num copied_from_file_pages "$s"), zeroed $(json_num zeroed_pages "$s");" \
+		"trimmed zero $(json_num trimmed_zero_pages "$s"), clean $(json_num trimmed_clean_pages "$s")"
+}
+
+main() {
+	local t0 f rss_before rss_out swap_out drop_kb need_kb pct
+
+	for f in libvmswap.so vmswap-helper vmswapctl; do
+		[[ -e $BUILD/$f ]] || die "$BUILD/$f is missing (run make first)"
+	done
+	[[ -s $KERNEL && -s $INITRD ]] || die "no guest kernel/initramfs in $QDIR (run tests/qemu/prepare.sh)"
+	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (run tests/qemu/prepare.sh)"
+
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/vmswap-qemu-$VARIANT.XXXXXX")
+	# For vmswapctl too: it finds the helper through the run dir.
+	export VMSWAP_RUN_DIR=$WORK/run
+	t0=$(now_ms)
+	qemu_start
+	echo "== $LOG_TAG: QEMU pid $QEMU_PID, ${GUEST_MIB} MiB guest ($VARIANT), TCG;" \
+		"guest fills $FILES MiB of tmpfs, rewrites 5%/round"
+	wait_helper
+	echo "  helper pid $HELPER_PID, run dir $WORK/run, swap dir $WORK/swap"
+	wait_ready
+	# shellcheck disable=SC2059
+	printf "$ROW_FMT" step ms "RSS MiB" "anon" "shmem" state "swap MiB" "last round"
+	row boot $(($(now_ms) - t0))
+	rounds_step round 1
+	rss_before=$RSS_KB
+	ctl_step enable enable
+	ctl_step trim trim --wait
+	ctl_step out out --wait
+	rss_out=$RSS_KB
+	swap_out=$SWAP_BYTES
+	rounds_step rounds 2
+	ctl_step enable enable
+	ctl_step out out --wait
+	rounds_step round 1
+	ctl_step disable disable --wait
+	rounds_step rounds 2
+	summary
+
+	drop_kb=$((rss_before - rss_out))
+	need_kb=$((FILES * 1024 * RSS_DROP_PCT / 100))
+	pct=$(awk -v d="$drop_kb" -v t="$FILES" 'BEGIN { printf "%.0f", d / 1024 / t * 100 }')
+	echo "  RSS before enable $(mib "$rss_before") MiB, after out $(mib "$rss_out") MiB:" \
+		"dropped $(mib "$drop_kb") MiB = ${pct}% of the $FILES MiB the workload touched" \
+		"(needs ${RSS_DROP_PCT}%); swap file after out $(mib $((swap_out / 1024))) MiB"
+	((drop_kb >= need_kb)) ||
+		die "RSS after out dropped only $(mib "$drop_kb") MiB, less than ${RSS_DROP_PCT}% of the $FILES MiB touched"
+	[[ $STATE == Ready ]] || die "final state $STATE, not Ready"
+	echo "$LOG_TAG: PASS — $(rounds_ok) rounds OK, RSS after out $(mib "$rss_out") MiB" \
+		"(dropped ${pct}% of $FILES MiB touched), final state Ready, $(($(now_ms) - t0)) ms"
+}
+
+main
