@@ -67,7 +67,7 @@ qemu_stop() {
 }
 
 # The guest's lines, without the serial console's carriage returns.
-serial_lines() { tr -d '\r' <"$SERIAL" 2>/dev/null | grep -ao 'VMSWAP-[A-Z]*.*' || true; }
+serial_lines() { tr -d '\r' 2>/dev/null <"$SERIAL" | grep -ao 'VMSWAP-[A-Z]*.*' || true; }
 
 rounds_total() { serial_lines | grep -c '^VMSWAP-ROUND ' || true; }
 rounds_ok() { serial_lines | grep -c '^VMSWAP-ROUND [0-9]* OK' || true; }

@@ -56,8 +56,8 @@ cleanup() {
 			serial_lines | tail -n 3
 		fi
 		if [[ -n $QERR && -s $QERR ]]; then
-			echo "--- last lines of QEMU's stderr (shim and helper log):"
-			tail -n 25 "$QERR"
+			echo "--- last lines of QEMU's stderr (shim and helper log; status requests left out):"
+			grep -v ': status published$' "$QERR" | tail -n 25
 		elif [[ -n $QERR ]]; then
 			echo "--- QEMU's stderr (shim and helper log) is empty"
 		fi
@@ -208,19 +208,19 @@ main() {
 	# shellcheck disable=SC2059
 	printf "$ROW_FMT" step ms "RSS MiB" "anon" "shmem" state "swap MiB" "last round"
 	row boot $(($(now_ms) - t0))
-	rounds_step round 1
+	rounds_step "+1 round" 1
 	rss_before=$RSS_KB
 	ctl_step enable enable
 	ctl_step trim trim --wait
 	ctl_step out out --wait
 	rss_out=$RSS_KB
 	swap_out=$SWAP_BYTES
-	rounds_step rounds 2
+	rounds_step "+2 rounds" 2
 	ctl_step enable enable
 	ctl_step out out --wait
-	rounds_step round 1
+	rounds_step "+1 round" 1
 	ctl_step disable disable --wait
-	rounds_step rounds 2
+	rounds_step "+2 rounds" 2
 	summary
 
 	drop_kb=$((rss_before - rss_out))
