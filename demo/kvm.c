@@ -46,7 +46,8 @@ static int map_slot0(struct tvm_kvm *k)
 		return -errno;
 	}
 	madvise(k->slot0, k->slot0_len, MADV_DONTFORK);
-	memcpy(k->slot0 + TVM_KVM_CODE_GPA, tvm_kvm_code, tvm_kvm_code_len);
+	if (!tvm_kvm_code_build(k->slot0 + TVM_KVM_CODE_GPA, TVM_KVM_MBOX_GPA))
+		return -E2BIG;
 	return set_slot(k, 0, 0, k->slot0_len, k->slot0);
 }
 

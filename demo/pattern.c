@@ -44,13 +44,12 @@ static inline uint64_t word_of(uint64_t key, uint32_t gen, unsigned w)
 	return tvm_splitmix64(key ^ ((uint64_t)gen << 9) ^ w);
 }
 
-/*
- * The KVM guest's pattern (kvm_guest.c): 32-bit word i is key ^ i, seen
- * here as 64-bit words, little-endian like the guest's stores.
- */
+/* The KVM guest's pattern (kvm_guest.c) is in 32-bit words; seen here as
+ * 64-bit words, little-endian like the guest's stores. */
 static inline uint64_t kvm_word(uint32_t key, unsigned w)
 {
-	return (uint64_t)(key ^ (2 * w)) | (uint64_t)(key ^ (2 * w + 1)) << 32;
+	return (uint64_t)tvm_kvm_word(key, 2 * w) |
+	       (uint64_t)tvm_kvm_word(key, 2 * w + 1) << 32;
 }
 
 uint64_t tvm_pattern_word(uint64_t seed, uint64_t pno, uint32_t gen, unsigned w)

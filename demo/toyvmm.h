@@ -36,10 +36,10 @@ int tvm_pattern_check(const void *page, uint64_t seed, uint64_t pno,
 		      uint32_t gen, unsigned *bad_word);
 
 /* kvm_guest.c: the guest program, and host mirrors of what it computes. */
-extern const uint8_t tvm_kvm_code[];
-extern const size_t tvm_kvm_code_len;
+size_t tvm_kvm_code_build(uint8_t *buf, size_t cap);
 uint32_t tvm_kvm_seed32(uint64_t seed);
 uint32_t tvm_kvm_key(uint64_t seed, uint64_t pno, uint32_t gen);
+uint32_t tvm_kvm_word(uint32_t key, unsigned w);
 uint32_t tvm_kvm_csum(const void *page);
 
 /* guestmem.c: regions, the model, and per-page operations. */
