@@ -278,6 +278,11 @@ static void cmd_fork_write(struct tvm_ctx *ctx, char **argv)
 	uint64_t start, count;
 	int r, status;
 
+	/* A child's writes to private memory never reach the parent's model. */
+	if (ctx->guest.layout == TVM_ANON || ctx->guest.layout == TVM_ANON_QEMU) {
+		reply("err fork-write needs shared guest memory");
+		return;
+	}
 	if (parse_range(ctx, argv, &start, &count)) {
 		reply("err bad arguments");
 		return;

@@ -32,8 +32,30 @@ static int new_memfd(const char *name, uint64_t size, int *fd_out)
 	return 0;
 }
 
-/* Map [off, off+len) of fd as the next region; the model must already
- * cover its pages. */
+/*
+ * Anonymous guest RAM. Firecracker style: one MAP_NORESERVE mapping.
+ * QEMU style: a PROT_NONE reservation of len + 2 MiB, then the RAM mapped
+ * MAP_FIXED at a 2 MiB boundary inside it, the rest of the reservation
+ * left as guard.
+ */
+static void *map_anon(enum tvm_layout layout, uint64_t len)
+{
+	uint64_t align = TVM_REGION_ALIGN;
+	uint8_t *res, *ram;
+
+	if (layout == TVM_ANON)
+		return mmap(NULL, len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	res = mmap(NULL, len + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (res == MAP_FAILED)
+		return MAP_FAILED;
+	ram = (uint8_t *)(((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1));
+	return mmap64(ram, len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+}
+
+/* Map [off, off+len) of fd (or anonymous memory, fd -1) as the next
+ * region; the model must already cover its pages. */
 static int map_region(struct tvm_guest *g, int fd, uint64_t off, uint64_t len)
 {
 	struct tvm_region *r, nr;
@@ -44,7 +66,10 @@ static int map_region(struct tvm_guest *g, int fd, uint64_t off, uint64_t len)
 	if (!r)
 		return -ENOMEM;
 	g->regions = r;
-	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+	if (fd < 0)
+		base = map_anon(g->layout, len);
+	else
+		base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
 	if (base == MAP_FAILED)
 		return -errno;
 	nr = (struct tvm_region){
@@ -67,13 +92,16 @@ static int map_region(struct tvm_guest *g, int fd, uint64_t off, uint64_t len)
  * where each region gets its own memfd "NAME-k" mapped at offset 0.
  */
 int tvm_guest_init(struct tvm_guest *g, uint64_t size, unsigned nregions,
-		   bool separate, const char *name, uint64_t seed,
+		   enum tvm_layout layout, const char *name, uint64_t seed,
 		   const struct tvm_map_hook *hook)
 {
+	bool separate = layout == TVM_MEMFD_SEPARATE;
+	bool anon = layout == TVM_ANON || layout == TVM_ANON_QEMU;
 	uint64_t rlen = size / nregions;
 	int fd = -1, r;
 
 	memset(g, 0, sizeof(*g));
+	g->layout = layout;
 	if (hook)
 		g->hook = *hook;
 	g->seed = seed;
@@ -81,7 +109,7 @@ int tvm_guest_init(struct tvm_guest *g, uint64_t size, unsigned nregions,
 	g->gen = calloc(size / TVM_PAGE_SIZE, sizeof(*g->gen));
 	if (!g->gen)
 		return -ENOMEM;
-	if (!separate) {
+	if (!separate && !anon) {
 		r = new_memfd(name, size, &fd);
 		if (r)
 			return r;
@@ -97,7 +125,7 @@ int tvm_guest_init(struct tvm_guest *g, uint64_t size, unsigned nregions,
 		}
 		r = map_region(g, fd, separate ? 0 : k * rlen, rlen);
 		if (r) {
-			if (separate || k == 0)
+			if (fd >= 0 && (separate || k == 0))
 				close(fd);
 			return r;
 		}
@@ -119,12 +147,15 @@ int tvm_guest_hotplug(struct tvm_guest *g, uint64_t size, unsigned *index)
 	memset(gen + g->npages, 0, pages * sizeof(*gen));
 	g->gen = gen;
 	snprintf(rname, sizeof(rname), "%s-hp%u", g->name, g->nregions);
-	r = new_memfd(rname, size, &fd);
-	if (r)
-		return r;
+	fd = -1;
+	if (g->layout == TVM_MEMFD || g->layout == TVM_MEMFD_SEPARATE) {
+		r = new_memfd(rname, size, &fd);
+		if (r)
+			return r;
+	}
 	*index = g->nregions;
 	r = map_region(g, fd, 0, size);
-	if (r)
+	if (r && fd >= 0)
 		close(fd);
 	return r;
 }
@@ -137,7 +168,7 @@ void tvm_guest_destroy(struct tvm_guest *g)
 		struct tvm_region *r = &g->regions[k];
 
 		munmap(r->base, r->len);
-		if (r->fd != last_fd)
+		if (r->fd >= 0 && r->fd != last_fd)
 			close(r->fd);
 		last_fd = r->fd;
 	}
@@ -170,9 +201,11 @@ uint8_t *tvm_guest_page(const struct tvm_guest *g, uint64_t pno)
 }
 
 /*
- * MADV_REMOVE each region's share of [start, start+count): a range may
- * span regions, which are distinct mappings. The model of a chunk turns
- * to zero only once its madvise succeeded.
+ * Discard each region's share of [start, start+count) as a balloon
+ * driver's VMM would: MADV_REMOVE on shared memory, MADV_DONTNEED on
+ * anonymous memory. A range may span regions, which are distinct
+ * mappings. The model of a chunk turns to zero only once its madvise
+ * succeeded.
  */
 int tvm_guest_balloon(struct tvm_guest *g, uint64_t start, uint64_t count)
 {
@@ -188,7 +221,7 @@ int tvm_guest_balloon(struct tvm_guest *g, uint64_t start, uint64_t count)
 		s = start;
 		e = end < rend ? end : rend;
 		if (madvise(r->base + (s - r->first_page) * TVM_PAGE_SIZE,
-			    (e - s) * TVM_PAGE_SIZE, MADV_REMOVE) < 0)
+			    (e - s) * TVM_PAGE_SIZE, r->fd < 0 ? MADV_DONTNEED : MADV_REMOVE) < 0)
 			return -errno;
 		memset(g->gen + s, 0, (e - s) * sizeof(*g->gen));
 		start = e;

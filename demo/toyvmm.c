@@ -31,6 +31,7 @@ struct opts {
 	uint64_t size;
 	unsigned regions, threads;
 	bool separate, kvm;
+	enum tvm_layout anon; /* TVM_MEMFD: not anonymous */
 	uint64_t seed;
 	const char *name;
 };
@@ -40,6 +41,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: toyvmm [--size SIZE] [--regions N] [--separate-memfds]\n"
 		"              [--threads T] [--seed S] [--name NAME] [--kvm]\n"
+		"              [--anon[=firecracker|qemu]]\n"
+		"  --anon: anonymous guest memory, mapped MAP_NORESERVE (firecracker,\n"
+		"          the default) or MAP_FIXED in a PROT_NONE reservation (qemu)\n"
 		"  SIZE: bytes with K/M/G suffix (default 256M), a multiple of N*2M\n"
 		"  --kvm: vCPUs also run guest code under KVM (kvm-* commands);\n"
 		"         guest memory, hotplug included, at most %lluM; exit 77\n"
@@ -71,6 +75,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "seed", required_argument, NULL, 'e' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "kvm", no_argument, NULL, 'k' },
+		{ "anon", optional_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -94,6 +99,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'k':
 			o->kvm = true;
+			break;
+		case 'a':
+			if (!optarg || !strcmp(optarg, "firecracker"))
+				o->anon = TVM_ANON;
+			else if (!strcmp(optarg, "qemu"))
+				o->anon = TVM_ANON_QEMU;
+			else
+				goto bad;
 			break;
 		case 't':
 			if (parse_uint(optarg, 1, MAX_THREADS, &o->threads))
@@ -175,7 +188,8 @@ int main(int argc, char **argv)
 		open_kvm(&kvm, o.threads);
 		ctx.kvm = &kvm;
 	}
-	r = tvm_guest_init(&ctx.guest, o.size, o.regions, o.separate, o.name,
+	r = tvm_guest_init(&ctx.guest, o.size, o.regions,
+			   o.anon ? o.anon : o.separate ? TVM_MEMFD_SEPARATE : TVM_MEMFD, o.name,
 			   o.seed, o.kvm ? &hook : NULL);
 	if (r) {
 		fprintf(stderr, "toyvmm: guest memory: %s\n", strerror(-r));

@@ -58,7 +58,11 @@ struct tvm_map_hook {
 	void *arg;
 };
 
+/* How guest memory is made: memfd(s), or anonymous as Firecracker or QEMU do. */
+enum tvm_layout { TVM_MEMFD, TVM_MEMFD_SEPARATE, TVM_ANON, TVM_ANON_QEMU };
+
 struct tvm_guest {
+	enum tvm_layout layout;
 	struct tvm_region *regions;
 	unsigned nregions;
 	uint64_t npages;
@@ -70,7 +74,7 @@ struct tvm_guest {
 };
 
 int tvm_guest_init(struct tvm_guest *g, uint64_t size, unsigned nregions,
-		   bool separate, const char *name, uint64_t seed,
+		   enum tvm_layout layout, const char *name, uint64_t seed,
 		   const struct tvm_map_hook *hook);
 int tvm_guest_hotplug(struct tvm_guest *g, uint64_t size, unsigned *index);
 void tvm_guest_destroy(struct tvm_guest *g);
