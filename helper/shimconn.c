@@ -121,7 +121,7 @@ static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd,
 		return snprintf(why, n, "cannot track pid %d: %s", m->pid, strerror(-idx)), idx;
 	vs.procs[idx].sock = c->fd;
 	c->proc = idx;
-	if (!c->is_vmm_conn && fd >= 0) {
+	if (!c->is_vmm_conn && fd >= 0 && !(m->flags & VMSWAP_HELLO_EXEC)) {
 		/* A forked child: same guest mappings as its parent, covered at once. */
 		int from = vs_proc_by_pid(parent_of(m->pid));
 
@@ -131,7 +131,8 @@ static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd,
 		if (r)
 			return snprintf(why, n, "cannot cover pid %d: %s", m->pid, strerror(-r)), r;
 	}
-	vs_info("pid %d joined%s", m->pid, fd < 0 ? " without a userfaultfd" : "");
+	vs_info("pid %d joined%s%s", m->pid, m->flags & VMSWAP_HELLO_EXEC ? " after exec" : "",
+		fd < 0 ? " without a userfaultfd" : "");
 	return 0;
 }
 

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -115,6 +117,59 @@ static int make_uffd(int *err, char *reason, size_t n)
 	return -1;
 }
 
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold anything */
+	return p && p[1] && p[2] ? (pid_t)strtol(p + 4, NULL, 10) : -1;
+}
+
+/*
+ * A process that exec'd from a VMM (or its child) with the shim still
+ * preloaded, e.g. a vhost-user backend mapping the same guest memfd,
+ * joins the helper of the nearest ancestor that has one instead of
+ * starting a second helper for the same memory. Returns the connected
+ * socket and sets conn.vmm_pid and conn.sock_path, or -1.
+ */
+static int join_ancestor(void)
+{
+	pid_t pid = getpid();
+
+	for (int depth = 0; depth < 16; depth++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int s;
+
+		pid = parent_of(pid);
+		if (pid <= 1)
+			return -1;
+		if (vmswap_run_path(sa.sun_path, sizeof(sa.sun_path), pid, VMSWAP_SOCK_NAME) ||
+		    access(sa.sun_path, F_OK))
+			continue;
+		s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (s < 0)
+			return -1;
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			conn.vmm_pid = pid;
+			memcpy(conn.sock_path, sa.sun_path, sizeof(conn.sock_path));
+			return s;
+		}
+		close(s);
+	}
+	return -1;
+}
+
 static void conn_start(void)
 {
 	char reason[VMSWAP_REASON_MAX] = "";
@@ -133,6 +188,22 @@ static void conn_start(void)
 			 "children cannot join the helper", strerror(-r));
 	}
 	uffd = make_uffd(&uffd_err, reason, sizeof(reason));
+	if ((conn.sock = join_ancestor()) >= 0) {
+		hello_init(&hello, uffd, uffd_err, reason);
+		hello.flags |= VMSWAP_HELLO_EXEC;
+		if (shim_conn_request(&hello.hdr, uffd, &rep))
+			goto fail_quiet;
+		if (rep.result) {
+			shim_log(SHIM_LOG_ERROR, "the helper of pid %d refused this process: "
+				 "%s; guest memory runs unmanaged", conn.vmm_pid, rep.message);
+			conn_fail(NULL, 0);
+			goto fail_quiet;
+		}
+		conn.uffd = uffd;
+		conn.has_uffd = uffd >= 0;
+		shim_log(SHIM_LOG_INFO, "joined the helper of pid %d", conn.vmm_pid);
+		return;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
 		r = -errno;
 		goto fail;

@@ -45,6 +45,8 @@ struct vmswap_msg_hdr {
 };
 
 #define VMSWAP_HELLO_HAS_UFFD 0x1u
+/* A process that exec'd with the shim: its own address space, nothing inherited. */
+#define VMSWAP_HELLO_EXEC 0x2u
 
 struct vmswap_msg_hello {
 	struct vmswap_msg_hdr hdr;
@@ -147,7 +149,7 @@ static inline int vmswap_msg_check(const void *buf, size_t len, int nfds)
 	case VMSWAP_MSG_HELLO: {
 		const struct vmswap_msg_hello *m = buf;
 		if (!memchr(m->reason, 0, sizeof(m->reason)) || m->pid <= 0 ||
-		    m->vmm_pid <= 0 || (m->flags & ~VMSWAP_HELLO_HAS_UFFD))
+		    m->vmm_pid <= 0 || (m->flags & ~(VMSWAP_HELLO_HAS_UFFD | VMSWAP_HELLO_EXEC)))
 			return -EBADMSG;
 		break;
 	}
