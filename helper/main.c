@@ -303,7 +303,7 @@ int main(int argc, char **argv)
 				bool busy = vs_state_busy();
 
 				pthread_mutex_lock(&vs.lock);
-				publish = busy || vs.c.faults != last_faults;
+				publish |= busy || vs.c.faults != last_faults;
 				last_faults = vs.c.faults;
 				pthread_mutex_unlock(&vs.lock);
 				break;

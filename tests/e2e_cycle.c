@@ -202,3 +202,34 @@ Test(cycle, list_shows_the_vmm_and_its_state)
 	h_ok(vm->p, "verify");
 	h_vm_finish(vm);
 }
+
+/* Anonymous guest memory, which the shim maps from a memfd of its own. */
+static void anon_cycle(const char *args)
+{
+	struct h_vm *vm;
+	uint64_t z0;
+
+	h_require_uffd();
+	vm = h_vm_start(args, NULL, true);
+	cycle_verified(vm);
+	/* The balloon's MADV_DONTNEED must read zero while swapped out too. */
+	h_vm_swap_out(vm);
+	h_ok(vm->p, "balloon 100 2000");
+	z0 = h_metric(vm->pid, "zeroed_pages");
+	h_ok(vm->p, "verify");
+	cr_assert_eq(h_metric(vm->pid, "zeroed_pages") - z0, 2000);
+	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
+	free(h_wait_state(vm->pid, "Ready"));
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
+
+Test(cycle, anonymous_guest_memory_firecracker_style)
+{
+	anon_cycle("--size 64M --anon=firecracker");
+}
+
+Test(cycle, anonymous_guest_memory_qemu_style)
+{
+	anon_cycle("--size 64M --regions 2 --anon=qemu");
+}

@@ -48,6 +48,12 @@ void h_teardown(void);
 
 /* Skip (never pass) when this kernel/user cannot create a userfaultfd. */
 void h_require_uffd(void);
+/* Skip the test, cleaning up first: Criterion runs no .fini after a skip. */
+#define h_skip(...)                         \
+	do {                                \
+		h_teardown();               \
+		cr_skip_test(__VA_ARGS__);  \
+	} while (0)
 
 /* "<build>/<name>", in one of 4 rotating static buffers. */
 const char *h_bin(const char *name);
@@ -98,7 +104,7 @@ int h_count_lines(const char *text, const char *needle);
 extern struct h_proc *h_procs[H_MAX_PROCS];
 extern int h_nprocs;
 
-/* ---- harness_ctl.c: vmswapctl, status.json, the run dir ---- */
+/* ---- harness_ctl.c: vmswapctl ---- */
 
 struct h_ctl {
 	int rc;            /* exit code; 128+sig when killed; -1 timeout */
@@ -115,10 +121,18 @@ void h_ctl_pid(struct h_ctl *c, int pid, const char *arg, ...) __attribute__((se
 const char *h_ctl_ok_at(const char *file, int line, int pid, const char *arg, ...)
 	__attribute__((sentinel));
 
+/* ---- harness_status.c: status.json, the control FIFO, the run dir ---- */
+
 /* status.json as published now (malloc'd). Asserts it can be read. */
 char *h_status(int pid);
 /* Ask the helper to republish (over the FIFO) and return the fresh one. */
 char *h_status_fresh(int pid);
+/*
+ * The same for failure messages after a wait timed out: NULL when the
+ * helper did not answer within 5 s, never asserts. If it shows what was
+ * waited for, the helper had got there without publishing it.
+ */
+char *h_status_nudged(int pid);
 uint64_t h_json_u64(const char *json, const char *key);
 void h_json_str(const char *json, const char *key, char *buf, size_t n);
 /* "state" of json must be state. */
@@ -127,8 +141,6 @@ void h_assert_state(const char *json, const char *state);
 uint64_t h_metric(int pid, const char *key);
 /* Poll until "state" == state; returns that status (malloc'd). */
 char *h_wait_state(int pid, const char *state);
-/* Poll until key >= min; returns the value seen. */
-uint64_t h_wait_u64_at_least(int pid, const char *key, uint64_t min);
 /* Poll until key == want. */
 void h_wait_u64_eq(int pid, const char *key, uint64_t want);
 
@@ -169,5 +181,40 @@ uint64_t h_answer_u64(const char *answer, const char *key);
 
 /* enable, then out --wait: state Active with everything in the file. */
 void h_vm_swap_out(struct h_vm *vm);
+
+/* ---- harness_mapper.c: build/tests/mapper (tests/progs/mapper.c) ---- */
+
+#define H_MAPPER_MAX 16
+
+struct h_mapping {
+	char name[64];   /* memfd name, or the label of an anon-* mapping */
+	unsigned long addr, len;
+};
+
+struct h_mapper {
+	struct h_proc *p;
+	struct h_mapping maps[H_MAPPER_MAX]; /* from its "list" */
+	int n;
+};
+
+/* Start build/<bin> with the specs (NULL-ended, may be NULL), under the
+ * shim plus env, and read its list of mappings. */
+void h_mapper_start(struct h_mapper *m, const char *bin, const char *const specs[],
+		    const char *const env[]);
+/*
+ * Exactly the mappings in want (labels, NULL-ended) were taken: one shim
+ * "managed" line each (needs VMSWAP_LOG=info), at the address and length
+ * mapper reports, under the mapping's memfd name ("vmswap-anon" for
+ * anon-*); the helper shows that many regions (none: no helper at all).
+ * Returns their pages.
+ */
+uint64_t h_mapper_taken(const struct h_mapper *m, const char *const want[]);
+/* fill, enable, out, verify, fill, disable, verify; guest_pages staged and
+ * swapped out exactly. */
+void h_mapper_cycle(const struct h_mapper *m, uint64_t guest_pages);
+/* quit, exit 0, the helper gone. */
+void h_mapper_finish(struct h_mapper *m);
+/* One spec alone (VMSWAP_LOG=info): taken as name, and a cycle keeps it. */
+void h_mapper_one_kind(const char *spec, const char *name);
 
 #endif

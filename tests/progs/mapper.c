@@ -13,21 +13,30 @@
  *         | private  memfd_create() + mmap(MAP_PRIVATE)
  *         | exec     memfd_create() + mmap(PROT_READ|PROT_WRITE|PROT_EXEC)
  *         | shmfile  a /dev/shm file (shmem, but not a memfd), MAP_SHARED
- * A mapping "early" is added when libearly.so is loaded (see early.c).
+ *         | anon-noreserve  MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE (Firecracker)
+ *         | anon-qemu       PROT_NONE reservation, then MAP_FIXED RW inside (QEMU)
+ *         | anon-plain      MAP_PRIVATE|MAP_ANONYMOUS (as malloc does)
+ *   anon-* have no memfd: NAME is only a label, default the kind.
+ * A mapping "guest-early" is added when libearly.so is loaded (early.c).
  *
  * Commands: list (" NAME=0xADDR+0xLEN" each), fill (every page of every
  * mapping gets its next generation), verify (all bytes against the
- * model), unmap NAME, quit.
+ * model), unmap NAME, dontneed NAME (MADV_DONTNEED: anonymous memory then
+ * reads zero, shared memory keeps its data), fork-write NAME adopt|keep (a
+ * child writes the next generation; the parent then expects it, or its
+ * own data: copy-on-write), quit.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mapper.h"
@@ -40,6 +49,8 @@ struct map {
 	uint8_t *addr;
 	size_t len;
 	uint32_t gen; /* 0: never written, reads zero */
+	bool anon;    /* private anonymous: DONTNEED zeroes it */
+	bool priv;    /* MAP_PRIVATE of a file: DONTNEED has no simple model */
 };
 
 static struct map maps[MAX_MAPS];
@@ -98,6 +109,21 @@ static int make_fd(const char *kind, const char *name, size_t len)
 	return fd;
 }
 
+static void *map_anon(const char *kind, size_t len)
+{
+	int prot = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	void *resv;
+
+	if (!strcmp(kind, "anon-noreserve"))
+		return mmap(NULL, len, prot, flags | MAP_NORESERVE, -1, 0);
+	if (!strcmp(kind, "anon-plain"))
+		return mmap(NULL, len, prot, flags, -1, 0);
+	resv = mmap(NULL, len, PROT_NONE, flags | MAP_NORESERVE, -1, 0);
+	if (resv == MAP_FAILED)
+		return resv;
+	return mmap(resv, len, prot, flags | MAP_FIXED, -1, 0);
+}
+
 static int add_spec(const char *spec)
 {
 	char kind[16], name[64];
@@ -111,7 +137,21 @@ static int add_spec(const char *spec)
 		return -EINVAL;
 	snprintf(kind, sizeof(kind), "%.*s", (int)(colon - spec), spec);
 	nm = strchr(colon + 1, ':');
+	if (!strncmp(kind, "anon-", 5)) {
+		if (strcmp(kind, "anon-noreserve") && strcmp(kind, "anon-qemu") &&
+		    strcmp(kind, "anon-plain"))
+			return -EINVAL;
+		m->addr = map_anon(kind, len);
+		if (m->addr == MAP_FAILED)
+			return -errno;
+		snprintf(m->name, sizeof(m->name), "%s", nm ? nm + 1 : kind);
+		m->len = len;
+		m->anon = true;
+		nmaps++;
+		return 0;
+	}
 	snprintf(name, sizeof(name), nm ? "%s" : "guest-%s", nm ? nm + 1 : kind);
+	m->priv = !strcmp(kind, "private");
 	if (!strcmp(kind, "private"))
 		flags = MAP_PRIVATE;
 	else if (!strcmp(kind, "exec"))
@@ -142,6 +182,33 @@ static struct map *find(const char *name)
 	return NULL;
 }
 
+static void write_map(unsigned k, uint32_t gen)
+{
+	struct map *m = &maps[k];
+
+	for (size_t p = 0; p < m->len / PAGE; p++)
+		for (unsigned w = 0; w < PAGE / 8; w++)
+			((uint64_t *)(m->addr + p * PAGE))[w] = word(k, p, w, gen);
+}
+
+/* 0, or the first bad page + 1. */
+static size_t check_map(unsigned k, uint32_t gen, unsigned *bad_word)
+{
+	const struct map *m = &maps[k];
+
+	for (size_t p = 0; m->addr && p < m->len / PAGE; p++) {
+		const uint64_t *pg = (const uint64_t *)(m->addr + p * PAGE);
+
+		for (unsigned w = 0; w < PAGE / 8; w++) {
+			if (pg[w] != word(k, p, w, gen)) {
+				*bad_word = w;
+				return p + 1;
+			}
+		}
+	}
+	return 0;
+}
+
 static void cmd_list(void)
 {
 	printf("ok n=%u", nmaps);
@@ -160,33 +227,72 @@ static void cmd_fill(void)
 
 		if (!m->addr)
 			continue;
-		m->gen++;
-		for (size_t p = 0; p < m->len / PAGE; p++, pages++)
-			for (unsigned w = 0; w < PAGE / 8; w++)
-				((uint64_t *)(m->addr + p * PAGE))[w] = word(k, p, w, m->gen);
+		write_map(k, ++m->gen);
+		pages += m->len / PAGE;
 	}
 	printf("ok fill pages=%zu\n", pages);
 }
 
 static void cmd_verify(void)
 {
-	size_t pages = 0;
+	size_t pages = 0, bad;
+	unsigned w = 0;
 
 	for (unsigned k = 0; k < nmaps; k++) {
-		struct map *m = &maps[k];
-
-		for (size_t p = 0; m->addr && p < m->len / PAGE; p++, pages++) {
-			const uint64_t *pg = (const uint64_t *)(m->addr + p * PAGE);
-
-			for (unsigned w = 0; w < PAGE / 8; w++) {
-				if (pg[w] != word(k, p, w, m->gen)) {
-					printf("err verify %s page=%zu word=%u\n", m->name, p, w);
-					return;
-				}
-			}
+		if (!maps[k].addr)
+			continue;
+		if ((bad = check_map(k, maps[k].gen, &w))) {
+			printf("err verify %s page=%zu word=%u\n", maps[k].name, bad - 1, w);
+			return;
 		}
+		pages += maps[k].len / PAGE;
 	}
 	printf("ok verify pages=%zu\n", pages);
+}
+
+static void cmd_dontneed(struct map *m)
+{
+	if (m->priv) {
+		printf("err dontneed on a private file mapping is not modelled\n");
+		return;
+	}
+	if (madvise(m->addr, m->len, MADV_DONTNEED)) {
+		printf("err dontneed %s\n", strerror(errno));
+		return;
+	}
+	if (m->anon)
+		m->gen = 0;
+	printf("ok dontneed\n");
+}
+
+/* The child checks the parent's data, writes gen+1 and checks that. */
+static void cmd_fork_write(struct map *m, bool adopt)
+{
+	unsigned k = (unsigned)(m - maps), w;
+	int st;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		printf("err fork %s\n", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		if (check_map(k, m->gen, &w))
+			_exit(2);
+		write_map(k, m->gen + 1);
+		_exit(check_map(k, m->gen + 1, &w) ? 3 : 0);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("err fork-write child status %#x\n", st);
+		return;
+	}
+	if (adopt)
+		m->gen++;
+	printf("ok fork-write\n");
 }
 
 int main(int argc, char **argv)
@@ -214,7 +320,7 @@ int main(int argc, char **argv)
 		}
 	}
 	while (fgets(line, sizeof(line), stdin)) {
-		char arg[64];
+		char arg[64], how[16];
 
 		line[strcspn(line, "\n")] = '\0';
 		if (!strcmp(line, "list")) {
@@ -232,6 +338,11 @@ int main(int argc, char **argv)
 			} else {
 				printf("err unmap %s\n", m ? strerror(errno) : "no such mapping");
 			}
+		} else if (sscanf(line, "dontneed %63s", arg) == 1 && find(arg)) {
+			cmd_dontneed(find(arg));
+		} else if (sscanf(line, "fork-write %63s %15s", arg, how) == 2 && find(arg) &&
+			   (!strcmp(how, "adopt") || !strcmp(how, "keep"))) {
+			cmd_fork_write(find(arg), !strcmp(how, "adopt"));
 		} else if (!strcmp(line, "quit")) {
 			printf("ok quit\n");
 			return 0;
