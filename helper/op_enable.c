@@ -152,88 +152,122 @@ static int register_all(void)
 	return 0;
 }
 
-/* pread [a, b) of the guest memfd into staging and mark those pages. vs.lock held. */
-static int stage_range(struct vs_obj *o, off_t a, off_t b, uint64_t *moved)
+/* One thread's share of the staging copy. */
+struct stage_job {
+	struct vs_obj *o;
+	off_t from, to;     /* bytes, unit aligned */
+	uint64_t moved;
+	int r;
+	off_t d, h;         /* the data extent last found, [d, h) */
+};
+
+#define UNIT_EXTENTS (UNIT_BYTES / VS_PAGE_SIZE / 2 + 1)
+
+/*
+ * The data extents of [unit, uend), into ext[] as start/end pairs.
+ * SEEK_HOLE runs once per extent, not per unit: a long extent is not
+ * rescanned for every unit it spans. Returns the count or -errno.
+ */
+static int unit_extents(struct stage_job *j, off_t unit, off_t uend, off_t ext[][2])
 {
-	for (off_t off = a; off < b;) {
-		ssize_t r = pread(o->fd, o->stg + off, (size_t)(b - off), off);
+	off_t size = (off_t)(j->o->npages * VS_PAGE_SIZE), pos = unit;
+	int n = 0;
 
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		off += r;
+	while (pos < uend) {
+		if (j->h <= pos) {
+			j->d = lseek(j->o->fd, pos, SEEK_DATA);
+			if (j->d < 0) {
+				if (errno != ENXIO)
+					return -errno;
+				j->d = j->h = size; /* no data left */
+				break;
+			}
+			j->h = lseek(j->o->fd, j->d, SEEK_HOLE);
+			if (j->h < 0)
+				return -errno;
+		}
+		if (j->d >= uend)
+			break;
+		ext[n][0] = j->d > pos ? j->d : pos;
+		ext[n][1] = j->h < uend ? j->h : uend;
+		pos = ext[n++][1];
 	}
-	for (uint64_t pg = (uint64_t)a / VS_PAGE_SIZE; pg < (uint64_t)b / VS_PAGE_SIZE; pg++) {
-		uint32_t e = o->pt[pg];
+	return n;
+}
 
-		vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, vs_pt_has_slot(e), vs_pt_slot(e)));
-		(*moved)++;
+static int copy_extents(struct vs_obj *o, off_t ext[][2], int n)
+{
+	for (int i = 0; i < n; i++) {
+		for (off_t off = ext[i][0]; off < ext[i][1];) {
+			ssize_t r = pread(o->fd, o->stg + off, (size_t)(ext[i][1] - off), off);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return r < 0 ? -errno : -EIO;
+			off += r;
+		}
 	}
 	return 0;
 }
 
 /*
- * Move every data page of @o to staging, one 2 MiB unit per lock hold,
- * punching each unit only after all its data is copied. Data extents are
- * found with SEEK_DATA/SEEK_HOLE once each (a SEEK_HOLE per unit would
- * rescan long extents over and over); if the fault thread installed a
- * page since (vs.install_gen moved), the extent is looked up again so no
- * page is ever punched uncopied.
+ * Move the data pages of [from, to) of an object to staging, 2 MiB at a
+ * time: scan and copy without the lock (the VMM is frozen, so only the
+ * fault thread can add a page, and it bumps vs.install_gen), then under
+ * the lock mark the pages and punch the whole unit. If a page was
+ * installed meanwhile, the unit is scanned and copied again under the
+ * lock, so no page is ever punched uncopied.
  */
-static int stage_obj(struct vs_obj *o, uint64_t *moved)
+static void *stage_span(void *arg)
 {
-	off_t size = (off_t)(o->npages * VS_PAGE_SIZE), d = -1, h = -1;
-	uint64_t gen = UINT64_MAX;
-	int r = 0;
+	struct stage_job *j = arg;
+	struct vs_obj *o = j->o;
+	off_t size = (off_t)(o->npages * VS_PAGE_SIZE);
+	off_t ext[UNIT_EXTENTS][2];
 
-	for (off_t unit = 0; unit < size && !r; unit += UNIT_BYTES) {
-		off_t uend = unit + UNIT_BYTES < size ? unit + UNIT_BYTES : size, pos = unit;
-		bool any = false;
+	j->d = j->h = -1;
+	for (off_t unit = j->from; unit < j->to && !j->r; unit += UNIT_BYTES) {
+		off_t uend = unit + UNIT_BYTES < j->to ? unit + UNIT_BYTES : j->to;
+		uint64_t gen = __atomic_load_n(&vs.install_gen, __ATOMIC_ACQUIRE);
+		int n = unit_extents(j, unit, uend, ext);
 
+		if (n > 0)
+			j->r = copy_extents(o, ext, n);
+		else if (n < 0)
+			j->r = n;
 		pthread_mutex_lock(&vs.lock);
-		if (vs.install_gen != gen) {
-			gen = vs.install_gen;
-			d = h = -1;
+		if (!j->r && vs.install_gen != gen) {
+			j->d = j->h = -1;
+			n = unit_extents(j, unit, uend, ext);
+			j->r = n < 0 ? n : copy_extents(o, ext, n);
 		}
-		while (pos < uend) {
-			if (h <= pos) {
-				d = lseek(o->fd, pos, SEEK_DATA);
-				if (d < 0) {
-					r = errno == ENXIO ? 0 : -errno;
-					d = h = size; /* no data left */
-					break;
-				}
-				h = lseek(o->fd, d, SEEK_HOLE);
-				if (h < 0) {
-					r = -errno;
-					break;
-				}
-			}
-			if (d >= uend)
-				break;
-			off_t a = d > pos ? d : pos, b = h < uend ? h : uend;
+		for (int i = 0; i < n && !j->r; i++) {
+			for (uint64_t pg = (uint64_t)ext[i][0] / VS_PAGE_SIZE;
+			     pg < (uint64_t)ext[i][1] / VS_PAGE_SIZE; pg++) {
+				uint32_t e = o->pt[pg];
 
-			r = stage_range(o, a, b, moved);
-			if (r)
-				break;
-			any = true;
-			pos = b;
+				vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, vs_pt_has_slot(e),
+							      vs_pt_slot(e)));
+				j->moved++;
+			}
 		}
-		if (any && fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, unit,
-				     uend - unit) < 0 && !r)
-			r = -errno;
+		if (!j->r && n > 0 &&
+		    fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, unit, uend - unit) < 0)
+			j->r = -errno;
 		pthread_mutex_unlock(&vs.lock);
-		vs.progress_done += (uint64_t)(uend - unit) / VS_PAGE_SIZE;
-		if (d >= size)
+		__atomic_fetch_add(&vs.progress_done, (uint64_t)(uend - unit) / VS_PAGE_SIZE,
+				   __ATOMIC_RELAXED);
+		if (j->d >= size)
 			break;
 		/* Jump over units with no data. */
-		if (d > uend)
-			unit = d / UNIT_BYTES * UNIT_BYTES - UNIT_BYTES;
+		if (j->d > uend)
+			unit = j->d / UNIT_BYTES * UNIT_BYTES - UNIT_BYTES;
 	}
-	return r;
+	return NULL;
 }
 
+/* Both halves of each object in parallel: the copy is memory bound, the VMM frozen. */
 static int stage_all(uint64_t *moved)
 {
 	uint64_t total = 0;
@@ -245,14 +279,25 @@ static int stage_all(uint64_t *moved)
 	vs.progress_done = 0;
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
 		struct vs_obj *o = &vs.objs[i];
-		int r;
+		off_t size = (off_t)(o->npages * VS_PAGE_SIZE);
+		off_t mid = size / 2 / UNIT_BYTES * UNIT_BYTES;
+		struct stage_job a = { .o = o, .from = 0, .to = mid };
+		struct stage_job b = { .o = o, .from = mid, .to = size };
+		pthread_t t;
+		bool two;
 
 		if (!o->used)
 			continue;
-		r = stage_obj(o, moved);
-		if (r) {
-			vs_set_error("moving %s to staging: %s", o->name, strerror(-r));
-			return r;
+		two = mid > 0 && pthread_create(&t, NULL, stage_span, &a) == 0;
+		if (!two)
+			b.from = 0;
+		stage_span(&b);
+		if (two)
+			pthread_join(t, NULL);
+		*moved += a.moved + b.moved;
+		if (a.r || b.r) {
+			vs_set_error("moving %s to staging: %s", o->name, strerror(-(a.r ? a.r : b.r)));
+			return a.r ? a.r : b.r;
 		}
 	}
 	vs.progress_done = total;
