@@ -21,8 +21,9 @@ UNIT_SRCS    := $(wildcard tests/unit_*.c)
 E2E_SRCS     := $(wildcard tests/e2e_*.c) $(wildcard tests/harness*.c) helper/ctl_json.c
 SHIMT_TESTS  := $(wildcard tests/shim_*.c)
 SHIMT_SRCS   := $(SHIMT_TESTS) $(wildcard tests/harness*.c) helper/ctl_json.c
-# Programs the shim tests run under the shim (tests/progs/).
-TPROGS       := $(B)/tests/mapper $(B)/tests/mapper-needed $(B)/tests/libearly.so
+# Programs the tests run under the shim (tests/progs/).
+TPROGS       := $(B)/tests/mapper $(B)/tests/mapper-needed $(B)/tests/libearly.so \
+		$(B)/tests/exec-vmm
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -70,7 +71,7 @@ $(B)/toyvmm: $(call obj,$(DEMO_SRCS))
 $(B)/test-unit: $(call obj,$(UNIT_SRCS) $(HELPER_LIB))
 	$(CC) -o $@ $^ $$(pkg-config --libs criterion libseccomp) $(LDLIBS)
 
-$(B)/test-e2e: $(call obj,$(E2E_SRCS))
+$(B)/test-e2e: $(call obj,$(E2E_SRCS)) | $(TPROGS)
 	$(CC) -o $@ $^ $$(pkg-config --libs criterion) $(LDLIBS)
 
 $(B)/test-shim: $(call obj,$(SHIMT_SRCS)) | $(TPROGS)
@@ -80,12 +81,17 @@ $(B)/tests/libearly.so: tests/progs/early.c tests/progs/mapper.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
 
-$(B)/tests/mapper: tests/progs/mapper.c tests/progs/mapper.h
+$(B)/tests/mapper: tests/progs/mapper.c tests/progs/mapper.h tests/progs/mix.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -ldl
 
+$(B)/tests/exec-vmm: tests/progs/execvmm.c tests/progs/mix.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
 # Same program, with libearly.so as a DT_NEEDED library.
-$(B)/tests/mapper-needed: tests/progs/mapper.c tests/progs/mapper.h $(B)/tests/libearly.so
+$(B)/tests/mapper-needed: tests/progs/mapper.c tests/progs/mapper.h tests/progs/mix.h \
+			 $(B)/tests/libearly.so
 	$(CC) $(CFLAGS) -o $@ $< -L$(B)/tests -Wl,--no-as-needed -learly -Wl,-rpath,'$$ORIGIN' -ldl
 
 demo: all
@@ -109,3 +115,19 @@ check-qemu: all
 
 demo-qemu: all
 	@tests/qemu/demo.sh
+
+# Benchmark (tests/bench/README.md): vmswap against this machine's limits
+# and the kernel's own swap, measured in the same run. Prints one table and
+# writes build/bench/results.json. As root, about 3-4 minutes for 1 GiB.
+BENCH_SRCS := $(filter-out tests/bench/probe.c,$(wildcard tests/bench/*.c))
+.PHONY: bench
+$(B)/bench/vmswap-bench: $(BENCH_SRCS) tests/bench/bench.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(BENCH_SRCS) $(LDLIBS) -lm
+
+$(B)/bench/vmprobe: tests/bench/probe.c tests/bench/util.c tests/bench/bench.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ tests/bench/probe.c tests/bench/util.c -lm
+
+bench: all $(B)/bench/vmswap-bench $(B)/bench/vmprobe
+	@tests/bench/run.sh $(B)

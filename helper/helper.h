@@ -136,6 +136,7 @@ struct vs_helper {
 	char last_error[VS_ERR_MAX];
 
 	int swap_fd;              /* -1 until the first out */
+	bool swap_direct;         /* swap_fd is O_DIRECT */
 	char swap_dir[256];
 	struct vs_slots slots;
 

@@ -17,7 +17,7 @@
 #include "ops.h"
 #include "swapfile.h"
 
-#define OUT_BATCH 256 /* pages: 1 MiB writes */
+#define OUT_BATCH 512 /* pages: 2 MiB writes */
 
 struct out_batch {
 	struct vs_obj *o;
@@ -127,8 +127,11 @@ int vs_op_out(char *msg, size_t n)
 			vs.progress_done += b.count;
 		}
 	}
-	/* The host gets the memory back only once the page cache is clean and dropped. */
-	if (fdatasync(vs.swap_fd) < 0) {
+	/*
+	 * Buffered: the host gets the memory back only once the page cache is
+	 * clean and dropped. O_DIRECT wrote around it: nothing to wait for.
+	 */
+	if (!vs.swap_direct && fdatasync(vs.swap_fd) < 0) {
 		r = -errno;
 		vs_set_error("syncing the swap file: %s", strerror(-r));
 		snprintf(msg, n, "%s", vs.last_error);

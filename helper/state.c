@@ -165,7 +165,7 @@ static void *worker_main(void *arg)
 				bool go = queued.op == VS_OP_NONE && !atomic_load(&aborting);
 				if (go) {
 					if (next[i] == VS_OP_OUT && vs.swap_fd < 0) {
-						int fd = vs_swapfile_create(vs.swap_dir);
+						int fd = vs_swapfile_create(vs.swap_dir, &vs.swap_direct);
 						if (fd < 0) {
 							vs_set_error("cannot create the swap file in %s: %s",
 								     vs.swap_dir, strerror(-fd));
@@ -278,7 +278,7 @@ void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain)
 			goto out;
 		}
 		if (verb == VS_CMD_OUT && vs.swap_fd < 0) {
-			int fd = vs_swapfile_create(vs.swap_dir);
+			int fd = vs_swapfile_create(vs.swap_dir, &vs.swap_direct);
 
 			if (fd < 0) {
 				snprintf(msg, sizeof(msg), "cannot create the swap file in %s: %s",

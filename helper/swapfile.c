@@ -19,11 +19,19 @@ void vs_swapfile_init_faults(void)
 		fail_write_after = strtol(s, NULL, 10);
 }
 
-int vs_swapfile_create(const char *dir)
+int vs_swapfile_create(const char *dir, bool *direct)
 {
-	/* Mode 0 and no name: no other process can ever open it. */
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0);
+	/*
+	 * Mode 0 and no name: no other process can ever open it. O_DIRECT
+	 * where the filesystem has it: no dirty page cache to write back and
+	 * drop, so the memory is free when the write returns. All our
+	 * buffers and offsets are page aligned.
+	 */
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC | O_DIRECT, 0);
 
+	*direct = fd >= 0;
+	if (fd < 0 && errno == EINVAL)
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
 		return errno == EISDIR || errno == EOPNOTSUPP ? -EOPNOTSUPP : -errno;
 	return fd;

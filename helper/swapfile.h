@@ -3,11 +3,12 @@
 #ifndef VS_SWAPFILE_H
 #define VS_SWAPFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Create the file in @dir. Returns the fd or -errno. */
-int vs_swapfile_create(const char *dir);
+/* Create the file in @dir; *direct tells whether it is O_DIRECT. The fd or -errno. */
+int vs_swapfile_create(const char *dir, bool *direct);
 /* Whole-buffer pwrite/pread of @n pages at @slot. 0 or -errno (-EIO on EOF). */
 int vs_swapfile_write(int fd, uint32_t slot, const void *buf, size_t npages);
 int vs_swapfile_read(int fd, uint32_t slot, void *buf, size_t npages);

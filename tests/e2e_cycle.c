@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Whole swap cycles: enable, trim, out, fault back, disable; list. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,65 +12,14 @@ TestSuite(cycle, .init = h_setup, .fini = h_teardown, .timeout = 180);
 
 #define KB_PER_PAGE 4
 
-/* Entries of the swap dir other than . and ..: the swap file has no name. */
-static int swap_dir_entries(void)
-{
-	DIR *d = opendir(h_env.swap);
-	struct dirent *de;
-	int n = 0;
-
-	cr_assert(d);
-	while ((de = readdir(d)))
-		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-	closedir(d);
-	return n;
-}
-
-/*
- * fill, enable, trim, out, verify, disable, verify on a VMM whose every
- * page holds data, checking the page accounting at each step.
- */
-static void cycle_verified(struct h_vm *vm)
-{
-	uint64_t file0;
-	char *js;
-
-	h_ok(vm->p, "fill");
-	cr_assert(strstr(h_ctl_ok(vm->pid, "enable", NULL), "enabled"));
-	js = h_status_fresh(vm->pid);
-	cr_assert_eq(h_json_u64(js, "guest_pages"), vm->pages);
-	cr_assert_eq(h_json_u64(js, "staging_pages"), vm->pages);
-	cr_assert_eq(h_json_u64(js, "pages"), vm->pages, "state_transition.pages of enable");
-	free(js);
-	h_ctl_ok(vm->pid, "trim", "--wait", NULL);
-	h_ctl_ok(vm->pid, "out", "--wait", NULL);
-	js = h_wait_state(vm->pid, "Active");
-	cr_assert_eq(h_json_u64(js, "swap_pages"), vm->pages);
-	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
-	free(js);
-	file0 = h_metric(vm->pid, "copied_from_file_pages");
-	h_ok(vm->p, "verify");
-	cr_assert_eq(h_metric(vm->pid, "copied_from_file_pages") - file0, vm->pages,
-		     "every page should have come back from the file exactly once");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	js = h_wait_state(vm->pid, "Ready");
-	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
-	cr_assert_eq(h_json_u64(js, "swap_pages"), 0);
-	free(js);
-	h_ok(vm->p, "verify");
-}
-
 Test(cycle, full_cycle_fill_enable_trim_out_fault_disable)
 {
-	struct h_vm *vm;
-	uint64_t guest_kb, kb, file0;
+	struct h_vm *vm = h_vm_start_filled("--size 64M", NULL);
+	uint64_t guest_kb, kb;
 	const char *out;
 	char *js;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 64M", NULL, true);
 	guest_kb = vm->pages * KB_PER_PAGE;
-	h_ok(vm->p, "fill");
 	kb = h_vm_rss_shmem_kb(vm);
 	cr_assert_geq(kb, guest_kb, "filled guest should be resident: RssShmem %llu KiB",
 		      (unsigned long long)kb);
@@ -113,47 +61,40 @@ Test(cycle, full_cycle_fill_enable_trim_out_fault_disable)
 	kb = h_vm_rss_shmem_kb(vm);
 	cr_assert_lt(kb, guest_kb / 20, "RssShmem after out: %llu KiB of %llu",
 		     (unsigned long long)kb, (unsigned long long)guest_kb);
-	cr_assert_eq(swap_dir_entries(), 0, "the swap file must have no name in %s", h_env.swap);
+	cr_assert_eq(h_dir_entries(h_env.swap), 0, "the swap file must have no name in %s",
+		     h_env.swap);
 
 	/* Faults from the file bring every byte back. */
-	file0 = h_metric(vm->pid, "copied_from_file_pages");
-	h_ok(vm->p, "verify");
-	cr_assert_eq(h_metric(vm->pid, "copied_from_file_pages") - file0, vm->pages);
+	h_ok_delta(vm->p, "copied_from_file_pages", vm->pages, "verify");
 
 	/* disable: Ready, nothing left anywhere. */
 	out = h_ctl_ok(vm->pid, "disable", "--wait", NULL);
 	cr_assert(strstr(out, "state Ready"), "disable --wait printed: %s", out);
-	js = h_wait_state(vm->pid, "Ready");
-	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
-	cr_assert_eq(h_json_u64(js, "swap_pages"), 0);
-	free(js);
+	h_wait_ready_empty(vm->pid);
 	h_ok(vm->p, "verify");
 	cr_assert_geq(h_vm_rss_shmem_kb(vm), guest_kb);
 	h_vm_finish(vm);
 }
 
+/* A VMM with n regions, each managed, through a verified cycle. */
+static void regions_cycle(const char *args, unsigned n)
+{
+	struct h_vm *vm = h_vm_start(args, NULL, true);
+
+	cr_assert_eq(vm->regions, n);
+	cr_assert_eq(h_metric(vm->pid, "regions"), n);
+	h_vm_cycle_verified(vm);
+	h_vm_finish(vm);
+}
+
 Test(cycle, two_regions_of_one_memfd_at_different_offsets)
 {
-	struct h_vm *vm;
-
-	h_require_uffd();
-	vm = h_vm_start("--size 64M --regions 2", NULL, true);
-	cr_assert_eq(vm->regions, 2);
-	cr_assert_eq(h_metric(vm->pid, "regions"), 2);
-	cycle_verified(vm);
-	h_vm_finish(vm);
+	regions_cycle("--size 64M --regions 2", 2);
 }
 
 Test(cycle, three_regions_in_separate_memfds)
 {
-	struct h_vm *vm;
-
-	h_require_uffd();
-	vm = h_vm_start("--size 96M --regions 3 --separate-memfds", NULL, true);
-	cr_assert_eq(vm->regions, 3);
-	cr_assert_eq(h_metric(vm->pid, "regions"), 3);
-	cycle_verified(vm);
-	h_vm_finish(vm);
+	regions_cycle("--size 96M --regions 3 --separate-memfds", 3);
 }
 
 /* The STATE column of pid's line in "vmswapctl list"; asserts the line. */
@@ -180,12 +121,9 @@ static void list_line(int pid, char *state, size_t n, char *mode, size_t m)
 
 Test(cycle, list_shows_the_vmm_and_its_state)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
 	char state[64], mode[32];
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	h_ok(vm->p, "fill");
 	list_line(vm->pid, state, sizeof(state), mode, sizeof(mode));
 	cr_assert_str_eq(state, "Ready");
 	cr_assert_str_eq(mode, "managed");
@@ -201,35 +139,4 @@ Test(cycle, list_shows_the_vmm_and_its_state)
 	cr_assert_str_eq(state, "Ready");
 	h_ok(vm->p, "verify");
 	h_vm_finish(vm);
-}
-
-/* Anonymous guest memory, which the shim maps from a memfd of its own. */
-static void anon_cycle(const char *args)
-{
-	struct h_vm *vm;
-	uint64_t z0;
-
-	h_require_uffd();
-	vm = h_vm_start(args, NULL, true);
-	cycle_verified(vm);
-	/* The balloon's MADV_DONTNEED must read zero while swapped out too. */
-	h_vm_swap_out(vm);
-	h_ok(vm->p, "balloon 100 2000");
-	z0 = h_metric(vm->pid, "zeroed_pages");
-	h_ok(vm->p, "verify");
-	cr_assert_eq(h_metric(vm->pid, "zeroed_pages") - z0, 2000);
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
-	h_vm_finish(vm);
-}
-
-Test(cycle, anonymous_guest_memory_firecracker_style)
-{
-	anon_cycle("--size 64M --anon=firecracker");
-}
-
-Test(cycle, anonymous_guest_memory_qemu_style)
-{
-	anon_cycle("--size 64M --regions 2 --anon=qemu");
 }

@@ -45,11 +45,8 @@ static void refused(struct h_vm *vm, const char *verb, const char *state)
 
 Test(errors, refused_in_ready)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	h_ok(vm->p, "fill");
 	refused(vm, "out", "Ready");
 	refused(vm, "trim", "Ready");
 	refused(vm, "disable", "Ready");
@@ -59,18 +56,13 @@ Test(errors, refused_in_ready)
 
 Test(errors, refused_in_active)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	h_ok(vm->p, "fill");
-	h_vm_swap_out(vm);
+	h_swap_out(vm->p);
 	refused(vm, "trim", "Active");
 	refused(vm, "out", "Active");
 	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
+	h_disable_verify(vm->p);
 	h_vm_finish(vm);
 }
 
@@ -113,14 +105,11 @@ static void refused_behind(int pid, const char *batch, const char *first,
 
 Test(errors, trim_and_out_refused_while_trim_runs)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 128M", NULL);
 	char *js;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 128M", NULL, true);
-	h_ok(vm->p, "fill");
 	/* Every page gets a copy in the file, so that trim compares them all. */
-	h_vm_swap_out(vm);
+	h_swap_out(vm->p);
 	h_ok(vm->p, "verify");
 	h_ctl_ok(vm->pid, "enable", NULL);
 	refused_behind(vm->pid, "trim id=t1\ntrim id=t2\nout id=o1\n", "t1",
@@ -129,23 +118,15 @@ Test(errors, trim_and_out_refused_while_trim_runs)
 	cr_assert_eq(h_json_u64(js, "trimmed_clean_pages"), vm->pages, "trim ran exactly once");
 	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
 	free(js);
-	h_ctl_ok(vm->pid, "out", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Active"));
-	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
+	h_out_verify_disable_verify(vm->p);
 	h_vm_finish(vm);
 }
 
 Test(errors, out_and_trim_refused_while_out_runs)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 128M", NULL);
 	char *js;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 128M", NULL, true);
-	h_ok(vm->p, "fill");
 	h_ctl_ok(vm->pid, "enable", NULL);
 	refused_behind(vm->pid, "out id=o1\nout id=o2\ntrim id=t1\n", "o1",
 		       (const char *const[]){ "o2", "t1", NULL }, "SwapOutInProgress");
@@ -153,50 +134,35 @@ Test(errors, out_and_trim_refused_while_out_runs)
 	cr_assert_eq(h_json_u64(js, "swap_pages"), vm->pages, "out ran exactly once");
 	free(js);
 	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
+	h_disable_verify(vm->p);
 	h_vm_finish(vm);
 }
 
 Test(errors, commands_refused_while_enable_runs)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 128M", NULL);
 
-	h_require_uffd();
-	vm = h_vm_start("--size 128M", NULL, true);
-	h_ok(vm->p, "fill");
 	refused_behind(vm->pid, "enable id=e1\nenable id=e2\n", "e1",
 		       (const char *const[]){ "e2", NULL }, "enable already in progress");
 	cr_assert_eq(h_metric(vm->pid, "staging_pages"), vm->pages, "enable ran exactly once");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
+	h_disable_verify(vm->p);
 	refused_behind(vm->pid, "enable id=e3\ntrim id=t1\nout id=o1\ndisable id=d1\n", "e3",
 		       (const char *const[]){ "t1", "o1", "d1", NULL }, "busy");
 	free(h_wait_state(vm->pid, "Pending"));
-	h_ctl_ok(vm->pid, "out", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Active"));
-	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
+	h_out_verify_disable_verify(vm->p);
 	h_vm_finish(vm);
 }
 
 Test(errors, commands_refused_while_disable_runs)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 128M", NULL);
 
-	h_require_uffd();
-	vm = h_vm_start("--size 128M", NULL, true);
-	h_ok(vm->p, "fill");
-	h_vm_swap_out(vm);
+	h_swap_out(vm->p);
 	refused_behind(vm->pid, "disable id=d1\ndisable id=d2\n", "d1",
 		       (const char *const[]){ "d2", NULL }, "disable already in progress");
 	free(h_wait_state(vm->pid, "Ready"));
 	h_ok(vm->p, "verify");
-	h_vm_swap_out(vm);
+	h_swap_out(vm->p);
 	refused_behind(vm->pid, "disable id=d3\ntrim id=t2\nout id=o2\n", "d3",
 		       (const char *const[]){ "t2", "o2", NULL }, "SwapInInProgress");
 	free(h_wait_state(vm->pid, "Ready"));
@@ -204,38 +170,36 @@ Test(errors, commands_refused_while_disable_runs)
 	h_vm_finish(vm);
 }
 
+/* Two commands in one write, "<first> id=<id>1\n<second> id=<id>2\n": the
+ * second aborts the first, both are accepted, and it ends in state. */
+static void second_aborts_first(int pid, const char *first, const char *second, char id,
+				const char *state)
+{
+	char batch[128], id1[8], id2[8], msg[256];
+
+	snprintf(id1, sizeof(id1), "%c1", id);
+	snprintf(id2, sizeof(id2), "%c2", id);
+	snprintf(batch, sizeof(batch), "%s id=%s\n%s id=%s\n", first, id1, second, id2);
+	cr_assert(h_fifo_write(pid, batch) == 0);
+	cr_assert(h_reply_wait(pid, id1, msg, sizeof(msg)), "%s", msg);
+	cr_assert(h_reply_wait(pid, id2, msg, sizeof(msg)), "%s", msg);
+	free(h_wait_state(pid, state));
+}
+
 Test(errors, aborted_operations_keep_data)
 {
-	struct h_vm *vm;
-	char msg[256];
+	struct h_vm *vm = h_vm_start_filled("--size 128M", NULL);
 
-	h_require_uffd();
-	vm = h_vm_start("--size 128M", NULL, true);
-	h_ok(vm->p, "fill");
 	h_ctl_ok(vm->pid, "enable", NULL);
 	/* disable aborts a running out. */
-	cr_assert(h_fifo_write(vm->pid, "out id=a1\ndisable id=a2\n") == 0);
-	cr_assert(h_reply_wait(vm->pid, "a1", msg, sizeof(msg)), "%s", msg);
-	cr_assert(h_reply_wait(vm->pid, "a2", msg, sizeof(msg)), "%s", msg);
-	free(h_wait_state(vm->pid, "Ready"));
+	second_aborts_first(vm->pid, "out", "disable", 'a', "Ready");
 	h_ok(vm->p, "verify");
 	/* enable aborts a running swap-in. */
-	h_vm_swap_out(vm);
-	cr_assert(h_fifo_write(vm->pid, "disable id=b1\nenable id=b2\n") == 0);
-	cr_assert(h_reply_wait(vm->pid, "b1", msg, sizeof(msg)), "%s", msg);
-	cr_assert(h_reply_wait(vm->pid, "b2", msg, sizeof(msg)), "%s", msg);
-	free(h_wait_state(vm->pid, "Pending"));
+	h_swap_out(vm->p);
+	second_aborts_first(vm->pid, "disable", "enable", 'b', "Pending");
 	/* enable aborts a running trim. */
-	cr_assert(h_fifo_write(vm->pid, "trim id=c1\nenable id=c2\n") == 0);
-	cr_assert(h_reply_wait(vm->pid, "c1", msg, sizeof(msg)), "%s", msg);
-	cr_assert(h_reply_wait(vm->pid, "c2", msg, sizeof(msg)), "%s", msg);
-	free(h_wait_state(vm->pid, "Pending"));
-	h_ctl_ok(vm->pid, "out", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Active"));
-	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
+	second_aborts_first(vm->pid, "trim", "enable", 'c', "Pending");
+	h_out_verify_disable_verify(vm->p);
 	h_vm_finish(vm);
 }
 
@@ -248,13 +212,10 @@ Test(errors, malformed_control_lines_change_nothing)
 		"\x01\xfe\xff enable\n",
 	};
 	struct snap before, after;
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
 	char longline[600];
 	pid_t helper;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	h_ok(vm->p, "fill");
 	helper = h_helper_pid(vm->pid);
 	snap_take(vm->pid, &before);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -277,10 +238,7 @@ Test(errors, malformed_control_lines_change_nothing)
 	cr_assert_eq(after.swap, before.swap);
 	h_ctl_ok(vm->pid, "status", NULL);
 	/* Still fully working. */
-	h_vm_swap_out(vm);
-	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
+	h_swap_out_verify_disable(vm->p);
 	h_ok(vm->p, "verify");
 	h_vm_finish(vm);
 }
@@ -289,14 +247,11 @@ Test(errors, malformed_control_lines_change_nothing)
 Test(errors, failed_out_keeps_data_and_recovers)
 {
 	static const char *const env[] = { "VMSWAP_TEST_FAIL_WRITE_AFTER=2", NULL };
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
 	struct h_ctl c;
 	char err[256];
 	char *js;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", env, true);
-	h_ok(vm->p, "fill");
 	h_ctl_ok(vm->pid, "enable", NULL);
 	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
 	cr_assert_eq(c.rc, 5, "out with failing writes: exit %d (want 5)\n%s%s", c.rc, c.out, c.err);
@@ -319,12 +274,7 @@ Test(errors, failed_out_keeps_data_and_recovers)
 	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
 	cr_assert_eq(c.rc, 5, "second out: exit %d\n%s%s", c.rc, c.out, c.err);
 	free(h_wait_state(vm->pid, "Failed"));
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	js = h_wait_state(vm->pid, "Ready");
-	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
-	cr_assert_eq(h_json_u64(js, "swap_pages"), 0);
-	free(js);
-	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
 	h_vm_finish(vm);
 }
 
@@ -335,10 +285,8 @@ Test(errors, out_refused_without_a_swap_dir)
 	struct h_vm *vm;
 	struct h_ctl c;
 
-	h_require_uffd();
 	snprintf(env0, sizeof(env0), "VMSWAP_SWAP_DIR=%s/missing", h_env.dir);
-	vm = h_vm_start("--size 32M", env, true);
-	h_ok(vm->p, "fill");
+	vm = h_vm_start_filled("--size 32M", env);
 	h_ctl_ok(vm->pid, "enable", NULL);
 	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
 	cr_assert_eq(c.rc, 1, "out without a swap dir: exit %d (want 1)\n%s%s", c.rc, c.out, c.err);
@@ -346,8 +294,6 @@ Test(errors, out_refused_without_a_swap_dir)
 	free(h_wait_state(vm->pid, "Pending"));
 	cr_assert_eq(h_metric(vm->pid, "staging_pages"), vm->pages);
 	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
+	h_disable_verify(vm->p);
 	h_vm_finish(vm);
 }

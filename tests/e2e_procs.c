@@ -19,29 +19,13 @@
 
 TestSuite(procs, .init = h_setup, .fini = h_teardown, .timeout = 180);
 
-/* Until pid is gone (or a zombie); false after H_EXIT_TIMEOUT_S. */
-static bool wait_dead(pid_t pid)
-{
-	double deadline = h_now() + H_EXIT_TIMEOUT_S;
-
-	while (h_alive(pid)) {
-		if (h_now() > deadline)
-			return false;
-		h_nap_ms(10);
-	}
-	return true;
-}
-
 Test(procs, helper_exits_when_the_vmm_is_killed_while_active)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
 	pid_t helper;
 	int st;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	h_ok(vm->p, "fill");
-	h_vm_swap_out(vm);
+	h_swap_out(vm->p);
 	helper = h_helper_pid(vm->pid);
 	cr_assert_gt(helper, 0);
 	cr_assert(h_alive(helper));
@@ -49,19 +33,16 @@ Test(procs, helper_exits_when_the_vmm_is_killed_while_active)
 	st = h_proc_wait(vm->p, H_EXIT_TIMEOUT_S);
 	cr_assert(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	cr_assert(h_wait_rundir_gone(vm->pid), "run dir of killed VMM %d still there", vm->pid);
-	cr_assert(wait_dead(helper), "helper %d outlived its VMM", (int)helper);
+	cr_assert(h_wait_dead(helper), "helper %d outlived its VMM", (int)helper);
 	free(vm);
 }
 
 Test(procs, sigusr1_swaps_out_and_sigusr2_swaps_in)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
 	pid_t helper;
 	char *js;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	h_ok(vm->p, "fill");
 	helper = h_helper_pid(vm->pid);
 	cr_assert_gt(helper, 0);
 
@@ -76,30 +57,24 @@ Test(procs, sigusr1_swaps_out_and_sigusr2_swaps_in)
 
 	/* SIGUSR2: disable. */
 	cr_assert(kill(helper, SIGUSR2) == 0);
-	js = h_wait_state(vm->pid, "Ready");
-	cr_assert_eq(h_json_u64(js, "swap_pages"), 0);
-	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
-	free(js);
+	h_wait_ready_empty(vm->pid);
 	h_ok(vm->p, "verify");
 	h_vm_finish(vm);
 }
 
 Test(procs, sigterm_to_helper_swaps_everything_in_and_exits)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
 	struct h_ctl c;
 	pid_t helper;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	h_ok(vm->p, "fill");
-	h_vm_swap_out(vm);
+	h_swap_out(vm->p);
 	helper = h_helper_pid(vm->pid);
 	cr_assert_gt(helper, 0);
 	cr_assert(kill(helper, SIGTERM) == 0);
 	cr_assert(h_wait_rundir_gone(vm->pid), "helper %d did not remove its run dir after SIGTERM",
 		  (int)helper);
-	cr_assert(wait_dead(helper), "helper %d still running after SIGTERM", (int)helper);
+	cr_assert(h_wait_dead(helper), "helper %d still running after SIGTERM", (int)helper);
 	/* Every page is back, though nothing serves faults any more. */
 	h_ok(vm->p, "verify");
 	h_ok(vm->p, "write 0 100");
@@ -111,39 +86,9 @@ Test(procs, sigterm_to_helper_swaps_everything_in_and_exits)
 
 Test(procs, hotplug_while_active)
 {
-	struct h_vm *vm;
-	uint64_t old, hp = 4096; /* 16M */
-	const char *ans;
-	char *js;
+	struct h_vm *vm = h_vm_start("--size 32M", NULL, true);
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	old = vm->pages;
-	h_ok(vm->p, "fill");
-	h_vm_swap_out(vm);
-	ans = h_ok(vm->p, "hotplug 16M");
-	cr_assert_eq(h_answer_u64(ans, "pages"), hp, "%s", ans);
-	h_wait_u64_eq(vm->pid, "regions", 2);
-	cr_assert_eq(h_metric(vm->pid, "guest_pages"), old + hp);
-	h_ok(vm->p, "info");
-	cr_assert_eq(h_answer_u64(vm->p->last, "pages"), old + hp);
-	vm->pages = old + hp;
-
-	/* Write into the new region while Active; the old one stays out. */
-	h_ok(vm->p, "write %llu %llu", (unsigned long long)old, (unsigned long long)hp);
-	h_ctl_ok(vm->pid, "enable", NULL);
-	js = h_status_fresh(vm->pid);
-	cr_assert_eq(h_json_u64(js, "pages"), hp, "enable should move the new region's pages");
-	cr_assert_eq(h_json_u64(js, "staging_pages"), hp);
-	free(js);
-	h_ctl_ok(vm->pid, "out", "--wait", NULL);
-	js = h_wait_state(vm->pid, "Active");
-	cr_assert_eq(h_json_u64(js, "swap_pages"), vm->pages);
-	free(js);
-	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
+	h_vm_hotplug_while_active(vm, 16);
 	h_vm_finish(vm);
 }
 
@@ -175,15 +120,12 @@ static int open_guest_memfd(int pid)
 
 Test(procs, uncovered_mapping_refuses_enable)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
 	struct h_ctl c;
 	char mypid[32];
 	void *map;
 	int fd;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	h_ok(vm->p, "fill");
 	fd = open_guest_memfd(vm->pid);
 	cr_assert_geq(fd, 0, "no /memfd:toyvmm-guest among /proc/%d/fd", vm->pid);
 	/* This test process is not under the shim: no uffd covers this mapping. */
@@ -202,11 +144,6 @@ Test(procs, uncovered_mapping_refuses_enable)
 	cr_assert(munmap(map, 1 << 20) == 0);
 	h_ctl_ok(vm->pid, "enable", NULL);
 	cr_assert_eq(h_metric(vm->pid, "staging_pages"), vm->pages);
-	h_ctl_ok(vm->pid, "out", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Active"));
-	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
+	h_out_verify_disable_verify(vm->p);
 	h_vm_finish(vm);
 }

@@ -6,7 +6,6 @@
  * the guest: fault-around reads ahead only, and stops at the mapping's
  * end, so exactly the touched pages come back from the file.
  */
-#include <stdio.h>
 #include <stdlib.h>
 
 #include <criterion/criterion.h>
@@ -15,29 +14,20 @@
 
 TestSuite(trim, .init = h_setup, .fini = h_teardown, .timeout = 180);
 
-static void out_verify_disable_verify(struct h_vm *vm)
+/* From Pending: out, verify, disable (nothing left anywhere), verify. */
+static void out_verify_disable_verify_empty(struct h_vm *vm)
 {
-	char *js;
-
-	h_ctl_ok(vm->pid, "out", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Active"));
+	h_out(vm->p, H_ANY);
 	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	js = h_wait_state(vm->pid, "Ready");
-	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
-	cr_assert_eq(h_json_u64(js, "swap_pages"), 0);
-	free(js);
-	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
 }
 
 Test(trim, zero_pages_are_dropped)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start("--size 32M", NULL, true);
 	uint64_t half;
 	char *js;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
 	half = vm->pages / 2;
 	/* Even pages explicitly zeroed (present in memory), odd pages data. */
 	h_ok(vm->p, "fill-zero-half");
@@ -51,39 +41,28 @@ Test(trim, zero_pages_are_dropped)
 	cr_assert_eq(h_json_u64(js, "staging_pages"), vm->pages - half);
 	cr_assert_eq(h_json_u64(js, "pages"), half, "state_transition.pages of trim");
 	free(js);
-	h_ctl_ok(vm->pid, "out", "--wait", NULL);
-	js = h_wait_state(vm->pid, "Active");
-	cr_assert_eq(h_json_u64(js, "swap_pages"), vm->pages - half);
-	free(js);
+	h_out(vm->p, vm->pages - half);
 	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
+	h_disable_verify(vm->p);
 	h_vm_finish(vm);
 }
 
 Test(trim, clean_pages_reuse_the_swap_file_copy)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
 	uint64_t n = 1024, w = 300, tail, clean0, zero0;
 	char *js;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
 	tail = vm->pages - n;
-	h_ok(vm->p, "fill");
-	h_vm_swap_out(vm);
+	h_swap_out(vm->p);
 	/* Back from the file: n pages, w of them then rewritten (dirty). */
 	h_ok(vm->p, "touch %llu %llu", (unsigned long long)tail, (unsigned long long)n);
 	h_ok(vm->p, "write %llu %llu", (unsigned long long)tail, (unsigned long long)w);
 	clean0 = h_metric(vm->pid, "trimmed_clean_pages");
 	zero0 = h_metric(vm->pid, "trimmed_zero_pages");
 
-	h_ctl_ok(vm->pid, "enable", NULL);
-	js = h_status_fresh(vm->pid);
-	cr_assert_eq(h_json_u64(js, "pages"), n, "incremental enable moves the touched pages");
-	cr_assert_eq(h_json_u64(js, "staging_pages"), n);
-	free(js);
+	/* Incremental: enable moves the touched pages. */
+	h_enable_staged(vm->p, n);
 	h_ctl_ok(vm->pid, "trim", "--wait", NULL);
 	js = h_wait_state(vm->pid, "Pending");
 	cr_assert_eq(h_json_u64(js, "trimmed_clean_pages") - clean0, n - w,
@@ -92,20 +71,17 @@ Test(trim, clean_pages_reuse_the_swap_file_copy)
 	cr_assert_eq(h_json_u64(js, "trimmed_zero_pages") - zero0, 0);
 	cr_assert_eq(h_json_u64(js, "staging_pages"), w, "only the written pages stay staged");
 	free(js);
-	out_verify_disable_verify(vm);
+	out_verify_disable_verify_empty(vm);
 	h_vm_finish(vm);
 }
 
 Test(trim, reenable_after_partial_fault_back_is_incremental)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
 	uint64_t n = 1500;
 	char *js;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	h_ok(vm->p, "fill");
-	h_vm_swap_out(vm);
+	h_swap_out(vm->p);
 	h_ok(vm->p, "touch %llu %llu", (unsigned long long)(vm->pages - n),
 	     (unsigned long long)n);
 	h_ctl_ok(vm->pid, "enable", NULL);
@@ -115,16 +91,13 @@ Test(trim, reenable_after_partial_fault_back_is_incremental)
 	cr_assert_eq(h_json_u64(js, "staging_pages"), n);
 	cr_assert_eq(h_json_u64(js, "swap_pages"), vm->pages - n);
 	free(js);
-	h_ctl_ok(vm->pid, "out", "--wait", NULL);
-	js = h_wait_state(vm->pid, "Active");
-	cr_assert_eq(h_json_u64(js, "swap_pages"), vm->pages);
+	h_out(vm->p, vm->pages);
+	js = h_status(vm->pid);
 	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
 	cr_assert_eq(h_json_u64(js, "pages"), n, "out writes only the re-staged pages");
 	free(js);
 	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
-	h_ok(vm->p, "verify");
+	h_disable_verify(vm->p);
 	h_vm_finish(vm);
 }
 
@@ -136,38 +109,23 @@ Test(trim, reenable_after_partial_fault_back_is_incremental)
  */
 Test(trim, second_cycle_after_disable_keeps_data)
 {
-	struct h_vm *vm;
-	uint64_t half;
+	struct h_vm *vm = h_vm_start("--size 32M", NULL, true);
+	uint64_t half = vm->pages / 2;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	half = vm->pages / 2;
 	h_ok(vm->p, "write %llu %llu", (unsigned long long)half, (unsigned long long)half);
-	h_vm_swap_out(vm);
-	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
+	h_swap_out_verify_disable(vm->p);
 	h_ok(vm->p, "fill");
-	h_vm_swap_out(vm);
-	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
+	h_swap_out_verify_disable(vm->p);
 	h_ok(vm->p, "verify");
 	h_vm_finish(vm);
 }
 
 Test(trim, trim_in_second_cycle_after_disable)
 {
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
 	char *js;
 
-	h_require_uffd();
-	vm = h_vm_start("--size 32M", NULL, true);
-	h_ok(vm->p, "fill");
-	h_vm_swap_out(vm);
-	h_ok(vm->p, "verify");
-	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
-	free(h_wait_state(vm->pid, "Ready"));
+	h_swap_out_verify_disable(vm->p);
 	/* The file was emptied by disable: nothing can be clean now. */
 	h_ctl_ok(vm->pid, "enable", NULL);
 	h_ctl_ok(vm->pid, "trim", "--wait", NULL);
@@ -175,6 +133,6 @@ Test(trim, trim_in_second_cycle_after_disable)
 	cr_assert_eq(h_json_u64(js, "trimmed_clean_pages"), 0);
 	cr_assert_eq(h_json_u64(js, "staging_pages"), vm->pages);
 	free(js);
-	out_verify_disable_verify(vm);
+	out_verify_disable_verify_empty(vm);
 	h_vm_finish(vm);
 }

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* VMMs that run unmanaged: no userfaultfd, or a bad vmswap setting. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +33,11 @@ static char *wait_unmanaged(int pid)
 Test(unmanaged, no_userfaultfd_says_why)
 {
 	static const char *const env[] = { "VMSWAP_TEST_NO_UFFD=1", NULL };
-	struct h_vm *vm;
+	struct h_vm *vm = h_vm_start("--size 32M", env, false);
 	struct h_ctl c;
 	char reason[256];
 	char *js;
 
-	vm = h_vm_start("--size 32M", env, false);
 	h_ok(vm->p, "fill");
 	h_ok(vm->p, "verify");
 	js = wait_unmanaged(vm->pid);
@@ -61,19 +59,6 @@ Test(unmanaged, no_userfaultfd_says_why)
 	h_vm_finish(vm);
 }
 
-static int run_root_entries(void)
-{
-	DIR *d = opendir(h_env.run);
-	struct dirent *de;
-	int n = 0;
-
-	cr_assert(d);
-	while ((de = readdir(d)))
-		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-	closedir(d);
-	return n;
-}
-
 /* One bad variable: toyvmm works, one "vmswap:" line names it, no helper. */
 static void bad_env(const char *assignment)
 {
@@ -87,7 +72,7 @@ static void bad_env(const char *assignment)
 	vm = h_vm_start("--size 32M", env, false);
 	h_ok(vm->p, "fill");
 	h_ok(vm->p, "verify");
-	cr_assert_eq(run_root_entries(), 0, "a helper run dir appeared despite %s", assignment);
+	cr_assert_eq(h_dir_entries(h_env.run), 0, "a helper run dir appeared despite %s", assignment);
 	p = vm->p;
 	h_vm_finish(vm);
 	err = h_proc_stderr(p);

@@ -60,6 +60,8 @@ const char *h_bin(const char *name);
 
 double h_now(void);
 void h_nap_ms(unsigned ms);
+/* Entries of directory path other than . and ..; asserts it can be read. */
+int h_dir_entries(const char *path);
 
 /* ---- harness_proc.c: child processes ---- */
 
@@ -157,6 +159,57 @@ bool h_rundir_exists(int pid);
 bool h_wait_rundir_gone(int pid);
 pid_t h_helper_pid(int pid);
 bool h_alive(pid_t pid);
+/* true once pid is gone or a zombie (within H_EXIT_TIMEOUT_S). */
+bool h_wait_dead(pid_t pid);
+
+/*
+ * ---- harness_swap.c: swap steps on any program under the shim ----
+ * p is toyvmm's, mapper's or exec-vmm's h_proc (its pid is the VMM's);
+ * "verify" is the program's own check of every byte against its model.
+ * Macros, so that a failure names the test's line.
+ */
+/* enable, then out --wait: state Active. */
+#define h_swap_out(p) h_swap_out_at(__FILE__, __LINE__, p)
+/* out --wait (from Pending): state Active, with swap_pages pages in the
+ * swap file (not checked when H_ANY). */
+#define h_out(p, swap_pages) h_out_at(__FILE__, __LINE__, p, swap_pages)
+#define H_ANY UINT64_MAX
+/* disable --wait: state Ready. */
+#define h_disable(p) h_disable_at(__FILE__, __LINE__, p)
+/* disable --wait, state Ready, then verify. */
+#define h_disable_verify(p) h_disable_verify_at(__FILE__, __LINE__, p)
+/* The same, and Ready with nothing left in staging or in the swap file. */
+#define h_disable_verify_empty(p) h_disable_verify_empty_at(__FILE__, __LINE__, p)
+/* From Pending: out --wait (Active), verify (every page faults back),
+ * disable --wait (Ready), verify. */
+#define h_out_verify_disable_verify(p) h_out_verify_disable_verify_at(__FILE__, __LINE__, p)
+/* enable, out --wait (Active), verify, disable --wait (Ready). */
+#define h_swap_out_verify_disable(p) h_swap_out_verify_disable_at(__FILE__, __LINE__, p)
+/* enable, which must move exactly n pages (state_transition.pages), all
+ * of them to staging (staging_pages == n). */
+#define h_enable_staged(p, n) h_enable_staged_at(__FILE__, __LINE__, p, n)
+/* The command (printf-style) answers ok, and changes metric by exactly want. */
+#define h_ok_delta(p, metric, want, ...) \
+	h_ok_delta_at(__FILE__, __LINE__, p, metric, want, __VA_ARGS__)
+/* cmd (verify, kvm-verify) answers ok, having faulted in exactly zeroed
+ * zero pages and copied from_file pages from the swap file. */
+#define h_verify_sources(p, cmd, zeroed, from_file) \
+	h_verify_sources_at(__FILE__, __LINE__, p, cmd, zeroed, from_file)
+/* Poll until "state" is Ready, with nothing left in staging or in the file. */
+void h_wait_ready_empty(int pid);
+
+void h_swap_out_at(const char *file, int line, struct h_proc *p);
+void h_out_at(const char *file, int line, struct h_proc *p, uint64_t swap_pages);
+void h_disable_at(const char *file, int line, struct h_proc *p);
+void h_disable_verify_at(const char *file, int line, struct h_proc *p);
+void h_disable_verify_empty_at(const char *file, int line, struct h_proc *p);
+void h_out_verify_disable_verify_at(const char *file, int line, struct h_proc *p);
+void h_swap_out_verify_disable_at(const char *file, int line, struct h_proc *p);
+void h_enable_staged_at(const char *file, int line, struct h_proc *p, uint64_t n);
+void h_verify_sources_at(const char *file, int line, struct h_proc *p, const char *cmd,
+			 uint64_t zeroed, uint64_t from_file);
+void h_ok_delta_at(const char *file, int line, struct h_proc *p, const char *metric,
+		   uint64_t want, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* ---- harness_vm.c: the toy VMM ---- */
 
@@ -169,9 +222,13 @@ struct h_vm {
 
 /*
  * Start toyvmm with "--threads 2" and the space-separated extra args.
- * When managed, wait until the helper published all regions, managed.
+ * When managed, skip the test if no userfaultfd can be made, and wait
+ * until the helper published all regions, managed. Skips when toyvmm
+ * exits 77 (--kvm without a usable KVM), with toyvmm's reason.
  */
 struct h_vm *h_vm_start(const char *args, const char *const env[], bool managed);
+/* Managed, then "fill": every page holds data. */
+struct h_vm *h_vm_start_filled(const char *args, const char *const env[]);
 /* Send quit, expect exit 0, and the helper's run dir to disappear. */
 void h_vm_finish(struct h_vm *vm);
 /* RssShmem of the VMM in KiB, from toyvmm's "rss". */
@@ -179,8 +236,21 @@ uint64_t h_vm_rss_shmem_kb(struct h_vm *vm);
 /* Field "key=<n>" of the last answer. Asserts it is there. */
 uint64_t h_answer_u64(const char *answer, const char *key);
 
-/* enable, then out --wait: state Active with everything in the file. */
-void h_vm_swap_out(struct h_vm *vm);
+/* ---- harness_scen.c: scenarios run on several guest layouts ---- */
+
+/* fill, enable, trim, out, verify, disable, verify, checking the page
+ * accounting at each step: every page staged, then in the file, then each
+ * back from the file exactly once, nothing left after disable. */
+void h_vm_cycle_verified(struct h_vm *vm);
+/* "<churn> stop" (churn or kvm-churn) found no mismatch, and it ran. */
+void h_churn_stop_ok(struct h_proc *p, const char *churn);
+/* On a filled VMM: churn start; enable, out; enable, trim, out (incremental,
+ * still churning); disable; churn stop without a mismatch; verify. */
+void h_vm_churn_through_swap(struct h_vm *vm);
+/* fill, swap out, hotplug mib MiB while Active (one more region, its pages
+ * added), write the new region, enable moves just those, out, verify,
+ * disable, verify. Updates vm->pages and vm->regions. */
+void h_vm_hotplug_while_active(struct h_vm *vm, unsigned mib);
 
 /* ---- harness_mapper.c: build/tests/mapper (tests/progs/mapper.c) ---- */
 
@@ -201,6 +271,10 @@ struct h_mapper {
  * shim plus env, and read its list of mappings. */
 void h_mapper_start(struct h_mapper *m, const char *bin, const char *const specs[],
 		    const char *const env[]);
+/* Skip without a userfaultfd; start build/tests/mapper and check that
+ * exactly want was taken (h_mapper_taken); returns their pages. */
+uint64_t h_mapper_start_guest(struct h_mapper *m, const char *const specs[],
+			      const char *const env[], const char *const want[]);
 /*
  * Exactly the mappings in want (labels, NULL-ended) were taken: one shim
  * "managed" line each (needs VMSWAP_LOG=info), at the address and length
@@ -216,5 +290,9 @@ void h_mapper_cycle(const struct h_mapper *m, uint64_t guest_pages);
 void h_mapper_finish(struct h_mapper *m);
 /* One spec alone (VMSWAP_LOG=info): taken as name, and a cycle keeps it. */
 void h_mapper_one_kind(const char *spec, const char *name);
+/* Skip without a userfaultfd; build/<bin> with specs and env takes exactly
+ * want (env needs VMSWAP_LOG=info), a cycle keeps the data, quit. */
+void h_mapper_check(const char *bin, const char *const specs[], const char *const env[],
+		    const char *const want[]);
 
 #endif

@@ -43,6 +43,14 @@ void h_mapper_start(struct h_mapper *m, const char *bin, const char *const specs
 	parse_list(m, h_ok(m->p, "list"));
 }
 
+uint64_t h_mapper_start_guest(struct h_mapper *m, const char *const specs[],
+			      const char *const env[], const char *const want[])
+{
+	h_require_uffd();
+	h_mapper_start(m, "tests/mapper", specs, env);
+	return h_mapper_taken(m, want);
+}
+
 static const struct h_mapping *mapping_at(const struct h_mapper *m, unsigned long addr)
 {
 	for (int i = 0; i < m->n; i++)
@@ -97,20 +105,14 @@ uint64_t h_mapper_taken(const struct h_mapper *m, const char *const want[])
 void h_mapper_cycle(const struct h_mapper *m, uint64_t guest_pages)
 {
 	int pid = m->p->pid;
-	char *js;
 
 	h_ok(m->p, "fill");
 	h_ctl_ok(pid, "enable", NULL);
 	cr_assert_eq(h_metric(pid, "staging_pages"), guest_pages);
-	h_ctl_ok(pid, "out", "--wait", NULL);
-	js = h_wait_state(pid, "Active");
-	cr_assert_eq(h_json_u64(js, "swap_pages"), guest_pages);
-	free(js);
+	h_out(m->p, guest_pages);
 	h_ok(m->p, "verify");
 	h_ok(m->p, "fill");
-	h_ctl_ok(pid, "disable", "--wait", NULL);
-	free(h_wait_state(pid, "Ready"));
-	h_ok(m->p, "verify");
+	h_disable_verify(m->p);
 }
 
 void h_mapper_finish(struct h_mapper *m)
@@ -123,16 +125,23 @@ void h_mapper_finish(struct h_mapper *m)
 	cr_assert(h_wait_rundir_gone(m->p->pid), "helper of mapper %d outlived it", m->p->pid);
 }
 
+void h_mapper_check(const char *bin, const char *const specs[], const char *const env[],
+		    const char *const want[])
+{
+	struct h_mapper m;
+
+	h_require_uffd();
+	h_mapper_start(&m, bin, specs, env);
+	h_mapper_cycle(&m, h_mapper_taken(&m, want));
+	h_mapper_finish(&m);
+}
+
 /* One kind of guest mapping, alone. */
 void h_mapper_one_kind(const char *spec, const char *name)
 {
 	const char *const env[] = { "VMSWAP_LOG=info", NULL };
 	const char *const specs[] = { spec, NULL };
 	const char *const want[] = { name, NULL };
-	struct h_mapper m;
 
-	h_require_uffd();
-	h_mapper_start(&m, "tests/mapper", specs, env);
-	h_mapper_cycle(&m, h_mapper_taken(&m, want));
-	h_mapper_finish(&m);
+	h_mapper_check("tests/mapper", specs, env, want);
 }

@@ -270,16 +270,22 @@ bool h_rundir_exists(int pid)
 	return stat(path, &st) == 0;
 }
 
-bool h_wait_rundir_gone(int pid)
+/* Until still(pid) is false; false when it still holds after H_EXIT_TIMEOUT_S. */
+static bool wait_until_not(bool (*still)(pid_t), pid_t pid)
 {
 	double deadline = h_now() + H_EXIT_TIMEOUT_S;
 
-	while (h_rundir_exists(pid)) {
+	while (still(pid)) {
 		if (h_now() > deadline)
 			return false;
 		h_nap_ms(10);
 	}
 	return true;
+}
+
+bool h_wait_rundir_gone(int pid)
+{
+	return wait_until_not(h_rundir_exists, pid);
 }
 
 pid_t h_helper_pid(int pid)
@@ -313,4 +319,9 @@ bool h_alive(pid_t pid)
 		alive = p[2] != 'Z' && p[2] != 'X';
 	fclose(f);
 	return alive;
+}
+
+bool h_wait_dead(pid_t pid)
+{
+	return wait_until_not(h_alive, pid);
 }

@@ -56,6 +56,24 @@ static void wait_regions(struct h_vm *vm)
 	}
 }
 
+/*
+ * toyvmm did not answer "info": skip when it exited 77 (what it was asked
+ * for, such as --kvm, cannot work here; its stderr says why), else fail.
+ */
+static void not_started(struct h_proc *p)
+{
+	int st = h_proc_wait(p, H_EXIT_TIMEOUT_S);
+	char *err = h_proc_stderr(p), *why = strstr(err, "toyvmm:");
+
+	if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		why = why ? why : err;
+		why[strcspn(why, "\n")] = '\0';
+		h_skip("toyvmm exited 77, cannot run here: %s", why);
+	}
+	cr_assert_fail("toyvmm %d did not answer info (answer '%s', status %#x); stderr:\n%s",
+		       (int)p->pid, p->last, st, err);
+}
+
 struct h_vm *h_vm_start(const char *args, const char *const env[], bool managed)
 {
 	const char *argv[MAX_VM_ARGS + 4];
@@ -64,6 +82,8 @@ struct h_vm *h_vm_start(const char *args, const char *const env[], bool managed)
 	const char *ans;
 	int n = 0;
 
+	if (managed)
+		h_require_uffd();
 	cr_assert(vm && copy);
 	argv[n++] = h_bin("toyvmm");
 	argv[n++] = "--threads";
@@ -75,7 +95,9 @@ struct h_vm *h_vm_start(const char *args, const char *const env[], bool managed)
 	vm->p = h_spawn(argv, env, false);
 	free(copy); /* argv was copied by exec in the child */
 
-	ans = h_ok(vm->p, "info");
+	if (h_cmd(vm->p, H_CMD_TIMEOUT_S, "info") || strncmp(vm->p->last, "ok", 2))
+		not_started(vm->p);
+	ans = vm->p->last;
 	vm->pid = (int)h_answer_u64(ans, "pid");
 	vm->pages = h_answer_u64(ans, "pages");
 	vm->regions = (unsigned)h_answer_u64(ans, "regions");
@@ -83,6 +105,14 @@ struct h_vm *h_vm_start(const char *args, const char *const env[], bool managed)
 		     (int)vm->p->pid);
 	if (managed)
 		wait_regions(vm);
+	return vm;
+}
+
+struct h_vm *h_vm_start_filled(const char *args, const char *const env[])
+{
+	struct h_vm *vm = h_vm_start(args, env, true);
+
+	h_ok(vm->p, "fill");
 	return vm;
 }
 
@@ -104,14 +134,4 @@ void h_vm_finish(struct h_vm *vm)
 uint64_t h_vm_rss_shmem_kb(struct h_vm *vm)
 {
 	return h_answer_u64(h_ok(vm->p, "rss"), "shmem_kb");
-}
-
-void h_vm_swap_out(struct h_vm *vm)
-{
-	char *json;
-
-	h_ctl_ok(vm->pid, "enable", NULL);
-	h_ctl_ok(vm->pid, "out", "--wait", NULL);
-	json = h_wait_state(vm->pid, "Active");
-	free(json);
 }

@@ -6,8 +6,6 @@
  * (MADV_DONTNEED reads zero, fork is copy-on-write while Ready); see
  * preload/README.md.
  */
-#include <stdlib.h>
-
 #include <criterion/criterion.h>
 
 #include "harness.h"
@@ -29,12 +27,8 @@ Test(shim_anon, anonymous_left_alone_with_vmswap_anon_0)
 	const char *const env[] = { "VMSWAP_LOG=info", "VMSWAP_ANON=0", NULL };
 	const char *const specs[] = { "anon-noreserve:8M", "anon-qemu:8M", "memfd:4M", NULL };
 	const char *const want[] = { "guest-memfd", NULL };
-	struct h_mapper m;
 
-	h_require_uffd();
-	h_mapper_start(&m, "tests/mapper", specs, env);
-	h_mapper_cycle(&m, h_mapper_taken(&m, want));
-	h_mapper_finish(&m);
+	h_mapper_check("tests/mapper", specs, env, want);
 }
 
 /* MADV_DONTNEED keeps its anonymous meaning (zeros) on converted memory. */
@@ -46,9 +40,7 @@ Test(shim_anon, anonymous_dontneed_reads_zero_in_every_state)
 	struct h_mapper m;
 	int pid;
 
-	h_require_uffd();
-	h_mapper_start(&m, "tests/mapper", specs, env);
-	h_mapper_taken(&m, want);
+	h_mapper_start_guest(&m, specs, env, want);
 	pid = m.p->pid;
 	h_ok(m.p, "fill");
 	h_ok(m.p, "dontneed anon-noreserve");
@@ -59,14 +51,10 @@ Test(shim_anon, anonymous_dontneed_reads_zero_in_every_state)
 	h_ok(m.p, "dontneed anon-noreserve"); /* staged pages must not come back */
 	h_ok(m.p, "verify");
 	h_ok(m.p, "fill");
-	h_ctl_ok(pid, "enable", NULL);
-	h_ctl_ok(pid, "out", "--wait", NULL);
-	free(h_wait_state(pid, "Active"));
+	h_swap_out(m.p);
 	h_ok(m.p, "dontneed anon-noreserve"); /* nor pages in the swap file */
 	h_ok(m.p, "verify");
-	h_ctl_ok(pid, "disable", "--wait", NULL);
-	free(h_wait_state(pid, "Ready"));
-	h_ok(m.p, "verify");
+	h_disable_verify(m.p);
 	h_mapper_finish(&m);
 }
 
@@ -79,9 +67,7 @@ Test(shim_anon, fork_child_writes_private_anonymous_and_shared_memfd)
 	struct h_mapper m;
 	int pid;
 
-	h_require_uffd();
-	h_mapper_start(&m, "tests/mapper", specs, env);
-	h_mapper_taken(&m, want);
+	h_mapper_start_guest(&m, specs, env, want);
 	pid = m.p->pid;
 	h_ok(m.p, "fill");
 	h_ok(m.p, "fork-write anon-qemu keep");
@@ -95,14 +81,10 @@ Test(shim_anon, fork_child_writes_private_anonymous_and_shared_memfd)
 	/* While swap is enabled the child shares converted memory outright
 	 * (preload/README.md): its writes reach the parent, nothing is lost. */
 	h_wait_u64_eq(pid, "processes", 1);
-	h_ctl_ok(pid, "enable", NULL);
-	h_ctl_ok(pid, "out", "--wait", NULL);
-	free(h_wait_state(pid, "Active"));
+	h_swap_out(m.p);
 	h_ok(m.p, "fork-write anon-qemu adopt");
 	h_ok(m.p, "fork-write guest-memfd adopt");
 	h_ok(m.p, "verify");
-	h_ctl_ok(pid, "disable", "--wait", NULL);
-	free(h_wait_state(pid, "Ready"));
-	h_ok(m.p, "verify");
+	h_disable_verify(m.p);
 	h_mapper_finish(&m);
 }

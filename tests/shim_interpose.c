@@ -51,21 +51,30 @@ static void assert_init_order(const struct h_proc *p, const char *a, const char 
 	cr_assert_lt(pa, pb, "%s's constructor should run before %s's: this test needs it", a, b);
 }
 
+/* bin maps guest-early in libearly.so's constructor, before the shim's ran;
+ * env must hold LD_DEBUG=files. It is taken with the others in want. */
+static void early_mapping_taken(const char *bin, const char *const specs[],
+				const char *const env[], const char *const want[])
+{
+	struct h_mapper m;
+
+	h_require_uffd();
+	h_mapper_start(&m, bin, specs, env);
+	assert_init_order(m.p, "libearly.so", "libvmswap.so");
+	h_mapper_cycle(&m, h_mapper_taken(&m, want));
+	h_mapper_finish(&m);
+}
+
 Test(shim, constructor_mapping_before_shim_init_ld_preload)
 {
 	char preload[1024];
 	const char *const env[] = { "VMSWAP_LOG=info", "LD_DEBUG=files", preload, NULL };
 	const char *const want[] = { "guest-early", NULL };
-	struct h_mapper m;
 
-	h_require_uffd();
 	/* The loader runs the constructors of preloads last to first. */
 	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s %s", h_env.shim,
 		 h_bin("tests/libearly.so"));
-	h_mapper_start(&m, "tests/mapper", NULL, env);
-	assert_init_order(m.p, "libearly.so", "libvmswap.so");
-	h_mapper_cycle(&m, h_mapper_taken(&m, want));
-	h_mapper_finish(&m);
+	early_mapping_taken("tests/mapper", NULL, env, want);
 }
 
 Test(shim, constructor_mapping_in_dt_needed_library)
@@ -73,13 +82,8 @@ Test(shim, constructor_mapping_in_dt_needed_library)
 	const char *const env[] = { "VMSWAP_LOG=info", "LD_DEBUG=files", NULL };
 	const char *const specs[] = { "memfd:4M", NULL };
 	const char *const want[] = { "guest-early", "guest-memfd", NULL };
-	struct h_mapper m;
 
-	h_require_uffd();
-	h_mapper_start(&m, "tests/mapper-needed", specs, env);
-	assert_init_order(m.p, "libearly.so", "libvmswap.so");
-	h_mapper_cycle(&m, h_mapper_taken(&m, want));
-	h_mapper_finish(&m);
+	early_mapping_taken("tests/mapper-needed", specs, env, want);
 }
 
 Test(shim, non_guest_mappings_are_not_taken)
@@ -130,12 +134,8 @@ Test(shim, min_size_is_a_lower_bound)
 	const char *const env[] = { "VMSWAP_LOG=info", "VMSWAP_MIN_SIZE=2M", NULL };
 	const char *const specs[] = { "memfd:2M:guest-exact", "memfd:2044K:guest-below", NULL };
 	const char *const want[] = { "guest-exact", NULL };
-	struct h_mapper m;
 
-	h_require_uffd();
-	h_mapper_start(&m, "tests/mapper", specs, env);
-	h_mapper_cycle(&m, h_mapper_taken(&m, want));
-	h_mapper_finish(&m);
+	h_mapper_check("tests/mapper", specs, env, want);
 }
 
 Test(shim, munmap_drops_the_region)
@@ -145,9 +145,7 @@ Test(shim, munmap_drops_the_region)
 	const char *const want[] = { "guest-a", "guest-b", NULL };
 	struct h_mapper m;
 
-	h_require_uffd();
-	h_mapper_start(&m, "tests/mapper", specs, env);
-	h_mapper_taken(&m, want);
+	h_mapper_start_guest(&m, specs, env, want);
 	h_ok(m.p, "unmap guest-a");
 	h_wait_u64_eq(m.p->pid, "regions", 1);
 	/* guest-a's memfd never held data: only guest-b's pages can move. */
@@ -164,12 +162,8 @@ Test(shim, every_kind_together_full_cycle)
 				      "shmfile:4M", "anon-noreserve:4M", "anon-plain:4M", NULL };
 	const char *const want[] = { "guest-early", "guest-memfd", "guest-mmap64", "guest-raw",
 				     "anon-noreserve", NULL };
-	struct h_mapper m;
 
-	h_require_uffd();
 	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s %s", h_env.shim,
 		 h_bin("tests/libearly.so"));
-	h_mapper_start(&m, "tests/mapper", specs, env);
-	h_mapper_cycle(&m, h_mapper_taken(&m, want));
-	h_mapper_finish(&m);
+	h_mapper_check("tests/mapper", specs, env, want);
 }

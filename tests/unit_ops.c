@@ -64,7 +64,7 @@ static void setup(void)
 	pthread_mutex_init(&vs.lock, NULL);
 	vs_slots_init(&vs.slots);
 	cr_assert(mkdtemp(dir));
-	vs.swap_fd = vs_swapfile_create(dir);
+	vs.swap_fd = vs_swapfile_create(dir, &vs.swap_direct);
 	rmdir(dir);
 	if (vs.swap_fd == -EOPNOTSUPP)
 		cr_skip_test("O_TMPFILE is not supported in /tmp");
@@ -100,7 +100,7 @@ Test(ops, out_then_swap_in_restores_every_byte)
 
 Test(ops, trim_drops_zero_and_clean_pages_only)
 {
-	uint8_t buf[VS_PAGE_SIZE];
+	static uint8_t buf[VS_PAGE_SIZE] __attribute__((aligned(4096))); /* O_DIRECT */
 	uint32_t s_clean, s_dirty, s_zero;
 
 	/* Page 1 is clean: its slot holds exactly its bytes. Page 2 changed since. */

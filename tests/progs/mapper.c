@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "mapper.h"
+#include "mix.h"
 
 #define MAX_MAPS 16
 #define PAGE 4096u
@@ -56,18 +57,10 @@ struct map {
 static struct map maps[MAX_MAPS];
 static unsigned nmaps;
 
-static uint64_t mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 /* Word w of page p of mapping k at generation g; never 0 for g > 0. */
 static uint64_t word(unsigned k, size_t p, unsigned w, uint32_t g)
 {
-	return g ? mix(((uint64_t)k << 56) ^ ((uint64_t)p << 20) ^ ((uint64_t)g << 9) ^ w) | 1 : 0;
+	return g ? prog_mix(((uint64_t)k << 56) ^ ((uint64_t)p << 20) ^ ((uint64_t)g << 9) ^ w) | 1 : 0;
 }
 
 static int parse_size(const char *s, size_t *out)

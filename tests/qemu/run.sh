@@ -5,9 +5,10 @@
 # walk it through a swap cycle, while the guest keeps checking its data.
 #   VARIANT anon:  QEMU's default guest RAM (-m 512M, anonymous memory)
 #   VARIANT memfd: -object memory-backend-memfd,share=on
-# Walk: boot -> 1 OK round -> enable -> trim -> out -> 2 rounds (faults
-# back) -> enable -> out -> 1 round -> disable -> 2 rounds. One table row
-# per step; ends with "qemu-VARIANT: PASS — ..." or "... FAIL — <why>"
+# After boot, the helper must manage exactly the guest RAM (1 region,
+# 512 MiB of pages). Walk: boot -> 1 OK round -> enable -> trim -> out ->
+# 2 rounds (faults back) -> enable -> out -> 1 round -> disable -> 2
+# rounds. One table row per step; ends with "qemu-VARIANT: PASS — ..." or "... FAIL — <why>"
 # (exit 1, with the tail of QEMU's stderr, where the shim and helper log).
 # PASS needs: every round OK, RSS after the first out at least
 # RSS_DROP_PCT% of the workload's tmpfs fill below RSS before enable, and
@@ -134,6 +135,20 @@ wait_helper() {
 		die "vmswap runs QEMU unmanaged: $(json_str reason "$STATUS")"
 }
 
+# check_guest_ram: after boot, the helper manages exactly the guest's RAM,
+# one region of GUEST_MIB MiB, and nothing of QEMU's own memory (the TCG
+# translation buffer, VGA RAM, ROMs, thread stacks, malloc arenas).
+check_guest_ram() {
+	local regions pages want=$((GUEST_MIB * 1024 / 4))
+	read_status
+	regions=$(json_num regions "$STATUS")
+	pages=$(json_num guest_pages "$STATUS")
+	[[ $regions == 1 && $pages == "$want" ]] ||
+		die "the helper manages $regions region(s) of $pages pages in all;" \
+			"want exactly the guest RAM: 1 region of $want pages (${GUEST_MIB} MiB)"
+	echo "  helper manages exactly the guest RAM: 1 region, $pages pages (${GUEST_MIB} MiB)"
+}
+
 # The swap file's size in MiB, or "?".
 swap_mib() {
 	if [[ $SWAP_BYTES == "?" ]]; then
@@ -205,6 +220,7 @@ main() {
 	wait_helper
 	echo "  helper pid $HELPER_PID, run dir $WORK/run, swap dir $WORK/swap"
 	wait_ready
+	check_guest_ram
 	# shellcheck disable=SC2059
 	printf "$ROW_FMT" step ms "RSS MiB" "anon" "shmem" state "swap MiB" "last round"
 	row boot $(($(now_ms) - t0))

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vmswap-bench: measures vmswap against this machine's physical limits and
+ * against the kernel's own swap, all in the same run, and prints one table
+ * (see tests/bench/README.md). Each part is a module:
+ *
+ *   main.c     configuration, the repetition loop, cleanup on any exit
+ *   metrics.c  named samples, one per repetition, and their medians
+ *   util.c     time, statistics, /proc readers, page patterns, tiny JSON
+ *   proc.c     children: a VMM under the shim (line protocol), vmswapctl
+ *   limits.c   memcpy, pwrite+fdatasync, cold pread, random 4 KiB pread
+ *   uffd_rt.c  bare userfaultfd round trips (anon, shmem, cross-process)
+ *   cgroup.c   a memory cgroup for the kernel-swap child
+ *   kswap.c    kernel swap on a swap file: MADV_PAGEOUT, swap-in
+ *   vmswap.c   toyvmm under the shim: enable/trim/out/disable cycles
+ *   probe_run.c fault latency with build/bench/vmprobe as the VMM
+ *   report.c   the table, the targets, results.json
+ *
+ * probe.c is a separate program (build/bench/vmprobe).
+ */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BM_MAX_REPS 16
+#define BM_PAGE 4096u
+#define BM_MIB (1024.0 * 1024.0)
+#define BM_GIB (1024.0 * 1024.0 * 1024.0)
+
+struct bm_cfg {
+	uint64_t size;        /* guest bytes (BENCH_SIZE) */
+	uint64_t probe_size;  /* guest bytes of the fault-latency probe */
+	int reps;             /* BENCH_REPS */
+	int samples;          /* latency samples per measurement (BENCH_SAMPLES) */
+	double budget_s;      /* stop starting repetitions after this (BENCH_BUDGET_S) */
+	char swap_dir[512];   /* BENCH_SWAP_DIR, default /var/tmp */
+	char build[512];      /* absolute build dir */
+	char work[512];       /* private temp dir: run dir, logs */
+	char ksfile[600];     /* kernel swap file path */
+	bool root;
+};
+extern struct bm_cfg bm;
+
+/* util.c */
+double bm_now(void);                       /* monotonic seconds */
+void bm_sleep_ms(double ms);
+void bm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+double bm_pct(double *v, size_t n, double p); /* sorts v; nearest rank; NAN if n==0 */
+uint64_t bm_rand(uint64_t *state);         /* splitmix64 */
+void bm_fill_page(void *page, uint64_t seed, uint64_t pno); /* non-zero pseudo-random */
+uint64_t bm_page_word0(uint64_t seed, uint64_t pno);
+long long bm_kv(const char *path, const char *key); /* "key value" line; -1 if absent */
+long long bm_proc_kb(pid_t pid, const char *key);   /* /proc/pid/status field in kB */
+int bm_write_str(const char *path, const char *s);  /* 0 or -errno */
+int bm_json_u64(const char *json, const char *key, uint64_t *out);
+int bm_json_str(const char *json, const char *key, char *buf, size_t n);
+void *bm_map(size_t len);                  /* private anon, prefaulted by caller; NULL on error */
+void bm_unmap(void *p, size_t len);
+
+/* metrics.c: samples are per repetition; every key is a string literal. */
+void bm_rep_begin(int rep);
+int bm_rep_count(void);
+void bm_put(const char *key, double v);
+double bm_get(const char *key, int rep);   /* NAN if not measured */
+double bm_median(const char *key, int *n); /* over repetitions; NAN if none */
+void bm_note(const char *section, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *bm_notes(const char *section, int i); /* i-th note of a section or NULL */
+
+/* proc.c */
+struct bm_vmm {
+	pid_t pid;
+	pid_t helper;
+	int in, out;
+	char buf[8192];
+	size_t len;
+};
+int bm_vmm_start(struct bm_vmm *v, char *const argv[], const char *log);
+int bm_vmm_cmd(struct bm_vmm *v, double timeout_s, char *reply, size_t n, const char *cmd);
+void bm_vmm_stop(struct bm_vmm *v);
+int bm_ctl(pid_t vmm, double *wall_ms, char *out, size_t n, const char *const args[]);
+int bm_status(pid_t vmm, char *json, size_t n);
+int bm_run(const char *const argv[], char *out, size_t n); /* exit code or -errno */
+void bm_children_kill(void);              /* async-signal-safe */
+void bm_child_track(pid_t pid, bool add); /* a fork()ed child cleanup must kill */
+void bm_child_setup(void);                /* first thing in such a child */
+
+/* the parts; each records metrics for the current repetition */
+void bm_limits_run(void);
+void bm_uffd_run(void);
+int bm_kswap_prepare(void);               /* once; 0 or skipped (noted) */
+void bm_kswap_run(void);
+void bm_kswap_cleanup(void);              /* async-signal-safe */
+void bm_vmswap_run(void);
+void bm_probe_run(void);
+
+/* cgroup.c */
+int bm_cg_create(char *why, size_t n);    /* 0 or -1 with a reason */
+int bm_cg_join(pid_t pid);
+long long bm_cg_stat(const char *key);    /* memory.stat field; -1 */
+int bm_cg_reclaim(void);                  /* reclaim all the cgroup's memory */
+void bm_cg_remove(void);                  /* async-signal-safe */
+
+/* report.c */
+void bm_report(double elapsed_s, const char *json_path);
+
+#endif

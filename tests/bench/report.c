@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The table (stdout) and build/bench/results.json. Each row shows the
+ * median over repetitions and every repetition's value; each target is a
+ * ratio formed within each repetition, its median compared to the goal.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+struct row {
+	const char *section, *key, *label, *unit;
+	int dec;
+};
+
+static const struct row rows[] = {
+	{ "limits", "memcpy_1t_MiBps", "memcpy, 1 thread", "MiB/s", 0 },
+	{ "limits", "memcpy_2t_MiBps", "memcpy, 2 threads", "MiB/s", 0 },
+	{ "limits", "memcpy_1g_2t_ms", "memcpy of 1 GiB on 2 threads", "ms", 1 },
+	{ "limits", "memcpy_fresh_2t_MiBps", "memcpy into fresh memfd pages (info)", "MiB/s",
+	  0 },
+	{ "limits", "pwrite_MiBps", "pwrite 1 MiB + fdatasync, sequential", "MiB/s", 0 },
+	{ "limits", "dwrite_MiBps", "O_DIRECT pwrite 1 MiB, sequential (info)", "MiB/s", 0 },
+	{ "limits", "pread_MiBps", "cold pread 1 MiB, sequential", "MiB/s", 0 },
+	{ "limits", "rread_p50_us", "cold random pread 4 KiB, p50", "us", 1 },
+	{ "limits", "rread_p99_us", "cold random pread 4 KiB, p99", "us", 1 },
+	{ "limits", "rread16_p50_us", "cold random pread 16 KiB, p50 (info)", "us", 1 },
+	{ "limits", "uffd_anon_p50_us", "uffd round trip, anon, p50", "us", 2 },
+	{ "limits", "uffd_anon_p99_us", "uffd round trip, anon, p99", "us", 2 },
+	{ "limits", "uffd_shmem_p50_us", "uffd round trip, shmem, p50", "us", 2 },
+	{ "limits", "uffd_shmem_p99_us", "uffd round trip, shmem, p99", "us", 2 },
+	{ "limits", "uffd_xproc_p50_us", "  same, handler in other process, p50", "us", 2 },
+	{ "limits", "uffd_xproc_p99_us", "  same, handler in other process, p99", "us", 2 },
+	{ "limits", "uffd_1cpu_p50_us", "  same, both threads on one CPU, p50", "us", 2 },
+	{ "limits", "uffd_1cpu_p99_us", "  same, both threads on one CPU, p99", "us", 2 },
+
+	{ "kswap", "ks_pageout_MiBps", "MADV_PAGEOUT until memory freed", "MiB/s", 0 },
+	{ "kswap", "ks_pageout_ms", "  total", "ms", 0 },
+	{ "kswap", "ks_madvise_ms", "  madvise call", "ms", 0 },
+	{ "kswap", "ks_writeback_ms", "  then writeback done", "ms", 0 },
+	{ "kswap", "ks_reclaim_ms", "  then swap cache reclaimed", "ms", 0 },
+	{ "kswap", "ks_swapped_pct", "pages that went to swap", "%", 1 },
+	{ "kswap", "ks_incore_pct", "pages still in memory after", "%", 2 },
+	{ "kswap", "ks_seq_MiBps", "sequential re-touch (swap-in), 2 threads", "MiB/s", 0 },
+	{ "kswap", "ks_rand_p50_us", "random 4 KiB re-touch, p50", "us", 1 },
+	{ "kswap", "ks_rand_p99_us", "random 4 KiB re-touch, p99", "us", 1 },
+
+	{ "vmswap", "vs_freeze_ms", "enable: VMM frozen", "ms", 0 },
+	{ "vmswap", "vs_enable_ms", "enable: state_transition.time_ms", "ms", 0 },
+	{ "vmswap", "vs_enable_wall_ms", "enable: vmswapctl wall time", "ms", 0 },
+	{ "vmswap", "vs_enable_MiBps", "enable: throughput (staged / frozen)", "MiB/s", 0 },
+	{ "vmswap", "vs_staged_pct", "enable: guest staged", "%", 1 },
+	{ "vmswap", "vs_trim_ms", "trim (no zero pages)", "ms", 0 },
+	{ "vmswap", "vs_out_ms", "out: state_transition.time_ms", "ms", 0 },
+	{ "vmswap", "vs_out_wall_ms", "out --wait: wall time", "ms", 0 },
+	{ "vmswap", "vs_out_MiBps", "out: throughput", "MiB/s", 0 },
+	{ "vmswap", "vs_out_MiB", "out: bytes written (swap_file_bytes)", "MiB", 1 },
+	{ "vmswap", "vs_seq_MiBps", "sequential re-touch while Active, 2 vCPUs", "MiB/s", 0 },
+	{ "vmswap", "vs_seq_file_pct", "  pages it brought from the file", "%", 1 },
+	{ "vmswap", "vs_disable_ms", "disable: state_transition.time_ms", "ms", 0 },
+	{ "vmswap", "vs_disable_wall_ms", "disable --wait: wall time", "ms", 0 },
+	{ "vmswap", "vs_disable_MiBps", "disable: throughput", "MiB/s", 0 },
+	{ "vmswap", "vs_helper_rss_pending_MiB", "helper VmRSS at Pending", "MiB", 1 },
+	{ "vmswap", "vs_helper_staging_MiB", "  of which RssShmem (staging)", "MiB", 1 },
+	{ "vmswap", "vs_helper_rss_active_MiB", "helper VmRSS at Active", "MiB", 1 },
+	{ "vmswap", "vs_helper_MiB", "helper memory, staging excluded (max)", "MiB", 1 },
+	{ "vmswap", "vs_vmm_rss_out_MiB", "VMM VmRSS after out", "MiB", 1 },
+	{ "vmswap", "vs_zero_trimmed_pct", "50%-zero guest: trimmed as zero", "%", 1 },
+	{ "vmswap", "vs_zero_trim_ms", "50%-zero guest: trim", "ms", 0 },
+	{ "vmswap", "vs_zero_out_MiB", "50%-zero guest: bytes written", "MiB", 1 },
+	{ "vmswap", "vs_helper_fault_p50_us", "helper's own fault p50 (2^n bucket)", "us", 0 },
+
+	{ "probe", "vs_fault_stg_p50_us", "fault from staging, p50", "us", 2 },
+	{ "probe", "vs_fault_stg_p99_us", "fault from staging, p99", "us", 2 },
+	{ "probe", "vs_fault_file_p50_us", "random fault from the file, p50", "us", 1 },
+	{ "probe", "vs_fault_file_p99_us", "random fault from the file, p99", "us", 1 },
+	{ "probe", "vs_probe_seq_MiBps", "sequential re-touch, 1 thread (info)", "MiB/s", 0 },
+};
+
+enum cmp { LE, GE, NEAR, INFO };
+
+struct target {
+	const char *key, *label;
+	enum cmp cmp;
+	double goal;
+	double (*f)(int rep);
+	const char *needs; /* sections whose notes explain a missing value */
+};
+
+static double g(const char *k, int r)
+{
+	return bm_get(k, r);
+}
+
+static double t_freeze(int r)
+{
+	return g("vs_freeze_ms", r) * (BM_GIB / (double)bm.size) / g("memcpy_1g_2t_ms", r);
+}
+static double t_out_disk(int r) { return g("vs_out_MiBps", r) / g("pwrite_MiBps", r); }
+static double t_out_kern(int r) { return g("vs_out_MiBps", r) / g("ks_pageout_MiBps", r); }
+static double t_disable(int r) { return g("vs_disable_MiBps", r) / g("pread_MiBps", r); }
+static double t_stg(int r) { return g("vs_fault_stg_p50_us", r) / g("uffd_shmem_p50_us", r); }
+static double t_file(int r)
+{
+	return g("vs_fault_file_p50_us", r) / (g("uffd_shmem_p50_us", r) + g("rread_p50_us", r));
+}
+static double t_seq(int r) { return g("vs_seq_MiBps", r) / g("ks_seq_MiBps", r); }
+static double t_helper(int r)
+{
+	return g("vs_helper_MiB", r) / (0.002 * (double)bm.size / BM_MIB + 8);
+}
+static double t_rss(int r) { return g("vs_vmm_rss_out_MiB", r) * BM_MIB / (double)bm.size; }
+static double t_zero(int r) { return g("vs_zero_ratio", r); }
+static double i_direct(int r) { return g("vs_out_MiBps", r) / g("dwrite_MiBps", r); }
+static double i_file16(int r)
+{
+	return g("vs_fault_file_p50_us", r) / (g("uffd_shmem_p50_us", r) + g("rread16_p50_us", r));
+}
+
+static const struct target targets[] = {
+	{ "t_freeze", "enable freeze per GiB / memcpy 1 GiB on 2 cores", LE, 1.5, t_freeze,
+	  "vmswap limits" },
+	{ "t_out_disk", "out throughput / pwrite+fdatasync", GE, 0.9, t_out_disk,
+	  "vmswap limits" },
+	{ "t_out_kernel", "out throughput / kernel MADV_PAGEOUT", GE, 1.0, t_out_kern,
+	  "vmswap kswap" },
+	{ "t_disable", "disable throughput / cold sequential pread", GE, 0.8, t_disable,
+	  "vmswap limits" },
+	{ "t_fault_stg", "staging fault p50 / bare shmem uffd round trip", LE, 1.3, t_stg,
+	  "probe limits" },
+	{ "t_fault_file", "random file fault p50 / (uffd RT + cold 4K pread)", LE, 1.1, t_file,
+	  "probe limits" },
+	{ "t_seq", "re-touch while Active / kernel swap-in (seq)", GE, 1.0, t_seq,
+	  "vmswap kswap" },
+	{ "t_helper", "helper memory / (0.2% of guest + 8 MiB)", LE, 1.0, t_helper, "vmswap" },
+	{ "t_vmm_rss", "VMM RSS after out / guest", LE, 0.01, t_rss, "vmswap" },
+	{ "t_zero", "50%-zero guest: bytes written / without zeros", NEAR, 0.5, t_zero,
+	  "vmswap" },
+	{ "i_out_direct", "(info) out throughput / O_DIRECT pwrite", INFO, 0, i_direct,
+	  "vmswap limits" },
+	{ "i_fault_file16", "(info) file fault p50 / (uffd RT + cold 16K pread)", INFO, 0,
+	  i_file16, "probe limits" },
+};
+#define NTARGETS (sizeof(targets) / sizeof(targets[0]))
+
+static double target_median(const struct target *t, double *per, int *n)
+{
+	double v[BM_MAX_REPS];
+
+	*n = 0;
+	for (int r = 0; r < bm_rep_count(); r++) {
+		double x = t->f(r);
+
+		per[r] = x;
+		if (!isnan(x) && !isinf(x))
+			v[(*n)++] = x;
+	}
+	if (!*n)
+		return NAN;
+	bm_pct(v, (size_t)*n, 50);
+	return *n % 2 ? v[*n / 2] : (v[*n / 2 - 1] + v[*n / 2]) / 2;
+}
+
+static bool pass(const struct target *t, double v)
+{
+	switch (t->cmp) {
+	case LE: return v <= t->goal;
+	case GE: return v >= t->goal;
+	case INFO: return true;
+	default: return v >= t->goal - 0.05 && v <= t->goal + 0.05;
+	}
+}
+
+static const char *cmp_str(enum cmp c)
+{
+	return c == LE ? "<=" : c == GE ? ">=" : c == INFO ? "" : "~";
+}
+
+/* The first note of a section that says why it was skipped, if any. */
+static const char *skipped(const char *section)
+{
+	const char *n;
+
+	for (int i = 0; (n = bm_notes(section, i)); i++)
+		if (!strncmp(n, "skipped", 7))
+			return n;
+	return NULL;
+}
+
+static void print_section(const char *section, const char *title)
+{
+	const char *n;
+	bool any = false;
+
+	printf("\n%s\n", title);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct row *w = &rows[i];
+		int k;
+		double m;
+
+		if (strcmp(w->section, section))
+			continue;
+		m = bm_median(w->key, &k);
+		if (!k)
+			continue;
+		any = true;
+		printf("  %-44s %10.*f %-6s", w->label, w->dec, m, w->unit);
+		if (bm_rep_count() > 1) {
+			printf("  [");
+			for (int r = 0; r < bm_rep_count(); r++)
+				printf("%s%.*f", r ? " " : "", w->dec, bm_get(w->key, r));
+			printf("]");
+		}
+		printf("\n");
+	}
+	if (!any && !skipped(section))
+		printf("  (nothing measured)\n");
+	for (int i = 0; (n = bm_notes(section, i)); i++)
+		printf("  %s %s\n", strncmp(n, "skipped", 7) ? "note:" : "", n);
+}
+
+static void json_num(FILE *f, double v, int dec)
+{
+	if (isnan(v) || isinf(v))
+		fprintf(f, "null");
+	else
+		fprintf(f, "%.*f", dec < 3 ? 3 : dec, v);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void write_json(const char *path, double elapsed, const struct utsname *u)
+{
+	static const char *const sections[] = { "limits", "kswap", "vmswap", "probe" };
+	FILE *f = fopen(path, "we");
+	double per[BM_MAX_REPS];
+	const char *n;
+	int k;
+
+	if (!f) {
+		perror(path);
+		return;
+	}
+	fprintf(f, "{\n \"config\":{\"guest_bytes\":%llu,\"probe_bytes\":%llu,\"reps\":%d,"
+		   "\"samples\":%d,\"swap_dir\":",
+		(unsigned long long)bm.size, (unsigned long long)bm.probe_size, bm_rep_count(),
+		bm.samples);
+	json_str(f, bm.swap_dir);
+	fprintf(f, ",\"kernel\":");
+	json_str(f, u->release);
+	fprintf(f, ",\"elapsed_s\":%.1f},\n \"metrics\":{", elapsed);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct row *w = &rows[i];
+
+		fprintf(f, "%s\n  ", i ? "," : "");
+		json_str(f, w->key);
+		fprintf(f, ":{\"section\":\"%s\",\"label\":", w->section);
+		json_str(f, w->label);
+		fprintf(f, ",\"unit\":");
+		json_str(f, w->unit);
+		fprintf(f, ",\"median\":");
+		json_num(f, bm_median(w->key, &k), w->dec);
+		fprintf(f, ",\"samples\":[");
+		for (int r = 0; r < bm_rep_count(); r++) {
+			fprintf(f, "%s", r ? "," : "");
+			json_num(f, bm_get(w->key, r), w->dec);
+		}
+		fprintf(f, "]}");
+	}
+	fprintf(f, "\n },\n \"targets\":[");
+	for (size_t i = 0; i < NTARGETS; i++) {
+		const struct target *t = &targets[i];
+		double m = target_median(t, per, &k);
+
+		fprintf(f, "%s\n  {\"key\":\"%s\",\"label\":", i ? "," : "", t->key);
+		json_str(f, t->label);
+		fprintf(f, ",\"cmp\":\"%s\",\"goal\":", cmp_str(t->cmp));
+		json_num(f, t->goal, 3);
+		fprintf(f, ",\"median\":");
+		json_num(f, m, 4);
+		fprintf(f, ",\"per_rep\":[");
+		for (int r = 0; r < bm_rep_count(); r++) {
+			fprintf(f, "%s", r ? "," : "");
+			json_num(f, per[r], 4);
+		}
+		fprintf(f, "],\"result\":\"%s\"}", !k ? "n/a" : t->cmp == INFO ? "info"
+							: pass(t, m) ? "PASS" : "MISS");
+	}
+	fprintf(f, "\n ],\n \"notes\":[");
+	k = 0;
+	for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
+		for (int i = 0; (n = bm_notes(sections[s], i)); i++) {
+			fprintf(f, "%s\n  {\"section\":\"%s\",\"text\":", k++ ? "," : "",
+				sections[s]);
+			json_str(f, n);
+			fprintf(f, "}");
+		}
+	}
+	fprintf(f, "\n ]\n}\n");
+	fclose(f);
+}
+
+void bm_report(double elapsed, const char *json_path)
+{
+	struct utsname u;
+	double per[BM_MAX_REPS];
+	int pass_n = 0, miss_n = 0, na_n = 0;
+	char title[700];
+
+	uname(&u);
+	printf("\nvmswap benchmark: guest %llu MiB, probe %llu MiB, %d repetition%s (median "
+	       "[each]), %d latency samples\n",
+	       (unsigned long long)(bm.size >> 20), (unsigned long long)(bm.probe_size >> 20),
+	       bm_rep_count(), bm_rep_count() == 1 ? "" : "s", bm.samples);
+	printf("swap dir %s, Linux %s, %ld CPUs, %.0f s\n", bm.swap_dir, u.release,
+	       sysconf(_SC_NPROCESSORS_ONLN), elapsed);
+	print_section("limits", "Physical limits (this machine, this run)");
+	snprintf(title, sizeof(title), "Kernel swap (swap file in %s, MADV_PAGEOUT, child in a "
+		 "memory cgroup)", bm.swap_dir);
+	print_section("kswap", title);
+	snprintf(title, sizeof(title), "vmswap (toyvmm --size %lluM --threads 2 under the shim)",
+		 (unsigned long long)(bm.size >> 20));
+	print_section("vmswap", title);
+	snprintf(title, sizeof(title), "vmswap fault latency (vmprobe, %llu MiB, timed in the VMM)",
+		 (unsigned long long)(bm.probe_size >> 20));
+	print_section("probe", title);
+
+	printf("\nTargets (ratio within each repetition, median)\n");
+	printf("  %-52s %9s %8s  %s\n", "ratio", "value", "goal", "result");
+	for (size_t i = 0; i < NTARGETS; i++) {
+		const struct target *t = &targets[i];
+		char goal[32];
+		int k;
+		double m = target_median(t, per, &k);
+
+		if (t->cmp == INFO)
+			goal[0] = 0;
+		else
+			snprintf(goal, sizeof(goal), "%s %g", cmp_str(t->cmp), t->goal);
+		if (!k) {
+			const char *why = NULL;
+			char sec[32];
+
+			/* Name the reason a part was skipped, if it was. */
+			for (const char *s = t->needs; *s && !why;) {
+				size_t l = strcspn(s, " ");
+
+				snprintf(sec, sizeof(sec), "%.*s", (int)l, s);
+				why = skipped(sec);
+				s += l + (s[l] == ' ');
+			}
+			printf("  %-52s %9s %8s  n/a%s%s\n", t->label, "-", goal, why ? ": " : "",
+			       why ? why : "");
+			na_n += t->cmp != INFO;
+			continue;
+		}
+		if (t->cmp == INFO) {
+			printf("  %-52s %9.3f\n", t->label, m);
+			continue;
+		}
+		printf("  %-52s %9.3f %8s  %s\n", t->label, m, goal, pass(t, m) ? "PASS" : "MISS");
+		pass(t, m) ? pass_n++ : miss_n++;
+	}
+	printf("\n%d passed, %d missed, %d not measured; JSON: %s\n", pass_n, miss_n, na_n,
+	       json_path);
+	write_json(json_path, elapsed, &u);
+}

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * A bare userfaultfd round trip: one thread touches a missing page (a
+ * read, timed with clock_gettime around the first access), a minimal
+ * handler reads the fault and answers with UFFDIO_COPY of one page. For
+ * anonymous memory and for shmem (memfd, MAP_SHARED, registered with
+ * UFFD_FEATURE_MISSING_SHMEM), the handler a thread of the same process.
+ * For information only (no target uses them), shmem twice more: with the
+ * handler in another process, as vmswap's helper is, and with both
+ * threads pinned to one CPU. On a VM whose idle vCPUs halt, a wake-up
+ * across CPUs costs tens of microseconds, and the scheduler decides per
+ * wake-up whether the two threads share a CPU: the pinned number shows
+ * the round trip without that cost. Anon and shmem run in 3 bursts of
+ * 4095 faults and the burst with the lowest p50 counts: a limit is the
+ * best this machine does, and a whole burst can land in the slow mode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define RT_REGION (16u << 20) /* 4095 samples a burst */
+#define RT_BURSTS 3
+
+enum rt_kind { RT_ANON, RT_SHMEM, RT_SHMEM_XPROC, RT_SHMEM_1CPU };
+
+struct rt {
+	int uffd;
+	char *base;
+	size_t len;
+	char *src;
+};
+
+static int uffd_open(uint64_t features)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+
+	if (fd < 0) {
+		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+
+		if (dev < 0)
+			return -errno;
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+		close(dev);
+		if (fd < 0)
+			return -errno;
+	}
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Serve faults until the last page of the region (the sentinel) faults. */
+static int handler_loop(const struct rt *c)
+{
+	uint64_t sentinel = (uint64_t)(uintptr_t)c->base + c->len - BM_PAGE;
+
+	for (;;) {
+		struct uffd_msg m;
+		struct uffdio_copy cp;
+		ssize_t k = read(c->uffd, &m, sizeof(m));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k != sizeof(m))
+			return -EIO;
+		if (m.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		cp = (struct uffdio_copy){ .dst = m.arg.pagefault.address & ~(uint64_t)(BM_PAGE - 1),
+					   .src = (uint64_t)(uintptr_t)c->src, .len = BM_PAGE };
+		if (ioctl(c->uffd, UFFDIO_COPY, &cp) < 0 && errno == EEXIST) {
+			struct uffdio_range w = { cp.dst, BM_PAGE };
+
+			ioctl(c->uffd, UFFDIO_WAKE, &w);
+		}
+		if (cp.dst == sentinel)
+			return 0;
+	}
+}
+
+static void *handler_thread(void *arg)
+{
+	handler_loop(arg);
+	return NULL;
+}
+
+/* Touch every page but the sentinel in random order; latencies in us. */
+static size_t touch_all(const struct rt *c, double *lat, uint64_t seed)
+{
+	size_t np = c->len / BM_PAGE - 1;
+	uint32_t *order = malloc(np * sizeof(*order));
+
+	if (!order)
+		return 0;
+	for (size_t i = 0; i < np; i++)
+		order[i] = (uint32_t)i;
+	for (size_t i = np - 1; i > 0; i--) {
+		size_t j = bm_rand(&seed) % (i + 1);
+		uint32_t t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (size_t i = 0; i < np; i++) {
+		volatile char *p = c->base + (size_t)order[i] * BM_PAGE;
+		double t0 = bm_now();
+
+		(void)*p;
+		lat[i] = (bm_now() - t0) * 1e6;
+	}
+	(void)*(volatile char *)(c->base + c->len - BM_PAGE);
+	free(order);
+	return np;
+}
+
+static int rt_run(enum rt_kind kind, double *p50, double *p99)
+{
+	struct rt c = { .uffd = -1, .len = RT_REGION };
+	struct uffdio_register reg;
+	double *lat = calloc(c.len / BM_PAGE, sizeof(double));
+	int memfd = -1, r = 0;
+	pthread_t th;
+	pid_t child = 0;
+	cpu_set_t saved;
+	bool pinned = false;
+	size_t n;
+
+	c.src = aligned_alloc(BM_PAGE, BM_PAGE);
+	if (!lat || !c.src) {
+		r = -ENOMEM;
+		goto out;
+	}
+	bm_fill_page(c.src, 7, 7);
+	if (kind == RT_ANON) {
+		c.base = mmap(NULL, c.len, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	} else {
+		memfd = memfd_create("vmswap-bench-rt", MFD_CLOEXEC);
+		if (memfd < 0 || ftruncate(memfd, (off_t)c.len) < 0) {
+			r = -errno;
+			goto out;
+		}
+		c.base = mmap(NULL, c.len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	}
+	if (c.base == MAP_FAILED) {
+		c.base = NULL;
+		r = -errno;
+		goto out;
+	}
+	madvise(c.base, c.len, MADV_NOHUGEPAGE);
+	c.uffd = uffd_open(kind == RT_ANON ? 0 : UFFD_FEATURE_MISSING_SHMEM);
+	if (c.uffd < 0) {
+		r = c.uffd;
+		goto out;
+	}
+	reg = (struct uffdio_register){ .range = { (uint64_t)(uintptr_t)c.base, c.len },
+					.mode = UFFDIO_REGISTER_MODE_MISSING };
+	if (ioctl(c.uffd, UFFDIO_REGISTER, &reg) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (kind == RT_SHMEM_XPROC) {
+		child = fork();
+		if (child < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (!child) {
+			bm_child_setup();
+			_exit(handler_loop(&c) ? 1 : 0);
+		}
+		bm_child_track(child, true);
+	} else if ((r = -pthread_create(&th, NULL, handler_thread, &c))) {
+		goto out;
+	}
+	if (kind == RT_SHMEM_1CPU) {
+		cpu_set_t one;
+
+		sched_getaffinity(0, sizeof(saved), &saved);
+		CPU_ZERO(&one);
+		CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+		pthread_setaffinity_np(th, sizeof(one), &one);
+		sched_setaffinity(0, sizeof(one), &one);
+		pinned = true;
+	}
+	n = touch_all(&c, lat, 99 + (uint64_t)kind);
+	if (child) {
+		waitpid(child, NULL, 0);
+		bm_child_track(child, false);
+	} else
+		pthread_join(th, NULL);
+	if (pinned)
+		sched_setaffinity(0, sizeof(saved), &saved);
+	*p50 = bm_pct(lat, n, 50);
+	*p99 = bm_pct(lat, n, 99);
+out:
+	if (c.uffd >= 0)
+		close(c.uffd);
+	if (c.base)
+		munmap(c.base, c.len);
+	if (memfd >= 0)
+		close(memfd);
+	free(c.src);
+	free(lat);
+	return r;
+}
+
+void bm_uffd_run(void)
+{
+	static const struct {
+		enum rt_kind kind;
+		const char *name, *p50, *p99;
+	} kinds[] = {
+		{ RT_ANON, "anon", "uffd_anon_p50_us", "uffd_anon_p99_us" },
+		{ RT_SHMEM, "shmem", "uffd_shmem_p50_us", "uffd_shmem_p99_us" },
+		{ RT_SHMEM_XPROC, "shmem, handler in another process", "uffd_xproc_p50_us",
+		  "uffd_xproc_p99_us" },
+		{ RT_SHMEM_1CPU, "shmem, both threads on one CPU", "uffd_1cpu_p50_us",
+		  "uffd_1cpu_p99_us" },
+	};
+
+	bm_log("limits: bare userfaultfd round trips");
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		double best50 = NAN, best99 = NAN;
+		int r = 0;
+
+		/* A limit is the best the machine does: the burst with the lowest p50. */
+		for (int b = 0; b < (kinds[i].kind <= RT_SHMEM ? RT_BURSTS : 1); b++) {
+			double p50 = NAN, p99 = NAN;
+
+			r = rt_run(kinds[i].kind, &p50, &p99);
+			if (r)
+				break;
+			if (isnan(best50) || p50 < best50) {
+				best50 = p50;
+				best99 = p99;
+			}
+		}
+		if (r) {
+			bm_note("limits", "userfaultfd round trip (%s): %s", kinds[i].name,
+				strerror(-r));
+			continue;
+		}
+		bm_put(kinds[i].p50, best50);
+		bm_put(kinds[i].p99, best99);
+	}
+}
