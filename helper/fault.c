@@ -23,7 +23,7 @@
 
 #define FAULT_BATCH 64
 #define FAULT_ROUNDS 16        /* read rounds per lock hold, so workers get a turn */
-#define AROUND_MIN 4
+#define AROUND_MIN 1           /* a random fault reads just its page */
 #define AROUND_MAX 256         /* pages: 1 MiB of read-ahead for sequential faults */
 #define WAKE_TOKEN UINT64_MAX
 
@@ -64,8 +64,9 @@ static int fault_from_file(int pidx, struct vs_map *m, struct vs_obj *o,
 	uint32_t w, n = 1;
 	int r;
 
+	/* Widen only on sequential hits: a random fault pays for one page. */
 	if (page == next_seq[pidx])
-		w = window[pidx] * 2 > AROUND_MAX ? AROUND_MAX : window[pidx] * 2;
+		w = window[pidx] * 4 > AROUND_MAX ? AROUND_MAX : window[pidx] * 4;
 	else
 		w = AROUND_MIN;
 	/* Grow the run while the next page is also swapped, at the next slot. */
@@ -84,7 +85,17 @@ static int fault_from_file(int pidx, struct vs_map *m, struct vs_obj *o,
 		vs_set_error("reading swap file slot %u: %s", slot, strerror(-r));
 		return r;
 	}
-	r = vs_uffd_copy(p->uffd, page, bounce, (uint64_t)n * VS_PAGE_SIZE, &done);
+	/* The faulting page first: its thread runs on while the rest go in. */
+	r = vs_uffd_copy(p->uffd, page, bounce, VS_PAGE_SIZE, &done);
+	if (!r && n > 1) {
+		uint64_t more = 0;
+
+		r = vs_uffd_copy(p->uffd, page + VS_PAGE_SIZE, bounce + VS_PAGE_SIZE,
+				 (uint64_t)(n - 1) * VS_PAGE_SIZE, &more);
+		done += more;
+		if (r == -EEXIST || r == -EAGAIN)
+			r = 0; /* read-ahead only; the faulting page is in */
+	}
 	for (uint64_t i = 0; i < done / VS_PAGE_SIZE; i++) {
 		uint32_t e = o->pt[pg + i];
 
@@ -95,6 +106,46 @@ static int fault_from_file(int pidx, struct vs_map *m, struct vs_obj *o,
 	if (r == -EEXIST && done)
 		r = 0; /* the faulting page was copied and woken */
 	return r;
+}
+
+/*
+ * Staging copies of pages faulted back are freed after the faulting
+ * threads are woken, not on their way. A page staged again meanwhile is
+ * skipped; install_gen tells a concurrent enable to re-copy its unit.
+ */
+#define PUNCH_MAX 512
+static struct { int obj; uint64_t pg; } punch_q[PUNCH_MAX];
+static int punch_n;
+
+static void punch_flush(void)
+{
+	for (int i = 0; i < punch_n; i++) {
+		struct vs_obj *o = &vs.objs[punch_q[i].obj];
+		uint64_t pg = punch_q[i].pg, n = 1;
+
+		if (!o->used || pg >= o->npages || vs_pt_state(o->pt[pg]) != VS_P_RESIDENT)
+			continue;
+		/* Coalesce a run queued in order (sequential faults). */
+		while (i + 1 < punch_n && punch_q[i + 1].obj == punch_q[i].obj &&
+		       punch_q[i + 1].pg == pg + n && pg + n < o->npages &&
+		       vs_pt_state(o->pt[pg + n]) == VS_P_RESIDENT) {
+			n++;
+			i++;
+		}
+		fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)(pg * VS_PAGE_SIZE), (off_t)(n * VS_PAGE_SIZE));
+	}
+	if (punch_n)
+		vs.install_gen++;
+	punch_n = 0;
+}
+
+static void punch_later(int obj, uint64_t pg)
+{
+	if (punch_n == PUNCH_MAX)
+		punch_flush();
+	punch_q[punch_n].obj = obj;
+	punch_q[punch_n++].pg = pg;
 }
 
 /* Resolve one fault at @addr of process @pidx. 0, or -EAGAIN to retry later. */
@@ -121,8 +172,7 @@ static int resolve(int pidx, uint64_t addr)
 		r = vs_uffd_copy(p->uffd, page, o->stg + pg * VS_PAGE_SIZE, VS_PAGE_SIZE, NULL);
 		if (!r) {
 			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, vs_pt_has_slot(e), vs_pt_slot(e)));
-			fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				  (off_t)(pg * VS_PAGE_SIZE), VS_PAGE_SIZE);
+			punch_later(m->obj, pg);
 			vs.c.copied_from_staging++;
 		} else if (r == -EEXIST) {
 			vs_warn("page %llu of %s present while staged (written through the fd?)",
@@ -259,6 +309,7 @@ static void *fault_main(void *arg)
 				continue;
 			pthread_mutex_lock(&vs.lock);
 			serve((int)(uint32_t)d, (uint32_t)(d >> 32));
+			punch_flush();
 			pthread_mutex_unlock(&vs.lock);
 		}
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -267,6 +268,40 @@ static void *stage_span(void *arg)
 	return NULL;
 }
 
+/*
+ * Before the freeze: allocate and map the staging pages for every data
+ * extent, so the frozen copy is a plain memcpy into present pages. New
+ * pages are slow to get (zeroing, and here the hypervisor's page
+ * reporting); that cost must not stretch the VMM's freeze.
+ */
+static void prealloc_staging(void)
+{
+	for (int i = 0; i < VS_MAX_OBJS; i++) {
+		struct vs_obj *o = &vs.objs[i];
+		off_t pos = 0;
+
+		while (o->used && pos < (off_t)(o->npages * VS_PAGE_SIZE)) {
+			off_t size = (off_t)(o->npages * VS_PAGE_SIZE), d, h;
+
+			pthread_mutex_lock(&vs.lock);
+			d = lseek(o->fd, pos, SEEK_DATA);
+			h = d < 0 ? -1 : lseek(o->fd, d, SEEK_HOLE);
+			if (h > size)
+				h = size;
+			if (d >= 0 && h > d) {
+				if (h - d > UNIT_BYTES)
+					h = d + UNIT_BYTES; /* short lock holds */
+				if (fallocate(o->stg_fd, 0, d, h - d) == 0)
+					madvise(o->stg + d, (size_t)(h - d), MADV_POPULATE_WRITE);
+			}
+			pthread_mutex_unlock(&vs.lock);
+			if (d < 0 || h <= d)
+				break;
+			pos = h;
+		}
+	}
+}
+
 /* Both halves of each object in parallel: the copy is memory bound, the VMM frozen. */
 static int stage_all(uint64_t *moved)
 {
@@ -318,6 +353,8 @@ int vs_op_enable(char *msg, size_t n)
 			extra[nextra++] = vs.procs[i].pid;
 	pthread_mutex_unlock(&vs.lock);
 
+	prealloc_staging();
+	uint64_t t_freeze = vs_now_ms();
 	r = vs_freeze(&fz, vs.vmm_pid, extra, nextra, FREEZE_TIMEOUT_MS);
 	if (r) {
 		snprintf(msg, n, "could not freeze the VMM: %s", strerror(-r));
@@ -341,10 +378,11 @@ int vs_op_enable(char *msg, size_t n)
 		if (r)
 			snprintf(msg, n, "%s", vs.last_error);
 	}
-	frozen_ms = vs_now_ms() - t0;
+	frozen_ms = vs_now_ms() - t_freeze;
 	vs_thaw(&fz);
-	vs_dbg("enable: freeze %llu ms, coverage check %llu ms, staging %llu ms",
-	       (unsigned long long)(t_frozen - t0), (unsigned long long)(t_checked - t_frozen),
+	vs_dbg("enable: staging preallocated in %llu ms, freeze %llu ms, coverage check %llu ms, "
+	       "copy and punch %llu ms", (unsigned long long)(t_freeze - t0),
+	       (unsigned long long)(t_frozen - t_freeze), (unsigned long long)(t_checked - t_frozen),
 	       (unsigned long long)(vs_now_ms() - t_checked));
 	if (r)
 		return r;

@@ -23,6 +23,49 @@
 #define IN_BATCH 256
 
 static uint8_t *in_buf; /* IN_BATCH pages, worker thread only */
+static int in_fd = -1;  /* the swap file, read through the page cache */
+static uint32_t ahead;  /* slots below this were already asked for */
+
+#define AHEAD_SLOTS 4096 /* 16 MiB of read-ahead in flight */
+
+/*
+ * Swap-in reads the file in order: through a buffered descriptor of the
+ * O_DIRECT file, with the kernel reading ahead while we copy pages in.
+ */
+static void in_open(void)
+{
+	char path[64];
+
+	in_fd = vs.swap_fd;
+	ahead = 0;
+	if (!vs.swap_direct)
+		return;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", vs.swap_fd);
+	in_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (in_fd < 0)
+		in_fd = vs.swap_fd;
+	else
+		posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+}
+
+static void in_close(void)
+{
+	if (in_fd >= 0 && in_fd != vs.swap_fd) {
+		posix_fadvise(in_fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(in_fd);
+	}
+	in_fd = -1;
+}
+
+static int in_read(uint32_t slot, void *buf, size_t n)
+{
+	if (in_fd != vs.swap_fd && slot + n + AHEAD_SLOTS / 2 > ahead) {
+		posix_fadvise(in_fd, (off_t)slot * VS_PAGE_SIZE, (off_t)AHEAD_SLOTS * VS_PAGE_SIZE,
+			      POSIX_FADV_WILLNEED);
+		ahead = slot + AHEAD_SLOTS;
+	}
+	return vs_swapfile_read(in_fd, slot, buf, n);
+}
 
 /*
  * Install @count pages of @o from @pg with bytes at @src. vs.lock held.
@@ -128,7 +171,7 @@ static int swapin_run(struct vs_obj *o, int obj, uint64_t *pg, uint64_t *moved)
 	pthread_mutex_unlock(&vs.lock);
 
 	/* Read unlocked; recheck under the lock that the run is unchanged. */
-	r = vs_swapfile_read(vs.swap_fd, slot, in_buf, n);
+	r = in_read(slot, in_buf, n);
 	if (r) {
 		vs_set_error("reading swap file slot %u: %s", slot, strerror(-r));
 		return r;
@@ -177,6 +220,8 @@ int vs_op_disable(char *msg, size_t n)
 		return -ENOMEM;
 	vs.progress_total = vs.c.staging + vs.c.swapped;
 	vs.progress_done = 0;
+	if (vs.swap_fd >= 0)
+		in_open();
 	for (;;) {
 		for (int i = 0; i < VS_MAX_OBJS && !r; i++) {
 			struct vs_obj *o = &vs.objs[i];
@@ -185,6 +230,7 @@ int vs_op_disable(char *msg, size_t n)
 			while (o->used && pg < o->npages && !r) {
 				if (vs_op_aborted()) {
 					snprintf(msg, n, "swap in aborted");
+					in_close();
 					return -ECANCELED;
 				}
 				if (pg == last)
@@ -196,6 +242,7 @@ int vs_op_disable(char *msg, size_t n)
 		}
 		if (r) {
 			snprintf(msg, n, "swap in failed: %s", vs.last_error);
+			in_close();
 			return r;
 		}
 		pthread_mutex_lock(&vs.lock);
@@ -208,6 +255,7 @@ int vs_op_disable(char *msg, size_t n)
 		}
 		pthread_mutex_unlock(&vs.lock);
 	}
+	in_close();
 	snprintf(msg, n, "swapped in %llu pages", (unsigned long long)moved);
 	return 0;
 }
