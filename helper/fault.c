@@ -30,8 +30,8 @@
 static pthread_t fault_thread;
 static uint8_t *bounce;        /* AROUND_MAX pages, used by the fault thread only */
 
-/* Per process: where the last file fault ended, and the window it used. */
-static uint64_t next_seq[VS_MAX_PROCS];
+/* Per process: the last file-fault run [run_start, next_seq) and its window. */
+static uint64_t run_start[VS_MAX_PROCS], next_seq[VS_MAX_PROCS];
 static uint32_t window[VS_MAX_PROCS];
 
 static uint64_t now_ns(void)
@@ -64,8 +64,13 @@ static int fault_from_file(int pidx, struct vs_map *m, struct vs_obj *o,
 	uint32_t w, n = 1;
 	int r;
 
-	/* Widen only on sequential hits: a random fault pays for one page. */
-	if (page == next_seq[pidx])
+	/*
+	 * Widen only when the fault lands in or just past the last run: a
+	 * random fault pays for one page, while vCPUs sweeping interleaved
+	 * pages (each its own stride) still count as one sequential stream.
+	 */
+	if (page >= run_start[pidx] &&
+	    page < next_seq[pidx] + (uint64_t)(window[pidx] + 8) * VS_PAGE_SIZE)
 		w = window[pidx] * 4 > AROUND_MAX ? AROUND_MAX : window[pidx] * 4;
 	else
 		w = AROUND_MIN;
@@ -78,6 +83,7 @@ static int fault_from_file(int pidx, struct vs_map *m, struct vs_obj *o,
 		n++;
 	}
 	window[pidx] = w;
+	run_start[pidx] = page;
 	next_seq[pidx] = page + (uint64_t)n * VS_PAGE_SIZE;
 
 	r = vs_swapfile_read(vs.swap_fd, slot, bounce, n);
