@@ -44,6 +44,8 @@ double vs_ctl_now(void);
 void vs_ctl_sleep(double seconds);
 
 /* ctl_target.c */
+/* The VMM pids under the run root; 0 or an exit code after a message. */
+int vs_ctl_run_pids(int **pids, size_t *n);
 int vs_ctl_list_pids(int **pids, size_t *n);
 int vs_ctl_read_helper_pid(int vmm_pid, pid_t *out);
 bool vs_ctl_alive(pid_t pid);

@@ -30,20 +30,12 @@ static void list_one(int pid)
 
 int vs_ctl_list(void)
 {
-	char root[256];
 	int *pids, r;
 	size_t n;
 
-	if (vmswap_run_root(root, sizeof(root))) {
-		vs_ctl_err("cannot locate the run directory (set %s or XDG_RUNTIME_DIR)",
-			   VMSWAP_ENV_RUN_DIR);
-		return VS_EXIT_NOHELPER;
-	}
-	r = vs_ctl_list_pids(&pids, &n);
-	if (r) {
-		vs_ctl_err("cannot read the run directory %s: %s", root, strerror(-r));
-		return VS_EXIT_NOHELPER;
-	}
+	r = vs_ctl_run_pids(&pids, &n);
+	if (r)
+		return r;
 	printf("%-8s %-18s %-18s %s\n", "PID", "STATE", "HELPER", "MODE");
 	for (size_t i = 0; i < n; i++)
 		list_one(pids[i]);

@@ -119,29 +119,43 @@ bool vs_ctl_alive(pid_t pid)
 	return pid > 0 && (!kill(pid, 0) || errno == EPERM);
 }
 
-/* The only VMM under the run root, or an exit code after a message. */
-static int pick_only(int *pid)
+/* The VMM pids under the run root, or an exit code after a message. */
+int vs_ctl_run_pids(int **pids, size_t *n)
 {
 	char root[256];
-	int *pids, r;
-	size_t n;
+	int r;
 
 	if (vmswap_run_root(root, sizeof(root))) {
 		vs_ctl_err("cannot locate the run directory (set %s or XDG_RUNTIME_DIR)",
 			   VMSWAP_ENV_RUN_DIR);
 		return VS_EXIT_NOHELPER;
 	}
-	r = vs_ctl_list_pids(&pids, &n);
+	r = vs_ctl_list_pids(pids, n);
 	if (r) {
 		vs_ctl_err("cannot read the run directory %s: %s", root, strerror(-r));
 		return VS_EXIT_NOHELPER;
 	}
+	return 0;
+}
+
+/* The only VMM under the run root, or an exit code after a message. */
+static int pick_only(int *pid)
+{
+	int *pids, r;
+	size_t n;
+
+	r = vs_ctl_run_pids(&pids, &n);
+	if (r)
+		return r;
 	if (n == 1) {
 		*pid = pids[0];
 		free(pids);
 		return 0;
 	}
 	if (!n) {
+		char root[256] = "?";
+
+		vmswap_run_root(root, sizeof(root));
 		vs_ctl_err("no VMM runs under vmswap (nothing in %s)", root);
 	} else {
 		char list[128] = "";
