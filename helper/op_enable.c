@@ -278,26 +278,30 @@ static void prealloc_staging(void)
 {
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
 		struct vs_obj *o = &vs.objs[i];
-		off_t pos = 0;
+		off_t pos = 0, d = -1, h = -1; /* [d, h): the data extent at hand */
 
 		while (o->used && pos < (off_t)(o->npages * VS_PAGE_SIZE)) {
-			off_t size = (off_t)(o->npages * VS_PAGE_SIZE), d, h;
+			off_t size = (off_t)(o->npages * VS_PAGE_SIZE), end;
 
 			pthread_mutex_lock(&vs.lock);
-			d = lseek(o->fd, pos, SEEK_DATA);
-			h = d < 0 ? -1 : lseek(o->fd, d, SEEK_HOLE);
-			if (h > size)
-				h = size;
-			if (d >= 0 && h > d) {
-				if (h - d > UNIT_BYTES)
-					h = d + UNIT_BYTES; /* short lock holds */
-				if (fallocate(o->stg_fd, 0, d, h - d) == 0)
-					madvise(o->stg + d, (size_t)(h - d), MADV_POPULATE_WRITE);
+			/* One SEEK_HOLE per extent: it scans the whole extent. */
+			if (h <= pos) {
+				d = lseek(o->fd, pos, SEEK_DATA);
+				h = d < 0 ? -1 : lseek(o->fd, d, SEEK_HOLE);
+				if (h > size)
+					h = size;
 			}
-			pthread_mutex_unlock(&vs.lock);
-			if (d < 0 || h <= d)
+			if (d < 0 || h <= d) {
+				pthread_mutex_unlock(&vs.lock);
 				break;
-			pos = h;
+			}
+			if (pos < d)
+				pos = d;
+			end = h - pos > UNIT_BYTES ? pos + UNIT_BYTES : h; /* short lock holds */
+			if (fallocate(o->stg_fd, 0, pos, end - pos) == 0)
+				madvise(o->stg + pos, (size_t)(end - pos), MADV_POPULATE_WRITE);
+			pthread_mutex_unlock(&vs.lock);
+			pos = end;
 		}
 	}
 }
