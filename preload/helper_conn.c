@@ -69,15 +69,26 @@ static void conn_fail(const char *what, int err)
 	conn.sock = -1;
 }
 
+static bool conn_live(void)
+{
+	return !conn.dead && conn.sock >= 0;
+}
+
+/* One request on the live connection; the callers decide what a failure means. */
+static int conn_xfer(struct vmswap_msg_hdr *m, int fd, struct vmswap_msg_reply *rep)
+{
+	m->seq = ++conn.seq;
+	return shim_wire_xfer(conn.sock, m, fd, rep);
+}
+
 int shim_conn_request(struct vmswap_msg_hdr *m, int fd,
 		      struct vmswap_msg_reply *rep)
 {
 	int r;
 
-	if (conn.dead || conn.sock < 0)
+	if (!conn_live())
 		return -EPIPE;
-	m->seq = ++conn.seq;
-	r = shim_wire_xfer(conn.sock, m, fd, rep);
+	r = conn_xfer(m, fd, rep);
 	if (r)
 		conn_fail(r == -ETIMEDOUT ? "helper did not answer"
 					  : "lost the helper", r);
@@ -344,10 +355,9 @@ int shim_conn_child_request(struct vmswap_msg_hdr *m, int fd,
 {
 	int r;
 
-	if (conn.dead || conn.sock < 0)
+	if (!conn_live())
 		return -EPIPE;
-	m->seq = ++conn.seq;
-	r = shim_wire_xfer(conn.sock, m, fd, rep);
+	r = conn_xfer(m, fd, rep);
 	if (r) {
 		child_fail("request", -r);
 		close(conn.sock);
