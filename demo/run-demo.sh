@@ -11,6 +11,9 @@
 # churn ok, final state Ready.
 set -euo pipefail
 
+# shellcheck source=demo/lib.sh
+. "$(dirname "$0")/lib.sh"
+
 GUEST_MIB=512
 RSS_MAX_PCT=5
 VM_TIMEOUT=600   # seconds for one toyvmm answer (a verify may fault 512 MiB back)
@@ -43,13 +46,6 @@ soft_fail() {
 
 now_ms() { date +%s%3N; }
 
-# Is $1 a live (not zombie) process?
-alive() {
-	local st
-	st=$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
-	[[ -n $st && $st != Z && $st != X ]]
-}
-
 cleanup() {
 	local rc=$? i
 	set +e
@@ -60,19 +56,7 @@ cleanup() {
 		alive "$VM_PID" && kill -KILL "$VM_PID" 2>/dev/null
 		wait "$VM_PID" 2>/dev/null
 	fi
-	# The helper should leave with its VMM; if it lingers, end it too
-	# (by the pid it published in our private run dir, if it is still it).
-	if [[ -n $HELPER_PID && $HELPER_PID != 0 ]]; then
-		for ((i = 0; i < 30; i++)); do
-			alive "$HELPER_PID" || break
-			sleep 0.1
-		done
-		if alive "$HELPER_PID" &&
-		   [[ $(cat "/proc/$HELPER_PID/comm" 2>/dev/null) == vmswap-helper ]]; then
-			echo "demo: helper $HELPER_PID still running after toyvmm exited; killing it" >&2
-			kill -TERM "$HELPER_PID" 2>/dev/null
-		fi
-	fi
+	reap_helper "$HELPER_PID" toyvmm
 	[[ -n $WORK ]] && rm -rf "$WORK"
 	exit "$rc"
 }
@@ -115,30 +99,6 @@ ctl() {
 		fail "vmswapctl $* failed (exit $rc)"
 	fi
 	CTL_OUT=$out
-}
-
-# json_num KEY JSON: the number after "KEY": (keys are unique), or "?".
-json_num() {
-	local v
-	v=$(grep -o "\"$1\"[[:space:]]*:[[:space:]]*-\{0,1\}[0-9][0-9]*" <<<"$2" |
-		head -n 1 | sed 's/.*:[[:space:]]*//') || true
-	echo "${v:-?}"
-}
-
-# json_str KEY JSON: the string after "KEY": (no escaped quotes inside), or "?".
-json_str() {
-	local v
-	v=$(grep -o "\"$1\"[[:space:]]*:[[:space:]]*\"[^\"]*\"" <<<"$2" |
-		head -n 1 | sed 's/^[^:]*:[[:space:]]*"//; s/"$//') || true
-	echo "${v:-?}"
-}
-
-# json_bool KEY JSON: true, false or "?".
-json_bool() {
-	local v
-	v=$(grep -o "\"$1\"[[:space:]]*:[[:space:]]*\(true\|false\)" <<<"$2" |
-		head -n 1 | sed 's/.*:[[:space:]]*//') || true
-	echo "${v:-?}"
 }
 
 # Sets STATUS (one line), STATE, STAGING, SWAP.

@@ -9,6 +9,9 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${VMSWAP_BUILD:-$ROOT/build}
 QDIR=$BUILD/qemu
+# shellcheck source=demo/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../demo/lib.sh"
+
 # shellcheck disable=SC2034  # used by the scripts that source this file
 KERNEL=$QDIR/vmlinuz
 # shellcheck disable=SC2034
@@ -26,13 +29,6 @@ die() {
 
 now_ms() { date +%s%3N; }
 
-# alive PID: is PID a live (not zombie) process?
-alive() {
-	local st
-	st=$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
-	[[ -n $st && $st != Z && $st != X ]]
-}
-
 # proc_kb PID FIELD: FIELD (VmRSS, RssAnon, RssShmem...) of /proc/PID/status
 # in kB, or 0 when the process is gone.
 proc_kb() {
@@ -44,26 +40,3 @@ proc_kb() {
 # mib KB: kB as MiB with one decimal.
 mib() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
 
-# json_num KEY JSON: the first number after "KEY": (keys are unique), or "?".
-json_num() {
-	local v
-	v=$(grep -o "\"$1\"[[:space:]]*:[[:space:]]*-\{0,1\}[0-9][0-9]*" <<<"$2" |
-		head -n 1 | sed 's/.*:[[:space:]]*//') || true
-	echo "${v:-?}"
-}
-
-# json_str KEY JSON: the string after "KEY": (no escaped quotes inside), or "?".
-json_str() {
-	local v
-	v=$(grep -o "\"$1\"[[:space:]]*:[[:space:]]*\"[^\"]*\"" <<<"$2" |
-		head -n 1 | sed 's/^[^:]*:[[:space:]]*"//; s/"$//') || true
-	echo "${v:-?}"
-}
-
-# json_bool KEY JSON: true, false or "?".
-json_bool() {
-	local v
-	v=$(grep -o "\"$1\"[[:space:]]*:[[:space:]]*\(true\|false\)" <<<"$2" |
-		head -n 1 | sed 's/.*:[[:space:]]*//') || true
-	echo "${v:-?}"
-}

@@ -64,19 +64,7 @@ cleanup() {
 		fi
 	fi
 	qemu_stop
-	# The helper leaves with its VMM; if it lingers, end it by the pid it
-	# published, if that is still a vmswap-helper.
-	if [[ -n $HELPER_PID && $HELPER_PID != "?" && $HELPER_PID != 0 ]]; then
-		for ((i = 0; i < 30; i++)); do
-			alive "$HELPER_PID" || break
-			sleep 0.1
-		done
-		if alive "$HELPER_PID" &&
-			[[ $(cat "/proc/$HELPER_PID/comm" 2>/dev/null) == vmswap-helper ]]; then
-			warn "helper $HELPER_PID still running after QEMU exited; killing it"
-			kill -TERM "$HELPER_PID" 2>/dev/null
-		fi
-	fi
+	reap_helper "$HELPER_PID" QEMU
 	[[ -n $WORK ]] && rm -rf "$WORK"
 	if ((rc)); then
 		echo "$LOG_TAG: FAIL — ${FAIL_MSG:-exit status $rc}"
