@@ -20,6 +20,7 @@
 #include "log.h"
 #include "swapfile.h"
 #include "uffd.h"
+#include "wp.h"
 
 #define FAULT_BATCH 64
 #define FAULT_ROUNDS 16        /* read rounds per lock hold, so workers get a turn */
@@ -109,6 +110,8 @@ static int fault_from_file(int pidx, struct vs_map *m, struct vs_obj *o,
 		vs_page_set(o, pg + i, vs_pt_make(VS_P_RESIDENT, true, vs_pt_slot(e)));
 		vs.c.copied_from_file++;
 	}
+	if (vs.wp_phase != VS_WP_OFF)
+		vs_wp_installed(o, pg, done / VS_PAGE_SIZE);
 	if (r == -EEXIST && done)
 		r = 0; /* the faulting page was copied and woken */
 	return r;
@@ -155,7 +158,7 @@ static void punch_later(int obj, uint64_t pg)
 }
 
 /* Resolve one fault at @addr of process @pidx. 0, or -EAGAIN to retry later. */
-static int resolve(int pidx, uint64_t addr)
+static int resolve(int pidx, uint64_t addr, bool wp)
 {
 	struct vs_proc *p = &vs.procs[pidx];
 	uint64_t page = addr & ~(uint64_t)(VS_PAGE_SIZE - 1), t0 = now_ns(), pg;
@@ -169,6 +172,10 @@ static int resolve(int pidx, uint64_t addr)
 			(unsigned long long)page, p->pid);
 		vs_uffd_wake(p->uffd, page, VS_PAGE_SIZE);
 		return 0;
+	}
+	if (wp) {
+		r = vs_wp_fault(pidx, page);
+		goto done;
 	}
 	o = &vs.objs[m->obj];
 	pg = (page - m->addr + m->off) / VS_PAGE_SIZE;
@@ -196,6 +203,9 @@ static int resolve(int pidx, uint64_t addr)
 	}
 	if (!r || (vs_pt_state(e) == VS_P_FILE && vs_pt_state(o->pt[pg]) == VS_P_RESIDENT))
 		vs.install_gen++;
+	if (!r && vs_pt_state(e) != VS_P_FILE && vs.wp_phase != VS_WP_OFF)
+		vs_wp_installed(o, pg, 1);
+done:
 	switch (r) {
 	case 0:
 		break;
@@ -259,7 +269,7 @@ static void apply_event(int pidx, const struct uffd_msg *msg)
 static void serve(int pidx, uint32_t gen)
 {
 	struct uffd_msg msgs[FAULT_BATCH];
-	uint64_t pending[FAULT_BATCH];
+	struct { uint64_t addr; bool wp; } pending[FAULT_BATCH];
 	int npend = 0;
 
 	for (int round = 0; round < FAULT_ROUNDS || npend; round++) {
@@ -289,13 +299,16 @@ static void serve(int pidx, uint32_t gen)
 		}
 		cnt = n > 0 ? (int)((size_t)n / sizeof(msgs[0])) : 0;
 		for (int i = 0; i < cnt; i++) {
-			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-				pending[npend++] = msgs[i].arg.pagefault.address;
-			else
+			if (msgs[i].event == UFFD_EVENT_PAGEFAULT) {
+				pending[npend].addr = msgs[i].arg.pagefault.address;
+				pending[npend++].wp = msgs[i].arg.pagefault.flags &
+						      UFFD_PAGEFAULT_FLAG_WP;
+			} else {
 				apply_event(pidx, &msgs[i]);
+			}
 		}
 		for (int i = 0; i < npend; i++)
-			if (resolve(pidx, pending[i]) == -EAGAIN)
+			if (resolve(pidx, pending[i].addr, pending[i].wp) == -EAGAIN)
 				pending[keep++] = pending[i];
 		npend = keep;
 	}

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "swapfile.h"
 #include "uffd.h"
+#include "wp.h"
 
 struct vs_helper vs;
 
@@ -87,7 +88,7 @@ int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm)
 		return -errno;
 	p->pidfd = r;
 	if (uffd >= 0) {
-		r = vs_uffd_api(uffd);
+		r = vs_uffd_api(uffd, &p->wp);
 		if (r) {
 			close(p->pidfd);
 			return r;
@@ -147,11 +148,16 @@ static int obj_grow(struct vs_obj *o, uint64_t npages)
 		return 0;
 	if (ftruncate(o->stg_fd, (off_t)len) < 0)
 		return -errno;
+	pthread_rwlock_wrlock(&vs.stg_lock);
 	stg = o->stg ? mremap(o->stg, old_len, len, MREMAP_MAYMOVE)
 		     : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, o->stg_fd, 0);
+	if (stg != MAP_FAILED)
+		o->stg = stg;
+	pthread_rwlock_unlock(&vs.stg_lock);
 	if (stg == MAP_FAILED)
 		return -errno;
-	o->stg = stg;
+	if (o->copied && vs_wp_obj_bitmaps(o, npages))
+		return -ENOMEM;
 	pt = realloc(o->pt, npages * sizeof(*pt));
 	if (!pt)
 		return -ENOMEM;
@@ -237,7 +243,8 @@ int vs_map_register(struct vs_map *m)
 
 	if (m->registered)
 		return 0;
-	r = vs_uffd_register(vs.procs[m->proc].uffd, m->addr, m->len);
+	r = vs_uffd_register(vs.procs[m->proc].uffd, m->addr, m->len,
+			     vs.procs[m->proc].wp && !vs.wp_off);
 	if (!r)
 		m->registered = true;
 	return r;
@@ -279,7 +286,10 @@ int vs_map_add(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
 			      .addr = addr, .len = len, .off = off };
 	if (vs.registered && vs.procs[proc].uffd >= 0) {
 		r = vs_map_register(m);
+		if (!r)
+			r = vs_wp_map(m); /* an enable is tracking writes */
 		if (r) {
+			vs_map_unregister(m);
 			m->used = false;
 			return r;
 		}
@@ -389,9 +399,22 @@ void vs_discard(struct vs_obj *o, uint64_t first, uint64_t count)
 			vs_slots_free(&vs.slots, vs_pt_slot(e));
 		vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, false, 0));
 	}
+	vs_wp_discarded(o, first, count);
 	if (staged)
 		fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			  (off_t)(first * VS_PAGE_SIZE), (off_t)(count * VS_PAGE_SIZE));
+}
+
+uint64_t vs_progress_start_all(void)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < VS_MAX_OBJS; i++)
+		if (vs.objs[i].used)
+			total += vs.objs[i].npages;
+	vs.progress_total = total;
+	vs.progress_done = 0;
+	return total;
 }
 
 struct vs_map *vs_map_for_page(int obj, uint64_t pg)
@@ -466,6 +489,8 @@ void vs_obj_gc(void)
 		close(o->stg_fd);
 		close(o->fd);
 		free(o->pt);
+		free(o->copied);
+		free(o->dirty);
 		memset(o, 0, sizeof(*o));
 	}
 }

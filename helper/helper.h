@@ -82,7 +82,10 @@ struct vs_obj {
 	uint64_t npages;      /* pages covered by mappings so far */
 	uint32_t *pt;         /* npages entries */
 	int stg_fd;           /* staging memfd, same offsets as the guest memfd */
-	uint8_t *stg;         /* helper mapping of stg_fd, npages pages */
+	uint8_t *stg;         /* helper mapping of stg_fd, npages pages; moves on growth,
+			       * so users without vs.lock hold vs.stg_lock for reading */
+	uint64_t *copied, *dirty; /* while enable tracks writes (wp.h), wp_pages bits */
+	uint64_t wp_pages;
 };
 
 struct vs_proc {
@@ -91,6 +94,7 @@ struct vs_proc {
 	bool is_vmm;
 	pid_t pid;
 	int uffd;             /* -1: none */
+	bool wp;              /* the uffd can write-protect shmem */
 	int pidfd;
 	int sock;             /* shim connection, -1 once closed */
 	uint32_t gen;         /* bumps on reuse of the slot, checked by the fault thread */
@@ -133,6 +137,10 @@ struct vs_helper {
 	bool registered;          /* mappings are registered on the uffds */
 	bool enable_moving;       /* the running enable has started moving pages */
 	bool op_running;          /* the worker is inside an operation: objects stay put */
+	int wp_phase;             /* enum vs_wp_phase (wp.h) */
+	uint64_t wp_dirtied;      /* dirty bits set while tracking */
+	bool wp_off;              /* VMSWAP_PRECOPY=0: copy while frozen, as before */
+	pthread_rwlock_t stg_lock; /* held for writing while a staging mapping moves */
 	char last_error[VS_ERR_MAX];
 
 	int swap_fd;              /* -1 until the first out */
@@ -143,6 +151,12 @@ struct vs_helper {
 	struct vs_counters c;
 	uint64_t install_gen;     /* bumps whenever a page is put into guest memory */
 	uint64_t trans_pages, trans_ms;     /* last transition */
+	struct {                  /* the last enable */
+		bool tracked;         /* copied before the freeze, writes tracked */
+		uint64_t frozen_ms;
+		uint64_t recopied;    /* pages copied again while frozen */
+		uint64_t kept_units;  /* 2 MiB units left resident: written after the thaw */
+	} en;
 	_Atomic uint64_t progress_done, progress_total;
 
 	int fault_epfd;           /* the fault thread's epoll set */
@@ -169,6 +183,8 @@ struct vs_map *vs_map_for_page(int obj, uint64_t pg);
 void vs_discard(struct vs_obj *o, uint64_t first, uint64_t count);
 int vs_discard_partial(struct vs_obj *o, uint64_t pg, uint32_t from, uint32_t len);
 void vs_obj_gc(void);
+/* Progress of an operation over every page of every object: starts at 0, returns the total. */
+uint64_t vs_progress_start_all(void);
 void vs_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Page state changes that keep the counters right. vs.lock held. */

@@ -154,7 +154,14 @@ static int setup(pid_t vmm_pid, int sock, int *sfd, int *done_fd, int *tfd)
 		vs_warn("swap dir %s is not a directory; out will fail", vs.swap_dir);
 	vs_swapfile_init_faults();
 
+	s = getenv(VMSWAP_ENV_PRECOPY);
+	if (s && *s && strcmp(s, "0") && strcmp(s, "1"))
+		vs_warn("%s=%s: expected 0 or 1; copying before the freeze (1)",
+			VMSWAP_ENV_PRECOPY, s);
+	vs.wp_off = s && !strcmp(s, "0");
+
 	pthread_mutex_init(&vs.lock, NULL);
+	pthread_rwlock_init(&vs.stg_lock, NULL);
 	vs.vmm_pid = vmm_pid;
 	vs.managed = true;
 	vs.swap_fd = -1;

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * enable: freeze the VMM, move every resident guest page to staging,
- * punch it out of guest memory, thaw. Incremental: only pages resident
- * again are moved. Copies use pread on the guest memfd of data extents
- * only (SEEK_DATA), so no hole is ever touched through a mapping.
+ * enable: move every resident guest page to staging and punch it out of
+ * guest memory, with the VMM frozen only briefly. Incremental: only pages
+ * resident again are moved.
+ *
+ * With write protection (wp.h): register and protect, copy while the VMM
+ * runs, freeze, copy again what was written, thaw, punch. Without it (or
+ * VMSWAP_PRECOPY=0): freeze, copy, punch, thaw.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,12 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "enable.h"
 #include "freeze.h"
 #include "helper.h"
 #include "log.h"
 #include "ops.h"
+#include "wp.h"
 
-#define UNIT_BYTES ((off_t)2 << 20) /* punch only whole THP units */
 #define FREEZE_TIMEOUT_MS 5000
 
 uint64_t vs_now_ms(void)
@@ -153,250 +157,143 @@ static int register_all(void)
 	return 0;
 }
 
-/* One thread's share of the staging copy. */
-struct stage_job {
-	struct vs_obj *o;
-	off_t from, to;     /* bytes, unit aligned */
-	uint64_t moved;
-	int r;
-	off_t d, h;         /* the data extent last found, [d, h) */
-};
-
-#define UNIT_EXTENTS (UNIT_BYTES / VS_PAGE_SIZE / 2 + 1)
-
-/*
- * The data extents of [unit, uend), into ext[] as start/end pairs.
- * SEEK_HOLE runs once per extent, not per unit: a long extent is not
- * rescanned for every unit it spans. Returns the count or -errno.
- */
-static int unit_extents(struct stage_job *j, off_t unit, off_t uend, off_t ext[][2])
+/* Processes other than the VMM that the freeze must stop too. vs.lock held. */
+static int other_pids(pid_t *pids)
 {
-	off_t size = (off_t)(j->o->npages * VS_PAGE_SIZE), pos = unit;
 	int n = 0;
 
-	while (pos < uend) {
-		if (j->h <= pos) {
-			j->d = lseek(j->o->fd, pos, SEEK_DATA);
-			if (j->d < 0) {
-				if (errno != ENXIO)
-					return -errno;
-				j->d = j->h = size; /* no data left */
-				break;
-			}
-			j->h = lseek(j->o->fd, j->d, SEEK_HOLE);
-			if (j->h < 0)
-				return -errno;
-		}
-		if (j->d >= uend)
-			break;
-		ext[n][0] = j->d > pos ? j->d : pos;
-		ext[n][1] = j->h < uend ? j->h : uend;
-		pos = ext[n++][1];
-	}
+	for (int i = 0; i < VS_MAX_PROCS; i++)
+		if (vs.procs[i].used && !vs.procs[i].dead && !vs.procs[i].is_vmm)
+			pids[n++] = vs.procs[i].pid;
 	return n;
 }
 
-static int copy_extents(struct vs_obj *o, off_t ext[][2], int n)
-{
-	for (int i = 0; i < n; i++) {
-		for (off_t off = ext[i][0]; off < ext[i][1];) {
-			ssize_t r = pread(o->fd, o->stg + off, (size_t)(ext[i][1] - off), off);
-
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				return r < 0 ? -errno : -EIO;
-			off += r;
-		}
-	}
-	return 0;
-}
-
 /*
- * Move the data pages of [from, to) of an object to staging, 2 MiB at a
- * time: scan and copy without the lock (the VMM is frozen, so only the
- * fault thread can add a page, and it bumps vs.install_gen), then under
- * the lock mark the pages and punch the whole unit. If a page was
- * installed meanwhile, the unit is scanned and copied again under the
- * lock, so no page is ever punched uncopied.
+ * Before the freeze, with write-protect tracking: register and protect
+ * every mapping, then copy while the VMM runs. Returns 1 when tracking
+ * is not available (the copy then happens frozen), 0, or -errno.
  */
-static void *stage_span(void *arg)
+static int precopy(char *msg, size_t n)
 {
-	struct stage_job *j = arg;
-	struct vs_obj *o = j->o;
-	off_t size = (off_t)(o->npages * VS_PAGE_SIZE);
-	off_t ext[UNIT_EXTENTS][2];
+	uint64_t none = 0;
+	int r;
 
-	j->d = j->h = -1;
-	for (off_t unit = j->from; unit < j->to && !j->r; unit += UNIT_BYTES) {
-		off_t uend = unit + UNIT_BYTES < j->to ? unit + UNIT_BYTES : j->to;
-		uint64_t gen = __atomic_load_n(&vs.install_gen, __ATOMIC_ACQUIRE);
-		int n = unit_extents(j, unit, uend, ext);
-
-		if (n > 0)
-			j->r = copy_extents(o, ext, n);
-		else if (n < 0)
-			j->r = n;
-		pthread_mutex_lock(&vs.lock);
-		if (!j->r && vs.install_gen != gen) {
-			j->d = j->h = -1;
-			n = unit_extents(j, unit, uend, ext);
-			j->r = n < 0 ? n : copy_extents(o, ext, n);
-		}
-		for (int i = 0; i < n && !j->r; i++) {
-			for (uint64_t pg = (uint64_t)ext[i][0] / VS_PAGE_SIZE;
-			     pg < (uint64_t)ext[i][1] / VS_PAGE_SIZE; pg++) {
-				uint32_t e = o->pt[pg];
-
-				vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, vs_pt_has_slot(e),
-							      vs_pt_slot(e)));
-				j->moved++;
-			}
-		}
-		if (!j->r && n > 0 &&
-		    fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, unit, uend - unit) < 0)
-			j->r = -errno;
+	pthread_mutex_lock(&vs.lock);
+	if (!vs_wp_usable()) {
 		pthread_mutex_unlock(&vs.lock);
-		__atomic_fetch_add(&vs.progress_done, (uint64_t)(uend - unit) / VS_PAGE_SIZE,
-				   __ATOMIC_RELAXED);
-		if (j->d >= size)
-			break;
-		/* Jump over units with no data. */
-		if (j->d > uend)
-			unit = j->d / UNIT_BYTES * UNIT_BYTES - UNIT_BYTES;
+		return 1;
 	}
-	return NULL;
+	r = register_all();
+	if (!r)
+		r = vs_wp_begin();
+	pthread_mutex_unlock(&vs.lock);
+	if (!r) {
+		vs_prealloc_staging();
+		r = vs_stage_all(false, &none);
+	}
+	if (r) {
+		snprintf(msg, n, "%s", vs.last_error);
+		pthread_mutex_lock(&vs.lock);
+		vs_wp_end();
+		pthread_mutex_unlock(&vs.lock);
+	}
+	return r;
 }
 
 /*
- * Before the freeze: allocate and map the staging pages for every data
- * extent, so the frozen copy is a plain memcpy into present pages. New
- * pages are slow to get (zeroing, and here the hypervisor's page
- * reporting); that cost must not stretch the VMM's freeze.
+ * Frozen, vs.lock held: every mapping registered and covered, then either
+ * the tracked pages settled (punched after the thaw), or, without
+ * tracking, everything copied and punched now.
  */
-static void prealloc_staging(void)
+static int frozen_step(bool tracking, char *msg, size_t n, uint64_t *moved)
 {
-	for (int i = 0; i < VS_MAX_OBJS; i++) {
-		struct vs_obj *o = &vs.objs[i];
-		off_t pos = 0, d = -1, h = -1; /* [d, h): the data extent at hand */
+	int r = register_all();
 
-		while (o->used && pos < (off_t)(o->npages * VS_PAGE_SIZE)) {
-			off_t size = (off_t)(o->npages * VS_PAGE_SIZE), end;
-
-			pthread_mutex_lock(&vs.lock);
-			/* One SEEK_HOLE per extent: it scans the whole extent. */
-			if (h <= pos) {
-				d = lseek(o->fd, pos, SEEK_DATA);
-				h = d < 0 ? -1 : lseek(o->fd, d, SEEK_HOLE);
-				if (h > size)
-					h = size;
-			}
-			if (d < 0 || h <= d) {
-				pthread_mutex_unlock(&vs.lock);
-				break;
-			}
-			if (pos < d)
-				pos = d;
-			end = h - pos > UNIT_BYTES ? pos + UNIT_BYTES : h; /* short lock holds */
-			if (fallocate(o->stg_fd, 0, pos, end - pos) == 0)
-				madvise(o->stg + pos, (size_t)(end - pos), MADV_POPULATE_WRITE);
-			pthread_mutex_unlock(&vs.lock);
-			pos = end;
-		}
+	if (r) {
+		snprintf(msg, n, "%s", vs.last_error);
+		return r;
 	}
-}
-
-/* Both halves of each object in parallel: the copy is memory bound, the VMM frozen. */
-static int stage_all(uint64_t *moved)
-{
-	uint64_t total = 0;
-
-	for (int i = 0; i < VS_MAX_OBJS; i++)
-		if (vs.objs[i].used)
-			total += vs.objs[i].npages;
-	vs.progress_total = total;
-	vs.progress_done = 0;
-	for (int i = 0; i < VS_MAX_OBJS; i++) {
-		struct vs_obj *o = &vs.objs[i];
-		off_t size = (off_t)(o->npages * VS_PAGE_SIZE);
-		off_t mid = size / 2 / UNIT_BYTES * UNIT_BYTES;
-		struct stage_job a = { .o = o, .from = 0, .to = mid };
-		struct stage_job b = { .o = o, .from = mid, .to = size };
-		pthread_t t;
-		bool two;
-
-		if (!o->used)
-			continue;
-		two = mid > 0 && pthread_create(&t, NULL, stage_span, &a) == 0;
-		if (!two)
-			b.from = 0;
-		stage_span(&b);
-		if (two)
-			pthread_join(t, NULL);
-		*moved += a.moved + b.moved;
-		if (a.r || b.r) {
-			vs_set_error("moving %s to staging: %s", o->name, strerror(-(a.r ? a.r : b.r)));
-			return a.r ? a.r : b.r;
-		}
+	r = vs_find_uncovered(msg, n);
+	if (r)
+		return r;
+	if (tracking && !vs_wp_usable()) {
+		vs_info("a process without write protection joined; copying while frozen");
+		vs_wp_end();
+		tracking = false;
 	}
-	vs.progress_done = total;
-	return 0;
+	vs.enable_moving = true;
+	if (tracking) {
+		r = vs_wp_settle_frozen();
+	} else {
+		pthread_mutex_unlock(&vs.lock); /* the staging copy takes the lock per unit */
+		r = vs_stage_all(true, moved);
+		pthread_mutex_lock(&vs.lock);
+	}
+	if (r)
+		snprintf(msg, n, "%s", vs.last_error);
+	return r;
 }
 
 int vs_op_enable(char *msg, size_t n)
 {
 	pid_t extra[VS_MAX_PROCS];
 	struct vs_freeze fz;
-	uint64_t t0 = vs_now_ms(), moved = 0, frozen_ms;
-	int nextra = 0, r;
+	uint64_t t0 = vs_now_ms(), moved = 0, frozen_ms, t_freeze, t_thaw;
+	bool tracking;
+	int nextra, r;
 
 	pthread_mutex_lock(&vs.lock);
 	vs.enable_moving = false;
-	for (int i = 0; i < VS_MAX_PROCS; i++)
-		if (vs.procs[i].used && !vs.procs[i].dead && !vs.procs[i].is_vmm)
-			extra[nextra++] = vs.procs[i].pid;
+	memset(&vs.en, 0, sizeof(vs.en));
+	nextra = other_pids(extra);
 	pthread_mutex_unlock(&vs.lock);
 
-	prealloc_staging();
-	uint64_t t_freeze = vs_now_ms();
+	r = precopy(msg, n);
+	if (r < 0)
+		return r;
+	tracking = r == 0;
+	if (!tracking)
+		vs_prealloc_staging();
+	t_freeze = vs_now_ms();
 	r = vs_freeze(&fz, vs.vmm_pid, extra, nextra, FREEZE_TIMEOUT_MS);
 	if (r) {
 		snprintf(msg, n, "could not freeze the VMM: %s", strerror(-r));
+		pthread_mutex_lock(&vs.lock);
+		vs_wp_end();
+		pthread_mutex_unlock(&vs.lock);
 		return r;
 	}
-	uint64_t t_frozen = vs_now_ms();
-	/* Every mapping of guest memory, in any process, must fault through a uffd. */
 	pthread_mutex_lock(&vs.lock);
-	r = register_all();
-	if (r)
-		snprintf(msg, n, "%s", vs.last_error);
-	else
-		r = vs_find_uncovered(msg, n);
-	uint64_t t_checked = vs_now_ms();
+	r = frozen_step(tracking, msg, n, &moved);
+	if (r && vs.wp_phase != VS_WP_OFF)
+		vs_wp_end();
+	tracking = vs.wp_phase == VS_WP_PUNCH;
 	pthread_mutex_unlock(&vs.lock);
-	pthread_mutex_lock(&vs.lock);
-	vs.enable_moving = !r;
-	pthread_mutex_unlock(&vs.lock);
-	if (!r) {
-		r = stage_all(&moved);
-		if (r)
-			snprintf(msg, n, "%s", vs.last_error);
-	}
-	frozen_ms = vs_now_ms() - t_freeze;
+	t_thaw = vs_now_ms();
+	frozen_ms = t_thaw - t_freeze;
 	vs_thaw(&fz);
-	vs_dbg("enable: staging preallocated in %llu ms, freeze %llu ms, coverage check %llu ms, "
-	       "copy and punch %llu ms", (unsigned long long)(t_freeze - t0),
-	       (unsigned long long)(t_frozen - t_freeze), (unsigned long long)(t_checked - t_frozen),
-	       (unsigned long long)(vs_now_ms() - t_checked));
-	if (r)
-		return r;
-
+	if (!r && tracking)
+		r = vs_wp_punch_all(&moved);
 	pthread_mutex_lock(&vs.lock);
+	if (vs.wp_phase != VS_WP_OFF)
+		vs_wp_end();
+	if (r) {
+		if (!msg[0])
+			snprintf(msg, n, "%s", vs.last_error);
+		pthread_mutex_unlock(&vs.lock);
+		return r;
+	}
 	vs.state = VS_PENDING;
+	vs.en.tracked = tracking;
+	vs.en.frozen_ms = frozen_ms;
 	vs.trans_pages = moved;
 	vs.trans_ms = vs_now_ms() - t0;
 	vs.last_error[0] = 0;
 	pthread_mutex_unlock(&vs.lock);
+	vs_dbg("enable: %s, copy before the freeze %llu ms, frozen %llu ms, punch after %llu ms",
+	       tracking ? "write-protect tracking" : "copy while frozen",
+	       (unsigned long long)(t_freeze - t0), (unsigned long long)frozen_ms,
+	       (unsigned long long)(vs_now_ms() - t_thaw));
 	snprintf(msg, n, "enabled: %llu pages moved to staging, VMM frozen %llu ms",
 		 (unsigned long long)moved, (unsigned long long)frozen_ms);
 	return 0;

@@ -52,24 +52,24 @@ static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg)
 	return 0;
 }
 
-/* Write a batch, one pwrite per run of consecutive slots. Unlocked. */
+/* Write a batch, one pwrite per run of consecutive slots. Without vs.lock. */
 static int out_write(const struct out_batch *b)
 {
 	uint64_t i = 0;
+	int r = 0;
 
-	while (i < b->count) {
+	pthread_rwlock_rdlock(&vs.stg_lock); /* hotplug growth must not move staging now */
+	while (i < b->count && !r) {
 		uint64_t j = i + 1;
-		int r;
 
 		while (j < b->count && b->slot[j] == b->slot[i] + (j - i))
 			j++;
 		r = vs_swapfile_write(vs.swap_fd, b->slot[i],
 				      b->o->stg + (b->first + i) * VS_PAGE_SIZE, j - i);
-		if (r)
-			return r;
 		i = j;
 	}
-	return 0;
+	pthread_rwlock_unlock(&vs.stg_lock);
+	return r;
 }
 
 /* After the write (or its failure): settle each page. vs.lock held. */

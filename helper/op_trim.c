@@ -87,14 +87,10 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 
 int vs_op_trim(char *msg, size_t n)
 {
-	uint64_t t0 = vs_now_ms(), zero = 0, clean = 0, total = 0;
+	uint64_t t0 = vs_now_ms(), zero = 0, clean = 0;
 	int r = 0;
 
-	for (int i = 0; i < VS_MAX_OBJS; i++)
-		if (vs.objs[i].used)
-			total += vs.objs[i].npages;
-	vs.progress_total = total;
-	vs.progress_done = 0;
+	vs_progress_start_all();
 	for (int i = 0; i < VS_MAX_OBJS && !r; i++) {
 		struct vs_obj *o = &vs.objs[i];
 

@@ -110,6 +110,10 @@ int vs_status_render(char *buf, size_t n)
 	    (unsigned long long)p99, (unsigned long long)vs.c.lat_max_us, nprocs, nmaps);
 	put(&b, " \"state_transition\":{\"pages\":%llu,\"time_ms\":%llu},\n",
 	    (unsigned long long)vs.trans_pages, (unsigned long long)vs.trans_ms);
+	put(&b, " \"last_enable\":{\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"
+		"\"kept_units\":%llu},\n", (unsigned long long)vs.en.frozen_ms,
+	    vs.en.tracked ? "true" : "false", (unsigned long long)vs.en.recopied,
+	    (unsigned long long)vs.en.kept_units);
 	put(&b, " \"progress\":{\"done\":%llu,\"total\":%llu},\n \"last_error\":",
 	    (unsigned long long)vs.progress_done, (unsigned long long)vs.progress_total);
 	put_str(&b, vs.last_error);

@@ -5,10 +5,13 @@
 
 #include "uffd.h"
 
-int vs_uffd_api(int uffd)
+int vs_uffd_api(int uffd, bool *wp)
 {
 	/* Richest first; an unsupported feature fails without consuming the handshake. */
 	static const uint64_t wanted[] = {
+		UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_EVENT_REMOVE |
+			UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMAP |
+			UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
 		UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_EVENT_REMOVE |
 			UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMAP,
 		UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_EVENT_REMOVE,
@@ -22,6 +25,7 @@ int vs_uffd_api(int uffd)
 		if (ioctl(uffd, UFFDIO_API, &api) == 0) {
 			if (!(api.ioctls & (1ull << _UFFDIO_REGISTER)))
 				return -EOPNOTSUPP;
+			*wp = api.features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
 			return 0;
 		}
 		err = errno;
@@ -31,14 +35,14 @@ int vs_uffd_api(int uffd)
 	return -err;
 }
 
-int vs_uffd_register(int uffd, uint64_t addr, uint64_t len)
+int vs_uffd_register(int uffd, uint64_t addr, uint64_t len, bool wp)
 {
 	struct uffdio_register reg = {
 		.range = { .start = addr, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
+		.mode = UFFDIO_REGISTER_MODE_MISSING | (wp ? UFFDIO_REGISTER_MODE_WP : 0),
 	};
 	const uint64_t need = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_ZEROPAGE) |
-			      (1ull << _UFFDIO_WAKE);
+			      (1ull << _UFFDIO_WAKE) | (wp ? 1ull << _UFFDIO_WRITEPROTECT : 0);
 
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
 		return -errno;
@@ -96,4 +100,14 @@ int vs_uffd_wake(int uffd, uint64_t addr, uint64_t len)
 	struct uffdio_range r = { .start = addr, .len = len };
 
 	return ioctl(uffd, UFFDIO_WAKE, &r) < 0 ? -errno : 0;
+}
+
+int vs_uffd_writeprotect(int uffd, uint64_t addr, uint64_t len, bool protect)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = addr, .len = len },
+		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0, /* unprotect wakes */
+	};
+
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
 }

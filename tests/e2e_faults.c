@@ -117,3 +117,41 @@ Test(faults, concurrent_writers_during_enable_out_disable)
 	h_vm_churn_through_swap(vm);
 	h_vm_finish(vm);
 }
+
+/* The last enable's record in status: tracked or not, pages copied again while frozen. */
+static uint64_t last_enable(int pid, bool tracked)
+{
+	char *st = h_status_fresh(pid);
+	uint64_t recopied = h_json_u64(st, "recopied_pages");
+
+	cr_assert(strstr(st, tracked ? "\"tracked\":true" : "\"tracked\":false"), "%s", st);
+	free(st);
+	return recopied;
+}
+
+Test(faults, writes_during_the_copy_before_the_freeze_are_copied_again)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 128M --threads 4", NULL);
+
+	h_ok(vm->p, "churn start");
+	h_ctl_ok(vm->pid, "enable", NULL);
+	/* The writers ran through the copy: their pages were caught and copied again. */
+	cr_assert_gt(last_enable(vm->pid, true), 0);
+	h_ctl_ok(vm->pid, "out", "--wait", NULL);
+	h_ctl_ok(vm->pid, "enable", NULL);
+	cr_assert_gt(last_enable(vm->pid, true), 0);
+	h_churn_stop_ok(vm->p, "churn");
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+}
+
+Test(faults, concurrent_writers_with_the_copy_while_frozen)
+{
+	static const char *const env[] = { "VMSWAP_PRECOPY=0", NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 64M", env);
+
+	h_vm_churn_through_swap(vm);
+	cr_assert_eq(last_enable(vm->pid, false), 0);
+	h_vm_finish(vm);
+}

@@ -14,6 +14,7 @@
 #include "../helper/helper.h"
 #include "../helper/ops.h"
 #include "../helper/swapfile.h"
+#include "unit_fixture.h"
 
 #define NPAGES 1536 /* 6 MiB: three 2 MiB units */
 
@@ -57,22 +58,7 @@ static void stage(uint64_t pg, uint64_t gen, bool keep_slot, uint32_t slot)
 
 static void setup(void)
 {
-	char dir[] = "/tmp/vmswap-unit-XXXXXX";
-	int fd;
-
-	memset(&vs, 0, sizeof(vs));
-	pthread_mutex_init(&vs.lock, NULL);
-	vs_slots_init(&vs.slots);
-	cr_assert(mkdtemp(dir));
-	vs.swap_fd = vs_swapfile_create(dir, &vs.swap_direct);
-	rmdir(dir);
-	if (vs.swap_fd == -EOPNOTSUPP)
-		cr_skip_test("O_TMPFILE is not supported in /tmp");
-	cr_assert_geq(vs.swap_fd, 0);
-	fd = memfd_create("unit-ops", MFD_CLOEXEC);
-	cr_assert_eq(ftruncate(fd, NPAGES * VS_PAGE_SIZE), 0);
-	obj = vs_obj_get(fd, "unit-ops", NPAGES * VS_PAGE_SIZE);
-	cr_assert_geq(obj, 0);
+	obj = unit_setup_obj("unit-ops", NPAGES);
 }
 
 TestSuite(ops, .init = setup);

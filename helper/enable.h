@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The parts of enable (op_enable.c): copying to staging, and write-protect tracking. */
+#ifndef VS_ENABLE_H
+#define VS_ENABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "helper.h"
+
+#define VS_UNIT_BYTES ((off_t)2 << 20) /* punch only whole THP units */
+
+/* Allocate and map staging for every data extent, before any freeze. */
+void vs_prealloc_staging(void);
+/*
+ * Copy every data page to staging on two threads per object. Frozen:
+ * also mark the pages staged and punch their units (*moved counts them).
+ * Not frozen (write-protect tracking on): only set the copied bits.
+ */
+int vs_stage_all(bool frozen, uint64_t *moved);
+/* pread [from, from+len) of the guest memfd into staging at the same offset. */
+int vs_copy_to_staging(struct vs_obj *o, off_t from, off_t len);
+
+/* enable_wp.c. vs.lock held, the VMM frozen: copy what was written, enter PUNCH. */
+int vs_wp_settle_frozen(void);
+/* After the thaw, no lock held: punch every unit still copied. */
+int vs_wp_punch_all(uint64_t *moved);
+
+#endif
