@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * out: write staging to the swap file. Slots are taken under the lock,
- * the write runs unlocked (faults keep being served from staging), and
+ * out: write staging to the swap file, on two writers. Slots are taken
+ * under the lock, the write runs unlocked (faults keep being served from staging), and
  * pages still staged afterwards become FILE. A page that faulted in
  * meanwhile gives its new slot back: its staged bytes may have been read
  * after the fault punched them.
@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -93,39 +94,76 @@ static uint64_t out_commit(const struct out_batch *b, bool written)
 	return moved;
 }
 
+/* The writers' shared cursor and outcome; vs.lock guards it. */
+struct out_run {
+	int obj;
+	uint64_t pg;
+	uint64_t moved;
+	int r;          /* first error */
+	bool aborted;
+};
+
+/*
+ * One writer: take the next batch under the lock, write it unlocked,
+ * settle it. Two run at once, so one write is always in flight while
+ * the other writer collects or settles.
+ */
+static void *out_writer(void *arg)
+{
+	struct out_run *run = arg;
+	struct out_batch b;
+
+	pthread_mutex_lock(&vs.lock);
+	for (;;) {
+		int r = 0;
+
+		if (run->r || run->aborted || (run->aborted = vs_op_aborted()))
+			break;
+		while (run->obj < VS_MAX_OBJS && (!vs.objs[run->obj].used ||
+						  run->pg >= vs.objs[run->obj].npages)) {
+			run->obj++;
+			run->pg = 0;
+		}
+		if (run->obj == VS_MAX_OBJS)
+			break;
+		r = out_collect(&b, &vs.objs[run->obj], &run->pg);
+		pthread_mutex_unlock(&vs.lock);
+		if (!r && b.count)
+			r = out_write(&b);
+		pthread_mutex_lock(&vs.lock);
+		run->moved += out_commit(&b, r == 0);
+		vs.progress_done += b.count;
+		if (r && !run->r)
+			run->r = r;
+	}
+	pthread_mutex_unlock(&vs.lock);
+	return NULL;
+}
+
 int vs_op_out(char *msg, size_t n)
 {
-	static struct out_batch b;
-	uint64_t t0 = vs_now_ms(), moved = 0;
-	int r = 0;
+	struct out_run run = { 0 };
+	uint64_t t0 = vs_now_ms(), moved;
+	pthread_t t;
+	bool two;
+	int r;
 
 	vs.progress_total = vs.c.staging;
 	vs.progress_done = 0;
-	for (int i = 0; i < VS_MAX_OBJS; i++) {
-		struct vs_obj *o = &vs.objs[i];
-		uint64_t pg = 0;
-
-		while (o->used && pg < o->npages) {
-			if (vs_op_aborted()) {
-				snprintf(msg, n, "swap out aborted");
-				return -ECANCELED;
-			}
-			pthread_mutex_lock(&vs.lock);
-			r = out_collect(&b, o, &pg);
-			pthread_mutex_unlock(&vs.lock);
-			if (!r && b.count)
-				r = out_write(&b);
-			pthread_mutex_lock(&vs.lock);
-			moved += out_commit(&b, r == 0);
-			pthread_mutex_unlock(&vs.lock);
-			if (r) {
-				vs_set_error("writing the swap file: %s", strerror(-r));
-				snprintf(msg, n, "swap out failed: %s; pages stay in staging",
-					 strerror(-r));
-				return r;
-			}
-			vs.progress_done += b.count;
-		}
+	two = pthread_create(&t, NULL, out_writer, &run) == 0;
+	out_writer(&run);
+	if (two)
+		pthread_join(t, NULL);
+	moved = run.moved;
+	r = run.r;
+	if (run.aborted) {
+		snprintf(msg, n, "swap out aborted");
+		return -ECANCELED;
+	}
+	if (r) {
+		vs_set_error("writing the swap file: %s", strerror(-r));
+		snprintf(msg, n, "swap out failed: %s; pages stay in staging", strerror(-r));
+		return r;
 	}
 	/*
 	 * Buffered: the host gets the memory back only once the page cache is

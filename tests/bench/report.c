@@ -120,6 +120,12 @@ static double i_file16(int r)
 	return g("vs_fault_file_p50_us", r) / (g("uffd_shmem_p50_us", r) + g("rread16_p50_us", r));
 }
 
+static double i_disable_fresh(int r)
+{
+	return g("vs_disable_MiBps", r) / g("memcpy_fresh_2t_MiBps", r);
+}
+static double i_stg_1cpu(int r) { return g("vs_fault_stg_p50_us", r) / g("uffd_1cpu_p50_us", r); }
+
 static const struct target targets[] = {
 	{ "t_freeze", "enable freeze per GiB / memcpy 1 GiB on 2 cores", LE, 1.5, t_freeze,
 	  "vmswap limits" },
@@ -143,6 +149,11 @@ static const struct target targets[] = {
 	  "vmswap limits" },
 	{ "i_fault_file16", "(info) file fault p50 / (uffd RT + cold 16K pread)", INFO, 0,
 	  i_file16, "probe limits" },
+	/* Swap-in must fill fresh guest pages: on some hosts that, not the disk, is the ceiling. */
+	{ "i_disable_fresh", "(info) disable throughput / memcpy into fresh pages", INFO, 0,
+	  i_disable_fresh, "vmswap limits" },
+	{ "i_fault_stg_1cpu", "(info) staging fault p50 / uffd RT on one CPU", INFO, 0,
+	  i_stg_1cpu, "probe limits" },
 };
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 
