@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,9 +23,18 @@
 
 #define IN_BATCH 256
 
-static uint8_t *in_buf; /* IN_BATCH pages, worker thread only */
 static int in_fd = -1;  /* the swap file, read through the page cache */
-static uint32_t ahead;  /* slots below this were already asked for */
+
+/* One of the two swap-in threads: its half of an object, its buffer, its read-ahead. */
+struct in_half {
+	struct vs_obj *o;
+	int obj;
+	uint64_t pg, end;
+	uint64_t moved;
+	uint32_t ahead;     /* slots below this were already asked for */
+	int r;
+	uint8_t *buf;       /* IN_BATCH pages */
+};
 
 #define AHEAD_SLOTS 4096 /* 16 MiB of read-ahead in flight */
 
@@ -37,7 +47,6 @@ static void in_open(void)
 	char path[64];
 
 	in_fd = vs.swap_fd;
-	ahead = 0;
 	if (!vs.swap_direct)
 		return;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", vs.swap_fd);
@@ -57,14 +66,15 @@ static void in_close(void)
 	in_fd = -1;
 }
 
-static int in_read(uint32_t slot, void *buf, size_t n)
+static int in_read(struct in_half *h, uint32_t slot, size_t n)
 {
-	if (in_fd != vs.swap_fd && slot + n + AHEAD_SLOTS / 2 > ahead) {
+	if (in_fd != vs.swap_fd && (slot + n + AHEAD_SLOTS / 2 > h->ahead || slot < h->ahead -
+				    AHEAD_SLOTS)) {
 		posix_fadvise(in_fd, (off_t)slot * VS_PAGE_SIZE, (off_t)AHEAD_SLOTS * VS_PAGE_SIZE,
 			      POSIX_FADV_WILLNEED);
-		ahead = slot + AHEAD_SLOTS;
+		h->ahead = slot + AHEAD_SLOTS;
 	}
-	return vs_swapfile_read(in_fd, slot, buf, n);
+	return vs_swapfile_read(in_fd, slot, h->buf, n);
 }
 
 /*
@@ -130,28 +140,31 @@ static void settle(struct vs_obj *o, uint64_t pg, uint64_t n)
 }
 
 /*
- * Swap in one run at *pg of pages in the same state (and consecutive slots
- * for FILE). Advances *pg past what is settled. 0 or -errno.
+ * Swap in one run at h->pg of pages in the same state (and consecutive
+ * slots for FILE), below h->end. Advances h->pg past what is settled.
+ * 0 or -errno.
  */
-static int swapin_run(struct vs_obj *o, int obj, uint64_t *pg, uint64_t *moved)
+static int swapin_run(struct in_half *h)
 {
-	uint64_t first, n = 0;
+	struct vs_obj *o = h->o;
+	uint64_t first, n = 0, end;
 	uint32_t slot = 0;
 	enum vs_pstate st;
 	int64_t k;
 	int r;
 
 	pthread_mutex_lock(&vs.lock);
-	while (*pg < o->npages && vs_pt_state(o->pt[*pg]) == VS_P_RESIDENT)
-		(*pg)++;
-	if (*pg >= o->npages) {
+	end = h->end < o->npages ? h->end : o->npages;
+	while (h->pg < end && vs_pt_state(o->pt[h->pg]) == VS_P_RESIDENT)
+		h->pg++;
+	if (h->pg >= end) {
 		pthread_mutex_unlock(&vs.lock);
 		return 0;
 	}
-	first = *pg;
+	first = h->pg;
 	st = vs_pt_state(o->pt[first]);
 	slot = vs_pt_slot(o->pt[first]);
-	while (first + n < o->npages && n < IN_BATCH) {
+	while (first + n < end && n < IN_BATCH) {
 		uint32_t e = o->pt[first + n];
 
 		if (vs_pt_state(e) != st || (st == VS_P_FILE && vs_pt_slot(e) != slot + n))
@@ -159,11 +172,11 @@ static int swapin_run(struct vs_obj *o, int obj, uint64_t *pg, uint64_t *moved)
 		n++;
 	}
 	if (st == VS_P_STAGING) {
-		k = install(o, obj, first, n, o->stg + first * VS_PAGE_SIZE);
+		k = install(o, h->obj, first, n, o->stg + first * VS_PAGE_SIZE);
 		if (k > 0) {
 			settle(o, first, (uint64_t)k);
-			*moved += (uint64_t)k;
-			*pg = first + (uint64_t)k;
+			h->moved += (uint64_t)k;
+			h->pg = first + (uint64_t)k;
 		}
 		pthread_mutex_unlock(&vs.lock);
 		return k < 0 && k != -EAGAIN ? (int)k : 0;
@@ -171,7 +184,7 @@ static int swapin_run(struct vs_obj *o, int obj, uint64_t *pg, uint64_t *moved)
 	pthread_mutex_unlock(&vs.lock);
 
 	/* Read unlocked; recheck under the lock that the run is unchanged. */
-	r = in_read(slot, in_buf, n);
+	r = in_read(h, slot, n);
 	if (r) {
 		vs_set_error("reading swap file slot %u: %s", slot, strerror(-r));
 		return r;
@@ -180,19 +193,76 @@ static int swapin_run(struct vs_obj *o, int obj, uint64_t *pg, uint64_t *moved)
 	for (uint64_t i = 0; i < n; i++) {
 		uint32_t e = o->pt[first + i];
 
-		if (vs_pt_state(e) != VS_P_FILE || vs_pt_slot(e) != slot + i) {
+		if (first + i >= o->npages || vs_pt_state(e) != VS_P_FILE ||
+		    vs_pt_slot(e) != slot + i) {
 			n = i;
 			break;
 		}
 	}
-	k = n ? install(o, obj, first, n, in_buf) : 0;
+	k = n ? install(o, h->obj, first, n, h->buf) : 0;
 	if (k > 0) {
 		settle(o, first, (uint64_t)k);
-		*moved += (uint64_t)k;
+		h->moved += (uint64_t)k;
 	}
 	pthread_mutex_unlock(&vs.lock);
-	*pg = first + (k > 0 ? (uint64_t)k : 0);
+	h->pg = first + (k > 0 ? (uint64_t)k : 0);
 	return k < 0 && k != -EAGAIN ? (int)k : 0;
+}
+
+/*
+ * One half of an object. Two run at once: one reads the file (or copies
+ * from the page cache) while the other installs pages under the lock.
+ */
+static void *swapin_half(void *arg)
+{
+	struct in_half *h = arg;
+	uint64_t last = UINT64_MAX, before = h->moved;
+
+	while (!h->r && h->pg < h->end && h->pg < h->o->npages) {
+		if (vs_op_aborted()) {
+			h->r = -ECANCELED;
+			break;
+		}
+		if (h->pg == last)
+			usleep(50); /* EAGAIN: let the fault thread read the event */
+		last = h->pg;
+		h->r = swapin_run(h);
+		vs.progress_done += h->moved - before;
+		before = h->moved;
+	}
+	return NULL;
+}
+
+/* Every object, in two halves on two threads. 0 or -errno. */
+static int swapin_pass(struct in_half half[2], uint64_t *moved)
+{
+	for (int i = 0; i < VS_MAX_OBJS; i++) {
+		struct vs_obj *o = &vs.objs[i];
+		uint64_t mid = o->npages / 2;
+		pthread_t t;
+		bool two;
+
+		if (!o->used)
+			continue;
+		for (int j = 0; j < 2; j++) {
+			half[j].o = o;
+			half[j].obj = i;
+			half[j].pg = j ? mid : 0;
+			half[j].end = j ? UINT64_MAX : mid;
+			half[j].moved = 0;
+			half[j].r = 0;
+		}
+		two = mid && pthread_create(&t, NULL, swapin_half, &half[0]) == 0;
+		if (!two)
+			half[1].pg = 0;
+		swapin_half(&half[1]);
+		if (two)
+			pthread_join(t, NULL);
+		*moved += half[0].moved + half[1].moved;
+		if (half[0].r || half[1].r)
+			return half[0].r ? half[0].r : half[1].r;
+	}
+	return 0;
 }
 
 /* After everything is back: unregister, empty the swap file. vs.lock held. */
@@ -213,32 +283,26 @@ static void finish(void)
 
 int vs_op_disable(char *msg, size_t n)
 {
+	static struct in_half half[2];
 	uint64_t t0 = vs_now_ms(), moved = 0;
 	int r = 0;
 
-	if (!in_buf && !(in_buf = aligned_alloc(VS_PAGE_SIZE, IN_BATCH * VS_PAGE_SIZE)))
-		return -ENOMEM;
+	for (int j = 0; j < 2; j++) {
+		half[j].ahead = 0;
+		if (!half[j].buf &&
+		    !(half[j].buf = aligned_alloc(VS_PAGE_SIZE, IN_BATCH * VS_PAGE_SIZE)))
+			return -ENOMEM;
+	}
 	vs.progress_total = vs.c.staging + vs.c.swapped;
 	vs.progress_done = 0;
 	if (vs.swap_fd >= 0)
 		in_open();
 	for (;;) {
-		for (int i = 0; i < VS_MAX_OBJS && !r; i++) {
-			struct vs_obj *o = &vs.objs[i];
-			uint64_t pg = 0, last = UINT64_MAX;
-
-			while (o->used && pg < o->npages && !r) {
-				if (vs_op_aborted()) {
-					snprintf(msg, n, "swap in aborted");
-					in_close();
-					return -ECANCELED;
-				}
-				if (pg == last)
-					usleep(50); /* EAGAIN: let the fault thread read the event */
-				last = pg;
-				r = swapin_run(o, i, &pg, &moved);
-				vs.progress_done = moved;
-			}
+		r = swapin_pass(half, &moved);
+		if (r == -ECANCELED) {
+			snprintf(msg, n, "swap in aborted");
+			in_close();
+			return r;
 		}
 		if (r) {
 			snprintf(msg, n, "swap in failed: %s", vs.last_error);
