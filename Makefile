@@ -2,6 +2,7 @@
 #   make          build build/libvmswap.so build/vmswap-helper build/vmswapctl build/toyvmm
 #   make demo     walk a 512 MiB toy VMM through enable/trim/out/disable
 #   make check    run every test
+#   make fuzz     fuzz the control parser and the wire protocol (FUZZ_SECONDS each)
 #   make clean
 
 CC      ?= cc
@@ -100,6 +101,7 @@ demo: all
 # Tests run from the top directory; they find the binaries in build/.
 check: all $(TESTS) $(TPROGS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t --jobs=1 $(CRITERION_FLAGS); done
+	@$(MAKE) --no-print-directory check-fuzz
 
 clean:
 	rm -rf $(B)
@@ -131,3 +133,37 @@ $(B)/bench/vmprobe: tests/bench/probe.c tests/bench/util.c tests/bench/bench.h
 
 bench: all $(B)/bench/vmswap-bench $(B)/bench/vmprobe
 	@tests/bench/run.sh $(B)
+
+# Fuzzing (tests/fuzz/): the control-line parser and the wire-protocol
+# check. `make check` replays the kept corpora under ASan+UBSan (gcc);
+# `make fuzz` runs each target with libFuzzer (clang) for FUZZ_SECONDS
+# and merges what it found into tests/fuzz/corpus/<target>/.
+FUZZ_TARGETS := cmd proto
+FUZZ_SECONDS ?= 600
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+fuzz_srcs = tests/fuzz/fuzz_$(1).c $(if $(filter cmd,$(1)),helper/cmd.c)
+.PHONY: fuzz check-fuzz
+$(B)/fuzz/replay-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c helper/cmd.c helper/cmd.h include/vmswap/proto.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FUZZ_SAN) -o $@ $(call fuzz_srcs,$*) tests/fuzz/replay.c
+
+$(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c helper/cmd.c helper/cmd.h include/vmswap/proto.h
+	@mkdir -p $(dir $@)
+	clang -O1 -g -std=gnu11 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-o $@ $(call fuzz_srcs,$*)
+
+check-fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/replay-%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  printf '== fuzz corpus %s: ' $$t; $(B)/fuzz/replay-$$t tests/fuzz/corpus/$$t; done
+
+fuzz:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) clang"
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(B)/fuzz/found-$$t tests/fuzz/corpus/$$t; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(B)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz/crash-$$t- $(B)/fuzz/found-$$t tests/fuzz/corpus/$$t \
+	    2>&1 | grep -E '^(stat::|#[0-9]+ *DONE)|ERROR|SUMMARY' ; \
+	  $(B)/fuzz/fuzz-$$t -merge=1 tests/fuzz/corpus/$$t $(B)/fuzz/found-$$t 2>&1 | tail -n 1; \
+	done
