@@ -101,12 +101,26 @@ demo: all
 # Tests run from the top directory; they find the binaries in build/.
 check: all $(TESTS) $(TPROGS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t --jobs=1 $(CRITERION_FLAGS); done
-	@$(MAKE) --no-print-directory check-fuzz
+	@$(MAKE) --no-print-directory check-asan check-fuzz
 
 clean:
 	rm -rf $(B)
 
--include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/asan -name '*.d' 2>/dev/null)
+
+# The unit tests (helper internals, its copy threads included) again under
+# ASan and UBSan; any report fails the run.
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+.PHONY: check-asan
+$(B)/asan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) $(if $(findstring tests/,$<),$$(pkg-config --cflags criterion)) -MMD -c -o $@ $<
+
+$(B)/asan/test-unit: $(patsubst %.c,$(B)/asan/obj/%.o,$(UNIT_SRCS) $(HELPER_LIB))
+	$(CC) $(SAN) -o $@ $^ $$(pkg-config --libs criterion libseccomp) $(LDLIBS)
+
+check-asan: $(B)/asan/test-unit
+	@echo "== $< (ASan+UBSan)"; $< --jobs=1 $(CRITERION_FLAGS)
 
 # QEMU (TCG) boots a Linux guest under the shim and swaps it out and in
 # (tests/qemu/). Installs qemu-system-x86 and busybox-static as root and
@@ -140,12 +154,11 @@ bench: all $(B)/bench/vmswap-bench $(B)/bench/vmprobe
 # and merges what it found into tests/fuzz/corpus/<target>/.
 FUZZ_TARGETS := cmd proto
 FUZZ_SECONDS ?= 600
-FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 fuzz_srcs = tests/fuzz/fuzz_$(1).c $(if $(filter cmd,$(1)),helper/cmd.c)
 .PHONY: fuzz check-fuzz
 $(B)/fuzz/replay-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c helper/cmd.c helper/cmd.h include/vmswap/proto.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(FUZZ_SAN) -o $@ $(call fuzz_srcs,$*) tests/fuzz/replay.c
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(call fuzz_srcs,$*) tests/fuzz/replay.c
 
 $(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c helper/cmd.c helper/cmd.h include/vmswap/proto.h
 	@mkdir -p $(dir $@)
