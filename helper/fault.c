@@ -6,7 +6,6 @@
  * (see helper.h on why the read and the events share the lock).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,8 +140,7 @@ static void punch_flush(void)
 			n++;
 			i++;
 		}
-		fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)(pg * VS_PAGE_SIZE), (off_t)(n * VS_PAGE_SIZE));
+		vs_stg_punch(o, pg, n);
 	}
 	if (punch_n)
 		vs.install_gen++;

@@ -401,8 +401,14 @@ void vs_discard(struct vs_obj *o, uint64_t first, uint64_t count)
 	}
 	vs_wp_discarded(o, first, count);
 	if (staged)
+		vs_stg_punch(o, first, count);
+}
+
+void vs_stg_punch(struct vs_obj *o, uint64_t pg, uint64_t n)
+{
+	if (n)
 		fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)(first * VS_PAGE_SIZE), (off_t)(count * VS_PAGE_SIZE));
+			  (off_t)(pg * VS_PAGE_SIZE), (off_t)(n * VS_PAGE_SIZE));
 }
 
 uint64_t vs_progress_start_all(void)

@@ -183,6 +183,8 @@ struct vs_map *vs_map_for_page(int obj, uint64_t pg);
 void vs_discard(struct vs_obj *o, uint64_t first, uint64_t count);
 int vs_discard_partial(struct vs_obj *o, uint64_t pg, uint32_t from, uint32_t len);
 void vs_obj_gc(void);
+/* Free staging pages [pg, pg+n) of @o (no-op for n == 0). */
+void vs_stg_punch(struct vs_obj *o, uint64_t pg, uint64_t n);
 /* Progress of an operation over every page of every object: starts at 0, returns the total. */
 uint64_t vs_progress_start_all(void);
 void vs_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -89,8 +89,7 @@ static uint64_t out_commit(const struct out_batch *b, bool written)
 		}
 	}
 	if (written && b->count)
-		fallocate(b->o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)(b->first * VS_PAGE_SIZE), (off_t)(b->count * VS_PAGE_SIZE));
+		vs_stg_punch(b->o, b->first, b->count);
 	return moved;
 }
 

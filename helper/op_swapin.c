@@ -135,8 +135,7 @@ static void settle(struct vs_obj *o, uint64_t pg, uint64_t n)
 		vs_page_set(o, i, vs_pt_make(VS_P_RESIDENT, vs_pt_has_slot(e), vs_pt_slot(e)));
 	}
 	if (staged)
-		fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)(pg * VS_PAGE_SIZE), (off_t)(n * VS_PAGE_SIZE));
+		vs_stg_punch(o, pg, n);
 }
 
 /*

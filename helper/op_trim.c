@@ -6,7 +6,6 @@
  * Clean means byte-equal: we compare, we never guess.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,13 +26,6 @@ static bool page_is_zero(const uint8_t *p)
 	return true;
 }
 
-static void punch_staging(struct vs_obj *o, uint64_t pg, uint64_t count)
-{
-	if (count)
-		fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)(pg * VS_PAGE_SIZE), (off_t)(count * VS_PAGE_SIZE));
-}
-
 /* One batch of @o under vs.lock. Counts into *zero and *clean. */
 static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 		      uint64_t *zero, uint64_t *clean)
@@ -47,7 +39,7 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 		bool gone = false;
 
 		if (vs_pt_state(e) != VS_P_STAGING) {
-			punch_staging(o, pg - run, run);
+			vs_stg_punch(o, pg - run, run);
 			run = 0;
 			continue;
 		}
@@ -77,11 +69,11 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 		if (gone) {
 			run++;
 		} else {
-			punch_staging(o, pg - run, run);
+			vs_stg_punch(o, pg - run, run);
 			run = 0;
 		}
 	}
-	punch_staging(o, first + count - run, run);
+	vs_stg_punch(o, first + count - run, run);
 	return 0;
 }
 

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Write-protect tracking for enable; see wp.h. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -125,13 +124,6 @@ int vs_wp_begin(void)
 	return 0;
 }
 
-static void punch_staging(struct vs_obj *o, uint64_t pg, uint64_t n)
-{
-	if (n)
-		fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)(pg * VS_PAGE_SIZE), (off_t)(n * VS_PAGE_SIZE));
-}
-
 /* Clear the copied bits of [first, end), punching their staging pages. */
 static bool drop_copies(struct vs_obj *o, uint64_t first, uint64_t end)
 {
@@ -152,10 +144,10 @@ static bool drop_copies(struct vs_obj *o, uint64_t first, uint64_t end)
 				continue;
 			}
 		}
-		punch_staging(o, pg - run, run);
+		vs_stg_punch(o, pg - run, run);
 		run = 0;
 	}
-	punch_staging(o, end - run, run);
+	vs_stg_punch(o, end - run, run);
 	return any;
 }
 
@@ -173,17 +165,19 @@ void vs_wp_installed(struct vs_obj *o, uint64_t pg, uint64_t n)
 {
 	if (!o->copied)
 		return;
-	for (uint64_t i = pg; i < pg + n && i < o->wp_pages; i++) {
-		if (vs.wp_phase == VS_WP_TRACK) {
+	if (vs.wp_phase == VS_WP_TRACK) {
+		for (uint64_t i = pg; i < pg + n && i < o->wp_pages; i++) {
 			if (!vs_bit(o->dirty, i)) {
 				vs_bit_set(o->dirty, i);
 				vs.wp_dirtied++;
 			}
-		} else if (vs.wp_phase == VS_WP_PUNCH) {
-			/* Punching the unit would take this page too, copied or not. */
-			if (vs_wp_demote(o, i / VS_UNIT_PAGES * VS_UNIT_PAGES))
-				vs.en.kept_units++;
 		}
+	} else if (vs.wp_phase == VS_WP_PUNCH) {
+		/* Punching a unit would take these pages too, copied or not: once per unit. */
+		for (uint64_t u = pg / VS_UNIT_PAGES * VS_UNIT_PAGES; u < pg + n && u < o->wp_pages;
+		     u += VS_UNIT_PAGES)
+			if (vs_wp_demote(o, u))
+				vs.en.kept_units++;
 	}
 }
 
