@@ -145,6 +145,7 @@ struct vs_helper {
 
 	int swap_fd;              /* -1 until the first out */
 	bool swap_direct;         /* swap_fd is O_DIRECT */
+	bool swap_release;        /* swap_fd holds no page: the worker truncates it when idle */
 	char swap_dir[256];
 	struct vs_slots slots;
 

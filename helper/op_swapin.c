@@ -276,7 +276,21 @@ static void finish(void)
 		for (uint64_t pg = 0; vs.objs[i].used && pg < vs.objs[i].npages; pg++)
 			vs.objs[i].pt[pg] &= VS_PT_STATE_MASK;
 	vs_slots_reset(&vs.slots);
-	if (vs.swap_fd >= 0 && ftruncate(vs.swap_fd, 0) < 0)
+	/* Freeing a large file's blocks takes a while; not under the lock. */
+	vs.swap_release = vs.swap_fd >= 0;
+}
+
+void vs_swap_release(void)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&vs.lock);
+	if (vs.swap_release && !vs.c.swapped)
+		fd = vs.swap_fd;
+	vs.swap_release = false;
+	pthread_mutex_unlock(&vs.lock);
+	/* Only the worker writes the file, and it is here, so no slot is in use. */
+	if (fd >= 0 && ftruncate(fd, 0) < 0)
 		vs_warn("truncating the swap file: %s", strerror(errno));
 }
 

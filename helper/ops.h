@@ -16,6 +16,8 @@ int vs_op_enable(char *msg, size_t n);
 int vs_op_trim(char *msg, size_t n);
 int vs_op_out(char *msg, size_t n);
 int vs_op_disable(char *msg, size_t n);
+/* After disable: give the swap file's blocks back. Worker only, no lock held. */
+void vs_swap_release(void);
 
 bool vs_op_aborted(void);
 uint64_t vs_now_ms(void);

@@ -204,6 +204,9 @@ static void *worker_main(void *arg)
 		uint64_t one = 1;
 		if (write(done_fd, &one, sizeof(one)) < 0)
 			vs_err("worker: cannot signal completion");
+		pthread_mutex_unlock(&wlock);
+		vs_swap_release();
+		pthread_mutex_lock(&wlock);
 	}
 	return NULL;
 }
