@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * out: write staging to the swap file, on two writers. Slots are taken
+ * out: write staging to the swap file, on OUT_WRITERS writers. Slots are taken
  * under the lock, the write runs unlocked (faults keep being served from staging), and
  * pages still staged afterwards become FILE. A page that faulted in
  * meanwhile gives its new slot back: its staged bytes may have been read
@@ -19,6 +19,7 @@
 #include "swapfile.h"
 
 #define OUT_BATCH 512 /* pages: 2 MiB writes */
+#define OUT_WRITERS 4 /* O_DIRECT writes in flight: the disk wants a queue */
 
 struct out_batch {
 	struct vs_obj *o;
@@ -104,8 +105,8 @@ struct out_run {
 
 /*
  * One writer: take the next batch under the lock, write it unlocked,
- * settle it. Two run at once, so one write is always in flight while
- * the other writer collects or settles.
+ * settle it. Several run at once, so writes stay in flight while
+ * another writer collects or settles.
  */
 static void *out_writer(void *arg)
 {
@@ -143,16 +144,16 @@ int vs_op_out(char *msg, size_t n)
 {
 	struct out_run run = { 0 };
 	uint64_t t0 = vs_now_ms(), moved;
-	pthread_t t;
-	bool two;
-	int r;
+	pthread_t t[OUT_WRITERS];
+	int nt = 0, r;
 
 	vs.progress_total = vs.c.staging;
 	vs.progress_done = 0;
-	two = pthread_create(&t, NULL, out_writer, &run) == 0;
+	while (nt < OUT_WRITERS - 1 && pthread_create(&t[nt], NULL, out_writer, &run) == 0)
+		nt++;
 	out_writer(&run);
-	if (two)
-		pthread_join(t, NULL);
+	while (nt)
+		pthread_join(t[--nt], NULL);
 	moved = run.moved;
 	r = run.r;
 	if (run.aborted) {
