@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -19,27 +20,38 @@
 #include "swapfile.h"
 
 #define OUT_BATCH 512 /* pages: 2 MiB writes */
+#define OUT_SCAN (8 * OUT_BATCH) /* pages looked at for one batch */
 #define OUT_WRITERS 4 /* O_DIRECT writes in flight: the disk wants a queue */
 
+/* Staged pages of one object, not always adjacent, with the slots they get. */
 struct out_batch {
 	struct vs_obj *o;
-	uint64_t first, count;
+	uint64_t count;
+	uint64_t pg[OUT_BATCH];
 	uint32_t slot[OUT_BATCH];
 };
 
-/* Collect the next run of staged pages at or after *pg and give them slots. */
+/*
+ * Collect the next staged pages at or after *pg and give them slots.
+ * Pages that are not staged (trimmed zero pages, holes) are stepped over,
+ * so a guest with zero pages between its data still gets large writes.
+ */
 static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg)
 {
+	uint64_t stop = *pg + OUT_SCAN;
+
 	b->o = o;
 	b->count = 0;
 	while (*pg < o->npages && vs_pt_state(o->pt[*pg]) != VS_P_STAGING)
 		(*pg)++;
-	b->first = *pg;
-	while (*pg < o->npages && b->count < OUT_BATCH &&
-	       vs_pt_state(o->pt[*pg]) == VS_P_STAGING) {
+	while (*pg < o->npages && *pg < stop && b->count < OUT_BATCH) {
 		uint32_t e = o->pt[*pg];
 		int r;
 
+		if (vs_pt_state(e) != VS_P_STAGING) {
+			(*pg)++;
+			continue;
+		}
 		/* Not trimmed as clean, so the old copy is stale. */
 		if (vs_pt_has_slot(e)) {
 			vs_slots_free(&vs.slots, vs_pt_slot(e));
@@ -48,26 +60,37 @@ static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg)
 		r = vs_slots_alloc(&vs.slots, &b->slot[b->count]);
 		if (r)
 			return r;
-		b->count++;
-		(*pg)++;
+		b->pg[b->count++] = (*pg)++;
 	}
 	return 0;
 }
 
-/* Write a batch, one pwrite per run of consecutive slots. Without vs.lock. */
+/*
+ * Write a batch: one pwritev per run of consecutive slots, one iovec per
+ * run of adjacent pages. Without vs.lock.
+ */
 static int out_write(const struct out_batch *b)
 {
+	struct iovec iov[OUT_BATCH];
 	uint64_t i = 0;
 	int r = 0;
 
 	pthread_rwlock_rdlock(&vs.stg_lock); /* hotplug growth must not move staging now */
 	while (i < b->count && !r) {
 		uint64_t j = i + 1;
+		int cnt = 1;
 
-		while (j < b->count && b->slot[j] == b->slot[i] + (j - i))
-			j++;
-		r = vs_swapfile_write(vs.swap_fd, b->slot[i],
-				      b->o->stg + (b->first + i) * VS_PAGE_SIZE, j - i);
+		iov[0].iov_base = b->o->stg + b->pg[i] * VS_PAGE_SIZE;
+		iov[0].iov_len = VS_PAGE_SIZE;
+		for (; j < b->count && b->slot[j] == b->slot[i] + (j - i); j++) {
+			if (b->pg[j] == b->pg[j - 1] + 1) {
+				iov[cnt - 1].iov_len += VS_PAGE_SIZE;
+			} else {
+				iov[cnt].iov_base = b->o->stg + b->pg[j] * VS_PAGE_SIZE;
+				iov[cnt++].iov_len = VS_PAGE_SIZE;
+			}
+		}
+		r = vs_swapfile_writev(vs.swap_fd, b->slot[i], iov, cnt);
 		i = j;
 	}
 	pthread_rwlock_unlock(&vs.stg_lock);
@@ -77,10 +100,10 @@ static int out_write(const struct out_batch *b)
 /* After the write (or its failure): settle each page. vs.lock held. */
 static uint64_t out_commit(const struct out_batch *b, bool written)
 {
-	uint64_t moved = 0;
+	uint64_t moved = 0, run = 0;
 
 	for (uint64_t i = 0; i < b->count; i++) {
-		uint64_t pg = b->first + i;
+		uint64_t pg = b->pg[i];
 
 		if (written && vs_pt_state(b->o->pt[pg]) == VS_P_STAGING) {
 			vs_page_set(b->o, pg, vs_pt_make(VS_P_FILE, true, b->slot[i]));
@@ -88,9 +111,13 @@ static uint64_t out_commit(const struct out_batch *b, bool written)
 		} else {
 			vs_slots_free(&vs.slots, b->slot[i]);
 		}
+		/* Staging copies go after their entries say FILE, a run of adjacent pages at a time. */
+		run++;
+		if (written && (i + 1 == b->count || b->pg[i + 1] != pg + 1)) {
+			vs_stg_punch(b->o, pg + 1 - run, run);
+			run = 0;
+		}
 	}
-	if (written && b->count)
-		vs_stg_punch(b->o, b->first, b->count);
 	return moved;
 }
 

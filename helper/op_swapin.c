@@ -22,6 +22,7 @@
 #include "uffd.h"
 
 #define IN_BATCH 256
+#define IN_SCAN (8 * IN_BATCH) /* pages looked at for one read */
 
 static int in_fd = -1;  /* the swap file, read through the page cache */
 
@@ -139,16 +140,54 @@ static void settle(struct vs_obj *o, uint64_t pg, uint64_t n)
 }
 
 /*
- * Swap in one run at h->pg of pages in the same state (and consecutive
- * slots for FILE), below h->end. Advances h->pg past what is settled.
- * 0 or -errno.
+ * Install the file pages just read into h->buf: slot slot0 + i belongs to
+ * page pgs[i]. Each run of adjacent pages goes in with one copy, after a
+ * check under the lock that it is unchanged. Advances h->pg. vs.lock held.
+ */
+static int64_t install_read(struct in_half *h, const uint64_t *pgs, uint64_t n, uint32_t slot0)
+{
+	struct vs_obj *o = h->o;
+	uint64_t i = 0;
+
+	while (i < n) {
+		uint64_t j = i, len;
+		int64_t k;
+
+		while (j < n && (j == i || pgs[j] == pgs[j - 1] + 1) && pgs[j] < o->npages &&
+		       vs_pt_state(o->pt[pgs[j]]) == VS_P_FILE && vs_pt_slot(o->pt[pgs[j]]) == slot0 + j)
+			j++;
+		len = j - i;
+		if (!len) {
+			i++; /* changed meanwhile (faulted in, discarded): the next pass sees it */
+			continue;
+		}
+		k = install(o, h->obj, pgs[i], len, h->buf + i * VS_PAGE_SIZE);
+		if (k <= 0)
+			return k;
+		settle(o, pgs[i], (uint64_t)k);
+		h->moved += (uint64_t)k;
+		if ((uint64_t)k < len) {
+			h->pg = pgs[i] + (uint64_t)k;
+			return 0;
+		}
+		i = j;
+	}
+	h->pg = pgs[n - 1] + 1;
+	return 0;
+}
+
+/*
+ * Swap in what comes next at h->pg, below h->end: a run of staged pages,
+ * or file pages with consecutive slots (stepping over resident pages,
+ * such as trimmed zero pages, between them). Advances h->pg past what is
+ * settled. 0 or -errno.
  */
 static int swapin_run(struct in_half *h)
 {
 	struct vs_obj *o = h->o;
-	uint64_t first, n = 0, end;
+	uint64_t first, n = 0, end, p;
+	uint64_t pgs[IN_BATCH];
 	uint32_t slot = 0;
-	enum vs_pstate st;
 	int64_t k;
 	int r;
 
@@ -161,16 +200,10 @@ static int swapin_run(struct in_half *h)
 		return 0;
 	}
 	first = h->pg;
-	st = vs_pt_state(o->pt[first]);
-	slot = vs_pt_slot(o->pt[first]);
-	while (first + n < end && n < IN_BATCH) {
-		uint32_t e = o->pt[first + n];
-
-		if (vs_pt_state(e) != st || (st == VS_P_FILE && vs_pt_slot(e) != slot + n))
-			break;
-		n++;
-	}
-	if (st == VS_P_STAGING) {
+	if (vs_pt_state(o->pt[first]) == VS_P_STAGING) {
+		while (first + n < end && n < IN_BATCH &&
+		       vs_pt_state(o->pt[first + n]) == VS_P_STAGING)
+			n++;
 		k = install(o, h->obj, first, n, o->stg + first * VS_PAGE_SIZE);
 		if (k > 0) {
 			settle(o, first, (uint64_t)k);
@@ -180,31 +213,26 @@ static int swapin_run(struct in_half *h)
 		pthread_mutex_unlock(&vs.lock);
 		return k < 0 && k != -EAGAIN ? (int)k : 0;
 	}
+	slot = vs_pt_slot(o->pt[first]);
+	for (p = first; p < end && p < first + IN_SCAN && n < IN_BATCH; p++) {
+		uint32_t e = o->pt[p];
+
+		if (vs_pt_state(e) == VS_P_FILE && vs_pt_slot(e) == slot + n)
+			pgs[n++] = p;
+		else if (vs_pt_state(e) != VS_P_RESIDENT)
+			break;
+	}
 	pthread_mutex_unlock(&vs.lock);
 
-	/* Read unlocked; recheck under the lock that the run is unchanged. */
+	/* Read unlocked; install_read checks under the lock that nothing changed. */
 	r = in_read(h, slot, n);
 	if (r) {
 		vs_set_error("reading swap file slot %u: %s", slot, strerror(-r));
 		return r;
 	}
 	pthread_mutex_lock(&vs.lock);
-	for (uint64_t i = 0; i < n; i++) {
-		uint32_t e = o->pt[first + i];
-
-		if (first + i >= o->npages || vs_pt_state(e) != VS_P_FILE ||
-		    vs_pt_slot(e) != slot + i) {
-			n = i;
-			break;
-		}
-	}
-	k = n ? install(o, h->obj, first, n, h->buf) : 0;
-	if (k > 0) {
-		settle(o, first, (uint64_t)k);
-		h->moved += (uint64_t)k;
-	}
+	k = install_read(h, pgs, n, slot);
 	pthread_mutex_unlock(&vs.lock);
-	h->pg = first + (k > 0 ? (uint64_t)k : 0);
 	return k < 0 && k != -EAGAIN ? (int)k : 0;
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -39,20 +40,36 @@ int vs_swapfile_create(const char *dir, bool *direct)
 
 int vs_swapfile_write(int fd, uint32_t slot, const void *buf, size_t npages)
 {
-	size_t len = npages * VS_PAGE_SIZE, done = 0;
+	struct iovec iov = { (void *)buf, npages * VS_PAGE_SIZE };
+
+	return vs_swapfile_writev(fd, slot, &iov, 1);
+}
+
+int vs_swapfile_writev(int fd, uint32_t slot, struct iovec *iov, int cnt)
+{
 	off_t off = (off_t)slot * VS_PAGE_SIZE;
 
 	if (fail_write_after >= 0 && atomic_fetch_add(&writes_done, 1) >= fail_write_after)
 		return -EIO;
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
+	while (cnt > 0) {
+		ssize_t n = pwritev(fd, iov, cnt, off);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		done += (size_t)n;
+		off += n;
+		/* A short write: step past what went out. */
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
 	}
 	return 0;
 }

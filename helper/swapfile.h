@@ -12,6 +12,9 @@ int vs_swapfile_create(const char *dir, bool *direct);
 /* Whole-buffer pwrite/pread of @n pages at @slot. 0 or -errno (-EIO on EOF). */
 int vs_swapfile_write(int fd, uint32_t slot, const void *buf, size_t npages);
 int vs_swapfile_read(int fd, uint32_t slot, void *buf, size_t npages);
+/* Gather @cnt buffers (page multiples) into consecutive slots from @slot; @iov is consumed. */
+struct iovec;
+int vs_swapfile_writev(int fd, uint32_t slot, struct iovec *iov, int cnt);
 /*
  * Test hook: VMSWAP_TEST_FAIL_WRITE_AFTER=N makes the (N+1)th write fail
  * with EIO. Read once at startup.

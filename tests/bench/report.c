@@ -71,6 +71,7 @@ static const struct row rows[] = {
 	{ "vmswap", "vs_zero_trimmed_pct", "50%-zero guest: trimmed as zero", "%", 1 },
 	{ "vmswap", "vs_zero_trim_ms", "50%-zero guest: trim", "ms", 0 },
 	{ "vmswap", "vs_zero_out_MiB", "50%-zero guest: bytes written", "MiB", 1 },
+	{ "vmswap", "vs_zero_disable_MiBps", "50%-zero guest: disable (data pages)", "MiB/s", 0 },
 	{ "vmswap", "vs_helper_fault_p50_us", "helper's own fault p50 (2^n bucket)", "us", 0 },
 
 	{ "probe", "vs_fault_stg_p50_us", "fault from staging, p50", "us", 2 },

@@ -189,6 +189,9 @@ static int cycle_c(struct bm_vmm *v, double full_bytes)
 		bm_put("vs_zero_ratio", (double)s.swap_bytes / full_bytes);
 	if (ctl(v->pid, "disable", true, &ms, out, sizeof(out)))
 		return -1;
+	status(v->pid, &s);
+	bm_put("vs_zero_disable_MiBps", (double)s.pages * BM_PAGE / BM_MIB /
+		   ((double)(s.time_ms ? s.time_ms : 1) / 1000));
 	return vm(v, "verify", NULL);
 }
 
