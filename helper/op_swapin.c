@@ -138,6 +138,15 @@ static void settle(struct vs_obj *o, uint64_t pg, uint64_t n)
 		vs_stg_punch(o, pg, n);
 }
 
+/* 0, or the error of install() (recorded); -EAGAIN is retried. */
+static int install_result(const struct vs_obj *o, int64_t k)
+{
+	if (k >= 0 || k == -EAGAIN)
+		return 0;
+	vs_set_error("putting pages of %s back: %s", o->name, strerror((int)-k));
+	return (int)k;
+}
+
 /*
  * Swap in one run at h->pg of pages in the same state (and consecutive
  * slots for FILE), below h->end. Advances h->pg past what is settled.
@@ -178,7 +187,7 @@ static int swapin_run(struct in_half *h)
 			h->pg = first + (uint64_t)k;
 		}
 		pthread_mutex_unlock(&vs.lock);
-		return k < 0 && k != -EAGAIN ? (int)k : 0;
+		return install_result(o, k);
 	}
 	pthread_mutex_unlock(&vs.lock);
 
@@ -205,7 +214,7 @@ static int swapin_run(struct in_half *h)
 	}
 	pthread_mutex_unlock(&vs.lock);
 	h->pg = first + (k > 0 ? (uint64_t)k : 0);
-	return k < 0 && k != -EAGAIN ? (int)k : 0;
+	return install_result(o, k);
 }
 
 /*
@@ -318,7 +327,11 @@ int vs_op_disable(char *msg, size_t n)
 			return r;
 		}
 		if (r) {
-			snprintf(msg, n, "swap in failed: %s", vs.last_error);
+			char err[VS_ERR_MAX];
+
+			vs_get_error(err, sizeof(err));
+			snprintf(msg, n, "swap in failed: %s; the rest stays in staging or in the file",
+				 err);
 			in_close();
 			return r;
 		}

@@ -12,10 +12,15 @@ int vs_swapfile_create(const char *dir, bool *direct);
 /* Whole-buffer pwrite/pread of @n pages at @slot. 0 or -errno (-EIO on EOF). */
 int vs_swapfile_write(int fd, uint32_t slot, const void *buf, size_t npages);
 int vs_swapfile_read(int fd, uint32_t slot, void *buf, size_t npages);
+/* Reads that failed so far (every caller: faults, swap-in, trim). */
+uint64_t vs_swapfile_read_errors(void);
 /*
- * Test hook: VMSWAP_TEST_FAIL_WRITE_AFTER=N makes the (N+1)th write fail
- * with EIO. Read once at startup.
+ * Test hooks, read from the environment (and their counters reset):
+ * VMSWAP_TEST_FAIL_WRITE_AFTER=N makes every write after the Nth fail with
+ * EIO; VMSWAP_TEST_FAIL_READS=AFTER:COUNT makes reads number AFTER to
+ * AFTER+COUNT-1 (from 0) fail with EIO, a transient error. 0, or -EINVAL
+ * when a value is bad (warned about and ignored).
  */
-void vs_swapfile_init_faults(void);
+int vs_swapfile_init_faults(void);
 
 #endif
