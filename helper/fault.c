@@ -4,6 +4,13 @@
  * Order of resolution: staging, then swap file (with fault-around), then
  * zero. Non-cooperative events of a batch are applied before its faults
  * (see helper.h on why the read and the events share the lock).
+ *
+ * A failed swap-file read leaves the faulting thread blocked: it gets no
+ * page, so never wrong bytes. After a backoff (doubling up to
+ * RETRY_MAX_MS while reads keep failing) the fault thread wakes that
+ * process's waiters, and they fault again. Meanwhile it serves events as
+ * usual and holds no lock; the first failure of a streak goes to
+ * last_error.
  */
 #include <errno.h>
 #include <linux/userfaultfd.h>
@@ -26,6 +33,9 @@
 #define AROUND_MIN 1           /* a random fault reads just its page */
 #define AROUND_MAX 256         /* pages: 1 MiB of read-ahead for sequential faults */
 #define WAKE_TOKEN UINT64_MAX
+#define RETRY_MIN_MS 1
+#define RETRY_MAX_MS 256
+#define FAULT_RETRY 1          /* resolve(): the read failed, the thread waits for a retry */
 
 static pthread_t fault_thread;
 static uint8_t *bounce;        /* AROUND_MAX pages, used by the fault thread only */
@@ -33,6 +43,13 @@ static uint8_t *bounce;        /* AROUND_MAX pages, used by the fault thread onl
 /* Per process: the last file-fault run [run_start, next_seq) and its window. */
 static uint64_t run_start[VS_MAX_PROCS], next_seq[VS_MAX_PROCS];
 static uint32_t window[VS_MAX_PROCS];
+
+/* Processes with faults waiting for a retry, and when. Fault thread only. */
+static bool retry_proc[VS_MAX_PROCS];
+static uint32_t retry_gen[VS_MAX_PROCS];
+static uint64_t retry_at;      /* ns, 0: none */
+static unsigned retry_ms = RETRY_MIN_MS;
+static uint64_t fail_streak;   /* failed reads since the last good one */
 
 static uint64_t now_ns(void)
 {
@@ -55,6 +72,69 @@ static void record_latency(uint64_t ns)
 	vs.c.faults++;
 }
 
+static void read_failed(uint32_t slot, int r)
+{
+	if (!fail_streak++)
+		vs_set_error("reading swap file slot %u: %s", slot, strerror(-r));
+}
+
+/* The faulting threads of @pidx wait; arm the backoff. */
+static void retry_later(int pidx)
+{
+	retry_proc[pidx] = true;
+	retry_gen[pidx] = vs.procs[pidx].gen;
+	if (!retry_at) {
+		retry_at = now_ns() + retry_ms * 1000000ull;
+		retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
+	}
+}
+
+static void read_worked(void)
+{
+	if (fail_streak)
+		vs_warn("swap file reads work again after %llu failed reads",
+			(unsigned long long)fail_streak);
+	fail_streak = 0;
+	retry_ms = RETRY_MIN_MS;
+}
+
+/* Milliseconds until the next retry, for epoll_wait; -1 when none is due. */
+static int retry_timeout(void)
+{
+	uint64_t now;
+
+	if (!retry_at)
+		return -1;
+	now = now_ns();
+	return now >= retry_at ? 0 : (int)((retry_at - now + 999999) / 1000000);
+}
+
+/*
+ * Wake every waiter of the processes with a failed read: each faults
+ * again and comes back as a fresh event, ordered with the others. A
+ * thread woken whose page is not in yet just faults again. vs.lock held.
+ */
+static void retry_wake(void)
+{
+	retry_at = 0;
+	for (int i = 0; i < VS_MAX_PROCS; i++) {
+		struct vs_proc *p = &vs.procs[i];
+
+		if (!retry_proc[i])
+			continue;
+		retry_proc[i] = false;
+		if (!p->used || p->gen != retry_gen[i] || p->uffd < 0)
+			continue;
+		for (int k = 0; k < VS_MAX_MAPS; k++) {
+			struct vs_map *m = &vs.maps[k];
+
+			if (m->used && m->registered && m->proc == i)
+				vs_uffd_wake(p->uffd, m->addr, m->len);
+		}
+	}
+}
+
+/* 0, FAULT_RETRY when the read failed, or -errno from the copy. */
 static int fault_from_file(int pidx, struct vs_map *m, struct vs_obj *o,
 			   uint64_t page, uint64_t pg)
 {
@@ -87,10 +167,19 @@ static int fault_from_file(int pidx, struct vs_map *m, struct vs_obj *o,
 	next_seq[pidx] = page + (uint64_t)n * VS_PAGE_SIZE;
 
 	r = vs_swapfile_read(vs.swap_fd, slot, bounce, n);
-	if (r) {
-		vs_set_error("reading swap file slot %u: %s", slot, strerror(-r));
-		return r;
+	if (r && n > 1) {
+		/* Perhaps only the read-ahead is unreadable: the faulting page alone. */
+		read_failed(slot, r);
+		n = 1;
+		next_seq[pidx] = page + VS_PAGE_SIZE;
+		r = vs_swapfile_read(vs.swap_fd, slot, bounce, 1);
 	}
+	if (r) {
+		read_failed(slot, r);
+		retry_later(pidx);
+		return FAULT_RETRY;
+	}
+	read_worked();
 	/* The faulting page first: its thread runs on while the rest go in. */
 	r = vs_uffd_copy(p->uffd, page, bounce, VS_PAGE_SIZE, &done);
 	if (!r && n > 1) {
@@ -209,6 +298,8 @@ done:
 		break;
 	case -EAGAIN:
 		return -EAGAIN;
+	case FAULT_RETRY:
+		return 0;       /* no wake: the thread waits for retry_wake() */
 	case -EEXIST:
 		/* Installed through another mapping meanwhile: just wake. */
 		vs_uffd_wake(p->uffd, page, VS_PAGE_SIZE);
@@ -317,7 +408,7 @@ static void *fault_main(void *arg)
 	(void)arg;
 	while (!atomic_load(&vs.stopping)) {
 		struct epoll_event evs[16];
-		int n = epoll_wait(vs.fault_epfd, evs, 16, -1);
+		int n = epoll_wait(vs.fault_epfd, evs, 16, retry_timeout());
 
 		for (int i = 0; i < n; i++) {
 			uint64_t d = evs[i].data.u64;
@@ -327,6 +418,11 @@ static void *fault_main(void *arg)
 			pthread_mutex_lock(&vs.lock);
 			serve((int)(uint32_t)d, (uint32_t)(d >> 32));
 			punch_flush();
+			pthread_mutex_unlock(&vs.lock);
+		}
+		if (retry_at && now_ns() >= retry_at) {
+			pthread_mutex_lock(&vs.lock);
+			retry_wake();
 			pthread_mutex_unlock(&vs.lock);
 		}
 	}

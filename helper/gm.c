@@ -31,14 +31,37 @@ const char *vs_state_name(enum vs_state st)
 	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "Unknown";
 }
 
+/* Its own lock: errors are set with and without vs.lock held. */
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void vs_set_error(const char *fmt, ...)
 {
+	char buf[VS_ERR_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(vs.last_error, sizeof(vs.last_error), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	vs_err("%s", vs.last_error);
+	pthread_mutex_lock(&err_lock);
+	memcpy(vs.last_error, buf, sizeof(buf));
+	vs.err_seq++;
+	pthread_mutex_unlock(&err_lock);
+	vs_err("%s", buf);
+}
+
+void vs_get_error(char *buf, size_t n)
+{
+	pthread_mutex_lock(&err_lock);
+	snprintf(buf, n, "%s", vs.last_error);
+	pthread_mutex_unlock(&err_lock);
+}
+
+void vs_clear_error(void)
+{
+	pthread_mutex_lock(&err_lock);
+	vs.last_error[0] = '\0';
+	vs.err_seq++;
+	pthread_mutex_unlock(&err_lock);
 }
 
 void vs_page_set(struct vs_obj *o, uint64_t pg, uint32_t e)

@@ -210,7 +210,7 @@ int main(int argc, char **argv)
 	pid_t vmm_pid = 0;
 	int sock = -1, sfd = -1, done_fd = -1, tfd = -1, r, devnull;
 	bool exiting = false;
-	uint64_t last_faults = UINT64_MAX;
+	uint64_t last_faults = UINT64_MAX, last_err = 0;
 	int i = 1;
 
 	if (i < argc && !strcmp(argv[i], "--daemonize")) {
@@ -310,8 +310,10 @@ int main(int argc, char **argv)
 				bool busy = vs_state_busy();
 
 				pthread_mutex_lock(&vs.lock);
-				publish |= busy || vs.c.faults != last_faults;
+				publish |= busy || vs.c.faults != last_faults ||
+					   vs.err_seq != last_err;
 				last_faults = vs.c.faults;
+				last_err = vs.err_seq;
 				pthread_mutex_unlock(&vs.lock);
 				break;
 			}

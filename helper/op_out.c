@@ -5,6 +5,11 @@
  * pages still staged afterwards become FILE. A page that faulted in
  * meanwhile gives its new slot back: its staged bytes may have been read
  * after the fault punched them.
+ *
+ * A page leaves staging only once its bytes are in the file: O_DIRECT
+ * writes report every error, a buffered file is synced batch by batch,
+ * by one writer (two would share the file's write-back error, and one
+ * could miss it). A failed batch stays staged, so nothing is lost.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,11 +72,13 @@ static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg)
 
 /*
  * Write a batch: one pwritev per run of consecutive slots, one iovec per
- * run of adjacent pages. Without vs.lock.
+ * run of adjacent pages; a buffered file is then synced and its cache
+ * dropped. Without vs.lock. 0 or -errno, *what naming the step that failed.
  */
-static int out_write(const struct out_batch *b)
+static int out_write(const struct out_batch *b, const char **what)
 {
 	struct iovec iov[OUT_BATCH];
+	uint32_t lo = UINT32_MAX, hi = 0;
 	uint64_t i = 0;
 	int r = 0;
 
@@ -91,10 +98,22 @@ static int out_write(const struct out_batch *b)
 			}
 		}
 		r = vs_swapfile_writev(vs.swap_fd, b->slot[i], iov, cnt);
+		lo = b->slot[i] < lo ? b->slot[i] : lo;
+		hi = b->slot[j - 1] + 1 > hi ? b->slot[j - 1] + 1 : hi;
 		i = j;
 	}
 	pthread_rwlock_unlock(&vs.stg_lock);
-	return r;
+	*what = "writing";
+	if (r || vs.swap_direct || !b->count)
+		return r;
+	if (fdatasync(vs.swap_fd) < 0) {
+		*what = "syncing";
+		return -errno;
+	}
+	/* Clean now: give the host its memory as we go, not at the end. */
+	posix_fadvise(vs.swap_fd, (off_t)lo * VS_PAGE_SIZE, (off_t)(hi - lo) * VS_PAGE_SIZE,
+		      POSIX_FADV_DONTNEED);
+	return 0;
 }
 
 /* After the write (or its failure): settle each page. vs.lock held. */
@@ -127,6 +146,7 @@ struct out_run {
 	uint64_t pg;
 	uint64_t moved;
 	int r;          /* first error */
+	const char *what; /* its step */
 	bool aborted;
 };
 
@@ -139,6 +159,7 @@ static void *out_writer(void *arg)
 {
 	struct out_run *run = arg;
 	struct out_batch b;
+	const char *what = "writing";
 
 	pthread_mutex_lock(&vs.lock);
 	for (;;) {
@@ -154,14 +175,18 @@ static void *out_writer(void *arg)
 		if (run->obj == VS_MAX_OBJS)
 			break;
 		r = out_collect(&b, &vs.objs[run->obj], &run->pg);
+		if (r)
+			what = "allocating a slot in";
 		pthread_mutex_unlock(&vs.lock);
 		if (!r && b.count)
-			r = out_write(&b);
+			r = out_write(&b, &what);
 		pthread_mutex_lock(&vs.lock);
 		run->moved += out_commit(&b, r == 0);
 		vs.progress_done += b.count;
-		if (r && !run->r)
+		if (r && !run->r) {
 			run->r = r;
+			run->what = what;
+		}
 	}
 	pthread_mutex_unlock(&vs.lock);
 	return NULL;
@@ -176,7 +201,9 @@ int vs_op_out(char *msg, size_t n)
 
 	vs.progress_total = vs.c.staging;
 	vs.progress_done = 0;
-	while (nt < OUT_WRITERS - 1 && pthread_create(&t[nt], NULL, out_writer, &run) == 0)
+	/* A buffered file gets one writer (see the top). */
+	while (vs.swap_direct && nt < OUT_WRITERS - 1 &&
+	       pthread_create(&t[nt], NULL, out_writer, &run) == 0)
 		nt++;
 	out_writer(&run);
 	while (nt)
@@ -188,18 +215,10 @@ int vs_op_out(char *msg, size_t n)
 		return -ECANCELED;
 	}
 	if (r) {
-		vs_set_error("writing the swap file: %s", strerror(-r));
-		snprintf(msg, n, "swap out failed: %s; pages stay in staging", strerror(-r));
-		return r;
-	}
-	/*
-	 * Buffered: the host gets the memory back only once the page cache is
-	 * clean and dropped. O_DIRECT wrote around it: nothing to wait for.
-	 */
-	if (!vs.swap_direct && fdatasync(vs.swap_fd) < 0) {
-		r = -errno;
-		vs_set_error("syncing the swap file: %s", strerror(-r));
-		snprintf(msg, n, "%s", vs.last_error);
+		vs_set_error("%s the swap file in %s: %s", run.what ? run.what : "writing",
+			     vs.swap_dir, strerror(-r));
+		snprintf(msg, n, "swap out failed: %s; pages not written stay in staging",
+			 strerror(-r));
 		return r;
 	}
 	posix_fadvise(vs.swap_fd, 0, 0, POSIX_FADV_DONTNEED);

@@ -139,6 +139,15 @@ static void settle(struct vs_obj *o, uint64_t pg, uint64_t n)
 		vs_stg_punch(o, pg, n);
 }
 
+/* 0, or the error of install() (recorded); -EAGAIN is retried. */
+static int install_result(const struct vs_obj *o, int64_t k)
+{
+	if (k >= 0 || k == -EAGAIN)
+		return 0;
+	vs_set_error("putting pages of %s back: %s", o->name, strerror((int)-k));
+	return (int)k;
+}
+
 /*
  * Install the file pages just read into h->buf: slot slot0 + i belongs to
  * page pgs[i]. Each run of adjacent pages goes in with one copy, after a
@@ -211,7 +220,7 @@ static int swapin_run(struct in_half *h)
 			h->pg = first + (uint64_t)k;
 		}
 		pthread_mutex_unlock(&vs.lock);
-		return k < 0 && k != -EAGAIN ? (int)k : 0;
+		return install_result(o, k);
 	}
 	slot = vs_pt_slot(o->pt[first]);
 	for (p = first; p < end && p < first + IN_SCAN && n < IN_BATCH; p++) {
@@ -233,7 +242,7 @@ static int swapin_run(struct in_half *h)
 	pthread_mutex_lock(&vs.lock);
 	k = install_read(h, pgs, n, slot);
 	pthread_mutex_unlock(&vs.lock);
-	return k < 0 && k != -EAGAIN ? (int)k : 0;
+	return install_result(o, k);
 }
 
 /*
@@ -346,7 +355,11 @@ int vs_op_disable(char *msg, size_t n)
 			return r;
 		}
 		if (r) {
-			snprintf(msg, n, "swap in failed: %s", vs.last_error);
+			char err[VS_ERR_MAX];
+
+			vs_get_error(err, sizeof(err));
+			snprintf(msg, n, "swap in failed: %s; the rest stays in staging or in the file",
+				 err);
 			in_close();
 			return r;
 		}

@@ -53,8 +53,11 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 		} else if (vs_pt_has_slot(e)) {
 			int r = vs_swapfile_read(vs.swap_fd, vs_pt_slot(e), buf, 1);
 
-			if (r)
+			if (r) {
+				vs_set_error("trim: reading swap file slot %u: %s",
+					     vs_pt_slot(e), strerror(-r));
 				return r;
+			}
 			if (!memcmp(buf, data, VS_PAGE_SIZE)) {
 				vs_page_set(o, pg, vs_pt_make(VS_P_FILE, true, vs_pt_slot(e)));
 				vs.c.redundant++;
@@ -97,8 +100,7 @@ int vs_op_trim(char *msg, size_t n)
 			r = trim_batch(o, pg, cnt, &zero, &clean);
 			pthread_mutex_unlock(&vs.lock);
 			if (r) {
-				vs_set_error("trim: reading swap file: %s", strerror(-r));
-				snprintf(msg, n, "%s", vs.last_error);
+				vs_get_error(msg, n);
 				return r;
 			}
 			vs.progress_done += cnt;

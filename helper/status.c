@@ -13,6 +13,7 @@
 #include "helper.h"
 #include "state.h"
 #include "status.h"
+#include "swapfile.h"
 
 struct sbuf {
 	char *p;
@@ -73,6 +74,7 @@ int vs_status_render(char *buf, size_t n)
 	struct sbuf b = { .p = buf, .n = n };
 	const struct vs_reply *rep;
 	uint64_t guest = 0, p50, p99, swap_bytes = 0;
+	char err[VS_ERR_MAX];
 	int nprocs = 0, nmaps = 0, nrep;
 	static uint64_t seq;
 	struct stat st;
@@ -103,11 +105,12 @@ int vs_status_render(char *buf, size_t n)
 	put(&b, "\"guest_pages\":%llu,\"trimmed_zero_pages\":%llu,\"trimmed_clean_pages\":%llu,"
 		"\"swap_file_bytes\":%llu,\"swap_slots_used\":%u,\"faults\":%llu,"
 		"\"fault_p50_us\":%llu,\"fault_p99_us\":%llu,\"fault_max_us\":%llu,"
-		"\"processes\":%d,\"regions\":%d},\n",
+		"\"swap_read_errors\":%llu,\"processes\":%d,\"regions\":%d},\n",
 	    (unsigned long long)guest, (unsigned long long)vs.c.trimmed_zero,
 	    (unsigned long long)vs.c.redundant, (unsigned long long)swap_bytes,
 	    vs.slots.in_use, (unsigned long long)vs.c.faults, (unsigned long long)p50,
-	    (unsigned long long)p99, (unsigned long long)vs.c.lat_max_us, nprocs, nmaps);
+	    (unsigned long long)p99, (unsigned long long)vs.c.lat_max_us,
+	    (unsigned long long)vs_swapfile_read_errors(), nprocs, nmaps);
 	put(&b, " \"state_transition\":{\"pages\":%llu,\"time_ms\":%llu},\n",
 	    (unsigned long long)vs.trans_pages, (unsigned long long)vs.trans_ms);
 	put(&b, " \"last_enable\":{\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"
@@ -116,7 +119,8 @@ int vs_status_render(char *buf, size_t n)
 	    (unsigned long long)vs.en.kept_units);
 	put(&b, " \"progress\":{\"done\":%llu,\"total\":%llu},\n \"last_error\":",
 	    (unsigned long long)vs.progress_done, (unsigned long long)vs.progress_total);
-	put_str(&b, vs.last_error);
+	vs_get_error(err, sizeof(err));
+	put_str(&b, err);
 	put(&b, ",\n \"replies\":[");
 	nrep = vs_state_replies(&rep);
 	for (int i = 0; i < nrep; i++) {

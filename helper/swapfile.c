@@ -6,18 +6,42 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <vmswap/util.h>
+
 #include "helper.h"
+#include "log.h"
 #include "swapfile.h"
 
-static long fail_write_after = -1;
-static atomic_long writes_done;
+static uint64_t fail_write_after = UINT64_MAX;
+static uint64_t fail_read_first = UINT64_MAX, fail_read_count;
+static atomic_ullong writes_done, reads_done, read_errors;
 
-void vs_swapfile_init_faults(void)
+int vs_swapfile_init_faults(void)
 {
-	const char *s = getenv("VMSWAP_TEST_FAIL_WRITE_AFTER");
+	const char *w = getenv(VMSWAP_ENV_TEST_FAIL_WRITE_AFTER);
+	const char *rd = getenv(VMSWAP_ENV_TEST_FAIL_READS);
+	int r = 0;
 
-	if (s && *s)
-		fail_write_after = strtol(s, NULL, 10);
+	fail_write_after = fail_read_first = UINT64_MAX;
+	fail_read_count = 0;
+	atomic_store(&writes_done, 0);
+	atomic_store(&reads_done, 0);
+	atomic_store(&read_errors, 0);
+	/* The shim refuses bad values; a helper started by hand only warns. */
+	if (w && *w && vmswap_parse_count(w, NULL, &fail_write_after)) {
+		vs_warn("bad %s=\"%s\": expected a count; ignored",
+			VMSWAP_ENV_TEST_FAIL_WRITE_AFTER, w);
+		fail_write_after = UINT64_MAX;
+		r = -EINVAL;
+	}
+	if (rd && *rd && vmswap_parse_fail_range(rd, &fail_read_first, &fail_read_count)) {
+		vs_warn("bad %s=\"%s\": expected AFTER:COUNT; ignored",
+			VMSWAP_ENV_TEST_FAIL_READS, rd);
+		fail_read_first = UINT64_MAX;
+		fail_read_count = 0;
+		r = -EINVAL;
+	}
+	return r;
 }
 
 int vs_swapfile_create(const char *dir, bool *direct)
@@ -49,7 +73,8 @@ int vs_swapfile_writev(int fd, uint32_t slot, struct iovec *iov, int cnt)
 {
 	off_t off = (off_t)slot * VS_PAGE_SIZE;
 
-	if (fail_write_after >= 0 && atomic_fetch_add(&writes_done, 1) >= fail_write_after)
+	if (fail_write_after != UINT64_MAX &&
+	    atomic_fetch_add(&writes_done, 1) >= fail_write_after)
 		return -EIO;
 	while (cnt > 0) {
 		ssize_t n = pwritev(fd, iov, cnt, off);
@@ -74,11 +99,17 @@ int vs_swapfile_writev(int fd, uint32_t slot, struct iovec *iov, int cnt)
 	return 0;
 }
 
-int vs_swapfile_read(int fd, uint32_t slot, void *buf, size_t npages)
+static int do_read(int fd, uint32_t slot, void *buf, size_t npages)
 {
 	size_t len = npages * VS_PAGE_SIZE, done = 0;
 	off_t off = (off_t)slot * VS_PAGE_SIZE;
 
+	if (fail_read_count) {
+		uint64_t k = atomic_fetch_add(&reads_done, 1);
+
+		if (k >= fail_read_first && k - fail_read_first < fail_read_count)
+			return -EIO;
+	}
 	while (done < len) {
 		ssize_t n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
 
@@ -92,4 +123,18 @@ int vs_swapfile_read(int fd, uint32_t slot, void *buf, size_t npages)
 		done += (size_t)n;
 	}
 	return 0;
+}
+
+int vs_swapfile_read(int fd, uint32_t slot, void *buf, size_t npages)
+{
+	int r = do_read(fd, slot, buf, npages);
+
+	if (r)
+		atomic_fetch_add(&read_errors, 1);
+	return r;
+}
+
+uint64_t vs_swapfile_read_errors(void)
+{
+	return atomic_load(&read_errors);
 }

@@ -15,10 +15,15 @@ int vs_swapfile_read(int fd, uint32_t slot, void *buf, size_t npages);
 /* Gather @cnt buffers (page multiples) into consecutive slots from @slot; @iov is consumed. */
 struct iovec;
 int vs_swapfile_writev(int fd, uint32_t slot, struct iovec *iov, int cnt);
+/* Reads that failed so far (every caller: faults, swap-in, trim). */
+uint64_t vs_swapfile_read_errors(void);
 /*
- * Test hook: VMSWAP_TEST_FAIL_WRITE_AFTER=N makes the (N+1)th write fail
- * with EIO. Read once at startup.
+ * Test hooks, read from the environment (and their counters reset):
+ * VMSWAP_TEST_FAIL_WRITE_AFTER=N makes every write after the Nth fail with
+ * EIO; VMSWAP_TEST_FAIL_READS=AFTER:COUNT makes reads number AFTER to
+ * AFTER+COUNT-1 (from 0) fail with EIO, a transient error. 0, or -EINVAL
+ * when a value is bad (warned about and ignored).
  */
-void vs_swapfile_init_faults(void);
+int vs_swapfile_init_faults(void);
 
 #endif

@@ -149,6 +149,13 @@ int shim_config_load(void)
 	}
 	if ((v = env(VMSWAP_ENV_TEST_NO_UFFD)) && !strcmp(v, "1"))
 		shim_cfg.no_uffd = true;
+	/* The helper's hooks: checked here, so a typo cannot pass silently. */
+	if ((v = env(VMSWAP_ENV_TEST_FAIL_WRITE_AFTER)) &&
+	    vmswap_parse_count(v, NULL, &(uint64_t){ 0 }))
+		return bad(VMSWAP_ENV_TEST_FAIL_WRITE_AFTER, v, "expected a count");
+	if ((v = env(VMSWAP_ENV_TEST_FAIL_READS)) &&
+	    vmswap_parse_fail_range(v, &(uint64_t){ 0 }, &(uint64_t){ 0 }))
+		return bad(VMSWAP_ENV_TEST_FAIL_READS, v, "expected AFTER:COUNT, COUNT at least 1");
 	shim_log(SHIM_LOG_DEBUG, "config: min size %llu, match \"%s\", anon %d, "
 		 "helper %s", (unsigned long long)shim_cfg.min_size,
 		 shim_cfg.match, shim_cfg.anon, shim_cfg.helper);

@@ -1,8 +1,17 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Commands refused in the wrong state, garbage on the FIFO, aborted operations. */
+/*
+ * Commands refused in the wrong state, garbage on the FIFO, aborted
+ * operations, and swap-file errors: failing writes, a full swap dir,
+ * failing reads.
+ */
+#include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -295,5 +304,173 @@ Test(errors, out_refused_without_a_swap_dir)
 	cr_assert_eq(h_metric(vm->pid, "staging_pages"), vm->pages);
 	h_ok(vm->p, "verify");
 	h_disable_verify(vm->p);
+	h_vm_finish(vm);
+}
+
+/* ---- a full swap dir: a small tmpfs of the test's own ---- */
+
+static char small_dir[320];
+
+/* Test .fini (runs before the suite's): the temp dir must hold no mount. */
+static void small_unmount(void)
+{
+	if (small_dir[0])
+		umount2(small_dir, MNT_DETACH);
+	small_dir[0] = '\0';
+}
+
+/*
+ * A tmpfs of @size at <temp dir>/small, in a mount namespace of this
+ * test's own, which its children share: the mount cannot outlive them.
+ * Skips without root or without mount.
+ */
+static void small_mount(const char *size)
+{
+	char opts[64];
+	int e;
+
+	if (geteuid() != 0)
+		h_skip("mounting a small tmpfs as the swap dir needs root");
+	snprintf(small_dir, sizeof(small_dir), "%s/small", h_env.dir);
+	snprintf(opts, sizeof(opts), "size=%s,mode=0700", size);
+	cr_assert(mkdir(small_dir, 0700) == 0, "mkdir %s: %s", small_dir, strerror(errno));
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("vmswap-test", small_dir, "tmpfs", 0, opts) < 0) {
+		e = errno;
+		small_dir[0] = '\0';
+		h_skip("cannot mount a tmpfs for the swap dir: %s", strerror(e));
+	}
+}
+
+static void small_resize(const char *size)
+{
+	char opts[64];
+
+	snprintf(opts, sizeof(opts), "size=%s,mode=0700", size);
+	cr_assert(mount("vmswap-test", small_dir, "tmpfs", MS_REMOUNT, opts) == 0,
+		  "remount %s with %s: %s", small_dir, opts, strerror(errno));
+}
+
+/*
+ * out of a 64 MiB guest into a 16 MiB swap dir: ENOSPC. out fails, the
+ * state is Failed and says why; the VMM runs on, every page is served
+ * from staging or from the file, disable brings them all back, and with
+ * room in the dir the next out works.
+ */
+Test(errors, full_swap_dir_fails_out_and_keeps_data, .fini = small_unmount)
+{
+	char env0[400], err[256];
+	const char *const env[] = { env0, NULL };
+	uint64_t staging, swap, stg0, file0;
+	struct h_vm *vm;
+	struct h_ctl c;
+	char *js;
+
+	small_mount("16m");
+	snprintf(env0, sizeof(env0), "VMSWAP_SWAP_DIR=%s", small_dir);
+	vm = h_vm_start_filled("--size 64M", env);
+	h_ctl_ok(vm->pid, "enable", NULL);
+	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
+	cr_assert_eq(c.rc, 5, "out into a full dir: exit %d (want 5)\n%s%s", c.rc, c.out, c.err);
+	js = h_wait_state(vm->pid, "Failed");
+	h_json_str(js, "last_error", err, sizeof(err));
+	cr_assert(strstr(err, "No space left on device"), "last_error should say why:\n%s", js);
+	cr_assert(strstr(c.err, err), "vmswapctl should print the error '%s': %s", err, c.err);
+	staging = h_json_u64(js, "staging_pages");
+	swap = h_json_u64(js, "swap_pages");
+	cr_assert_eq(staging + swap, vm->pages, "every page is in staging or in the file:\n%s", js);
+	cr_assert(swap > 0 && staging > 0, "the file took what fit, the rest stayed:\n%s", js);
+	stg0 = h_json_u64(js, "copied_from_staging_pages");
+	file0 = h_json_u64(js, "copied_from_file_pages");
+	free(js);
+
+	/* The VMM runs on: every page faults back, from where it was. */
+	h_ok(vm->p, "verify");
+	js = h_status_fresh(vm->pid);
+	h_assert_state(js, "Failed");
+	cr_assert_eq(h_json_u64(js, "copied_from_staging_pages") - stg0, staging, "%s", js);
+	cr_assert_eq(h_json_u64(js, "copied_from_file_pages") - file0, swap, "%s", js);
+	free(js);
+	/* disable recovers. */
+	h_disable_verify_empty(vm->p);
+
+	/* Room again (the failed out's file is emptied): the next out works. */
+	small_resize("128m");
+	h_swap_out(vm->p);
+	cr_assert_eq(h_metric(vm->pid, "swap_pages"), vm->pages);
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+	small_unmount();
+}
+
+/* ---- read errors (VMSWAP_TEST_FAIL_READS=AFTER:COUNT, helper/swapfile.c) ---- */
+
+static void assert_read_error(const char *js)
+{
+	char err[256];
+
+	h_json_str(js, "last_error", err, sizeof(err));
+	cr_assert(strstr(err, "reading swap file slot") && strstr(err, "Input/output error"),
+		  "last_error should name the failed read:\n%s", js);
+}
+
+/*
+ * The first reads of the file fail. The faulting threads wait and are
+ * retried until reads work again: every page comes back from the file,
+ * exactly once and right, the state stays Active, and the error is
+ * reported (logged once, not per retry).
+ */
+Test(errors, failed_reads_are_retried_by_faults)
+{
+	static const char *const env[] = { "VMSWAP_TEST_FAIL_READS=0:6", NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
+	char *js, *log;
+
+	h_swap_out(vm->p);
+	cr_assert_eq(h_metric(vm->pid, "swap_read_errors"), 0);
+	h_verify_sources(vm->p, "verify", 0, vm->pages);
+	js = h_status_fresh(vm->pid);
+	h_assert_state(js, "Active");
+	cr_assert_eq(h_json_u64(js, "swap_read_errors"), 6, "%s", js);
+	cr_assert_eq(h_json_u64(js, "swap_pages"), 0, "%s", js);
+	assert_read_error(js);
+	free(js);
+	h_disable_verify_empty(vm->p);
+	log = h_proc_stderr(vm->p);
+	cr_assert_eq(h_count_lines(log, "reading swap file slot"), 1,
+		     "one report for the streak of failed reads:\n%s", log);
+	cr_assert_eq(h_count_lines(log, "reads work again after 6 failed reads"), 1, "%s", log);
+	free(log);
+	h_vm_finish(vm);
+}
+
+/*
+ * disable meets a read error: it fails, state Failed with the error; the
+ * pages it could not read stay in the file and are still served; a
+ * second disable brings everything back.
+ */
+Test(errors, failed_read_fails_disable_and_recovers)
+{
+	static const char *const env[] = { "VMSWAP_TEST_FAIL_READS=0:1", NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
+	struct h_ctl c;
+	char err[256];
+	char *js;
+
+	h_swap_out(vm->p);
+	h_ctl_pid(&c, vm->pid, "disable", "--wait", NULL);
+	cr_assert_eq(c.rc, 5, "disable with a failing read: exit %d (want 5)\n%s%s", c.rc, c.out,
+		     c.err);
+	js = h_wait_state(vm->pid, "Failed");
+	assert_read_error(js);
+	h_json_str(js, "last_error", err, sizeof(err));
+	cr_assert(strstr(c.err, err), "vmswapctl should print the error '%s': %s", err, c.err);
+	cr_assert_gt(h_json_u64(js, "swap_pages"), 0, "the unread pages stay in the file:\n%s", js);
+	cr_assert_eq(h_json_u64(js, "swap_read_errors"), 1, "%s", js);
+	free(js);
+	/* The VMM runs on, and what is left faults in from the file. */
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
 	h_vm_finish(vm);
 }

@@ -97,3 +97,13 @@ Test(unmanaged, bad_env_disable)
 {
 	bad_env("VMSWAP_DISABLE=maybe");
 }
+
+Test(unmanaged, bad_env_fail_reads)
+{
+	bad_env("VMSWAP_TEST_FAIL_READS=3");
+}
+
+Test(unmanaged, bad_env_fail_write_after)
+{
+	bad_env("VMSWAP_TEST_FAIL_WRITE_AFTER=-1");
+}

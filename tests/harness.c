@@ -88,6 +88,8 @@ void h_setup(void)
 	unsetenv(VMSWAP_ENV_DISABLE);
 	unsetenv(VMSWAP_ENV_HELPER);
 	unsetenv(VMSWAP_ENV_TEST_NO_UFFD);
+	unsetenv(VMSWAP_ENV_TEST_FAIL_WRITE_AFTER);
+	unsetenv(VMSWAP_ENV_TEST_FAIL_READS);
 	unsetenv("LD_PRELOAD");
 }
 

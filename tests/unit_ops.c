@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -162,4 +163,61 @@ Test(ops, second_cycle_after_disable_forgets_old_copies)
 	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
 	for (uint64_t pg = 0; pg < 64; pg++)
 		check_guest(pg, 2);
+}
+
+/* A buffered file whose sync fails (/dev/null: writes work, fdatasync is EINVAL). */
+Test(ops, failed_sync_keeps_pages_in_staging)
+{
+	for (uint64_t pg = 0; pg < 1100; pg++)
+		stage(pg, 2, false, 0);
+	close(vs.swap_fd);
+	vs.swap_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	vs.swap_direct = false;
+	cr_assert_geq(vs.swap_fd, 0);
+	cr_assert_eq(vs_op_out(msg, sizeof(msg)), -EINVAL, "%s", msg);
+	cr_assert(strstr(msg, "stay in staging"), "%s", msg);
+	cr_assert(strstr(vs.last_error, "syncing the swap file"), "%s", vs.last_error);
+	cr_assert_eq(vs.c.staging, 1100, "no page left staging before its sync");
+	cr_assert_eq(vs.c.swapped, 0);
+	cr_assert_eq(vs.slots.in_use, 0, "slots of the failed batch given back");
+	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
+	for (uint64_t pg = 0; pg < 1100; pg++)
+		check_guest(pg, 2);
+}
+
+/*
+ * Swap-in meets a read error (VMSWAP_TEST_FAIL_READS): disable fails and
+ * names the slot, the pages not read stay in the file, and a second
+ * disable, with reads working again, brings every byte back.
+ */
+Test(ops, failed_read_fails_disable_and_keeps_pages)
+{
+	uint64_t back = 0;
+
+	for (uint64_t pg = 0; pg < NPAGES; pg++)
+		stage(pg, 3, false, 0);
+	cr_assert_eq(vs_op_out(msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(setenv("VMSWAP_TEST_FAIL_READS", "0:1", 1), 0);
+	cr_assert_eq(vs_swapfile_init_faults(), 0);
+	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), -EIO, "%s", msg);
+	cr_assert(strstr(msg, "reading swap file slot"), "%s", msg);
+	cr_assert(strstr(msg, "Input/output error"), "%s", msg);
+	cr_assert_eq(vs_swapfile_read_errors(), 1);
+	cr_assert_gt(vs.c.swapped, 0, "the failed run stays in the file");
+	for (uint64_t pg = 0; pg < NPAGES; pg++) {
+		uint32_t e = vs.objs[obj].pt[pg];
+
+		if (vs_pt_state(e) == VS_P_RESIDENT) {
+			check_guest(pg, 3);
+			back++;
+		} else {
+			cr_assert_eq(vs_pt_state(e), VS_P_FILE, "page %llu", (unsigned long long)pg);
+			cr_assert(vs_slots_is_used(&vs.slots, vs_pt_slot(e)));
+		}
+	}
+	cr_assert_eq(back + vs.c.swapped, NPAGES);
+	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(vs.c.swapped, 0);
+	for (uint64_t pg = 0; pg < NPAGES; pg++)
+		check_guest(pg, 3);
 }

@@ -31,6 +31,10 @@
 #define VMSWAP_ENV_HELPER "VMSWAP_HELPER"      /* path of vmswap-helper */
 /* Test hook: "1" makes the shim act as if userfaultfd were unavailable. */
 #define VMSWAP_ENV_TEST_NO_UFFD "VMSWAP_TEST_NO_UFFD"
+/* Test hooks of the helper's swap file: "N" (writes after the Nth fail with
+ * EIO) and "AFTER:COUNT" (reads AFTER..AFTER+COUNT-1 fail with EIO). */
+#define VMSWAP_ENV_TEST_FAIL_WRITE_AFTER "VMSWAP_TEST_FAIL_WRITE_AFTER"
+#define VMSWAP_ENV_TEST_FAIL_READS "VMSWAP_TEST_FAIL_READS"
 
 #define VMSWAP_DEFAULT_MIN_SIZE (64ull << 20)
 #define VMSWAP_DEFAULT_SWAP_DIR "/var/tmp"

@@ -48,6 +48,47 @@ static inline int vmswap_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A plain decimal count ("0", "17"): 0, -EINVAL or -ERANGE. */
+static inline int vmswap_parse_count(const char *s, const char **end, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (!end && *p)
+		return -EINVAL;
+	if (end)
+		*end = p;
+	*out = v;
+	return 0;
+}
+
+/* "AFTER:COUNT", both counts, COUNT at least 1: 0 or -EINVAL/-ERANGE. */
+static inline int vmswap_parse_fail_range(const char *s, uint64_t *after, uint64_t *count)
+{
+	const char *p;
+	uint64_t a, c;
+	int r = vmswap_parse_count(s, &p, &a);
+
+	if (r)
+		return r;
+	if (*p != ':')
+		return -EINVAL;
+	if ((r = vmswap_parse_count(p + 1, NULL, &c)))
+		return r;
+	if (!c)
+		return -EINVAL;
+	*after = a;
+	*count = c;
+	return 0;
+}
+
 /*
  * The run directory root: $VMSWAP_RUN_DIR, else /run/vmswap for root,
  * else $XDG_RUNTIME_DIR/vmswap. Returns 0, -ENOENT when none applies,
