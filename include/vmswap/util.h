@@ -11,43 +11,6 @@
 
 #include "common.h"
 
-/*
- * Parse a size such as "64M", "512k", "1G" or "4096" (bytes).
- * Suffixes K, M, G, T (either case, optional trailing 'B' or "iB") are
- * binary. Returns 0 and stores the value, or -EINVAL (not a size) /
- * -ERANGE (overflow).
- */
-static inline int vmswap_parse_size(const char *s, uint64_t *out)
-{
-	uint64_t v = 0, mult = 1;
-	const char *p = s;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	switch (*p) {
-	case 'k': case 'K': mult = 1ull << 10; p++; break;
-	case 'm': case 'M': mult = 1ull << 20; p++; break;
-	case 'g': case 'G': mult = 1ull << 30; p++; break;
-	case 't': case 'T': mult = 1ull << 40; p++; break;
-	default: break;
-	}
-	if (mult > 1 && p[0] == 'i' && p[1] == 'B')
-		p += 2;
-	else if (mult > 1 && p[0] == 'B')
-		p++;
-	if (*p)
-		return -EINVAL;
-	if (v && mult > UINT64_MAX / v)
-		return -ERANGE;
-	*out = v * mult;
-	return 0;
-}
-
 /* A plain decimal count ("0", "17"): 0, -EINVAL or -ERANGE. */
 static inline int vmswap_parse_count(const char *s, const char **end, uint64_t *out)
 {
@@ -66,6 +29,39 @@ static inline int vmswap_parse_count(const char *s, const char **end, uint64_t *
 	if (end)
 		*end = p;
 	*out = v;
+	return 0;
+}
+
+/*
+ * Parse a size such as "64M", "512k", "1G" or "4096" (bytes).
+ * Suffixes K, M, G, T (either case, optional trailing 'B' or "iB") are
+ * binary. Returns 0 and stores the value, or -EINVAL (not a size) /
+ * -ERANGE (overflow).
+ */
+static inline int vmswap_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v, mult = 1;
+	const char *p;
+	int r = vmswap_parse_count(s, &p, &v);
+
+	if (r)
+		return r;
+	switch (*p) {
+	case 'k': case 'K': mult = 1ull << 10; p++; break;
+	case 'm': case 'M': mult = 1ull << 20; p++; break;
+	case 'g': case 'G': mult = 1ull << 30; p++; break;
+	case 't': case 'T': mult = 1ull << 40; p++; break;
+	default: break;
+	}
+	if (mult > 1 && p[0] == 'i' && p[1] == 'B')
+		p += 2;
+	else if (mult > 1 && p[0] == 'B')
+		p++;
+	if (*p)
+		return -EINVAL;
+	if (v && mult > UINT64_MAX / v)
+		return -ERANGE;
+	*out = v * mult;
 	return 0;
 }
 
