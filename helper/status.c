@@ -11,6 +11,8 @@
 
 #include "fault.h"
 #include "helper.h"
+#include "keeper.h"
+#include "manifest.h"
 #include "state.h"
 #include "status.h"
 
@@ -89,8 +91,10 @@ int vs_status_render(char *buf, size_t n)
 		swap_bytes = (uint64_t)st.st_size;
 	vs_fault_latency(&p50, &p99);
 
-	put(&b, "{\"vmm_pid\":%d,\"helper_pid\":%d,\"managed\":%s,\"reason\":",
-	    (int)vs.vmm_pid, (int)getpid(), vs.managed ? "true" : "false");
+	put(&b, "{\"vmm_pid\":%d,\"helper_pid\":%d,\"keeper_pid\":%d,\"recovered\":%u,"
+		"\"managed\":%s,\"reason\":", (int)vs.vmm_pid, (int)getpid(),
+	    vs_keep_fd_get() >= 0 ? (int)getppid() : 0, vs_manifest_recovered(),
+	    vs.managed ? "true" : "false");
 	put_str(&b, vs.reason);
 	put(&b, ",\n \"state\":\"%s\",\n \"metrics\":{", vs_state_name(vs.state));
 	put(&b, "\"resident_pages\":%llu,\"copied_from_file_pages\":%llu,"

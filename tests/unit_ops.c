@@ -47,13 +47,15 @@ static void check_guest(uint64_t pg, uint64_t gen)
 	cr_assert_arr_eq(got, want, VS_PAGE_SIZE, "page %llu", (unsigned long long)pg);
 }
 
-/* Put page @pg in staging with pattern @gen, as enable would. */
+/* Put page @pg in staging with pattern @gen and punch it from the guest, as enable would. */
 static void stage(uint64_t pg, uint64_t gen, bool keep_slot, uint32_t slot)
 {
 	struct vs_obj *o = &vs.objs[obj];
 
 	fill_page(o->stg + pg * VS_PAGE_SIZE, pg, gen);
 	vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, keep_slot, slot));
+	cr_assert_eq(fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       (off_t)(pg * VS_PAGE_SIZE), VS_PAGE_SIZE), 0);
 }
 
 static void setup(void)
