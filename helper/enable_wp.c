@@ -11,6 +11,7 @@
 
 #include "enable.h"
 #include "helper.h"
+#include "ops.h"
 #include "log.h"
 #include "wp.h"
 
@@ -142,6 +143,7 @@ static int punch_unit(struct vs_obj *o, uint64_t unit, uint64_t *moved)
 
 int vs_wp_punch_all(uint64_t *moved)
 {
+	vs_progress_start_all();
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
 		for (uint64_t unit = 0;; unit += VS_UNIT_PAGES) {
 			struct vs_obj *o = &vs.objs[i];
@@ -160,6 +162,8 @@ int vs_wp_punch_all(uint64_t *moved)
 			}
 			if (!more)
 				break;
+			vs.progress_done += VS_UNIT_PAGES;
+			vs_op_delay(VS_UNIT_PAGES);
 		}
 	}
 	return 0;

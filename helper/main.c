@@ -301,6 +301,10 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		vs_recover_resume();
+		if (!vs_state_busy()) { /* nothing to swap in */
+			vs_recover_finish();
+			recovering = false;
+		}
 	}
 	watch(rd.control_fd, EV_CONTROL, 0);
 	watch(rd.listen_fd, EV_LISTEN, 0);

@@ -17,6 +17,7 @@
 
 #include "helper.h"
 #include "log.h"
+#include "manifest.h"
 #include "ops.h"
 #include "swapfile.h"
 #include "uffd.h"
@@ -282,6 +283,7 @@ static void finish(void)
 		if (vs.maps[i].used)
 			vs_map_unregister(&vs.maps[i]);
 	vs.registered = false;
+	vs_manifest_sync();
 	/* The file is emptied: no page keeps a copy in it any more. */
 	for (int i = 0; i < VS_MAX_OBJS; i++)
 		for (uint64_t pg = 0; vs.objs[i].used && pg < vs.objs[i].npages; pg++)

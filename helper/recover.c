@@ -297,6 +297,8 @@ int vs_recover_load(pid_t vmm_pid, int keeper_fd, struct vs_rundir *rd, const ch
 		claim(m->fd);
 	}
 	vs.registered = b->registered;
+	for (int i = 0; i < VS_MAX_MAPS; i++)
+		vs.registered |= vs.maps[i].used && vs.maps[i].registered;
 	vs_manifest_set_recovered(b->recovered + 1);
 	release_unclaimed(keeper_fd);
 	vs_manifest_sync();

@@ -124,6 +124,7 @@ static void after_op(enum vs_op op, int r)
 					if (vs.maps[i].used)
 						vs_map_unregister(&vs.maps[i]);
 				vs.registered = false;
+				vs_manifest_sync();
 			}
 			return;
 		}

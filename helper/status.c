@@ -15,6 +15,7 @@
 #include "manifest.h"
 #include "state.h"
 #include "status.h"
+#include "wp.h"
 
 struct sbuf {
 	char *p;
@@ -114,8 +115,10 @@ int vs_status_render(char *buf, size_t n)
 	    (unsigned long long)p99, (unsigned long long)vs.c.lat_max_us, nprocs, nmaps);
 	put(&b, " \"state_transition\":{\"pages\":%llu,\"time_ms\":%llu},\n",
 	    (unsigned long long)vs.trans_pages, (unsigned long long)vs.trans_ms);
-	put(&b, " \"last_enable\":{\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"
-		"\"kept_units\":%llu},\n", (unsigned long long)vs.en.frozen_ms,
+	put(&b, " \"last_enable\":{\"phase\":\"%s\",\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"
+		"\"kept_units\":%llu},\n",
+	    vs.wp_phase == VS_WP_TRACK ? "track" : vs.wp_phase == VS_WP_PUNCH ? "punch" : "off",
+	    (unsigned long long)vs.en.frozen_ms,
 	    vs.en.tracked ? "true" : "false", (unsigned long long)vs.en.recopied,
 	    (unsigned long long)vs.en.kept_units);
 	put(&b, " \"progress\":{\"done\":%llu,\"total\":%llu},\n \"last_error\":",

@@ -71,26 +71,36 @@ static void wait_recovered(struct h_vm *vm, pid_t dead, uint64_t n)
 	}
 }
 
-/* The operation shows as @state and has done part of its work, not all. */
-static void wait_running(struct h_vm *vm, const char *state)
+/*
+ * The operation shows as @state (and enable's write-protect @phase unless
+ * NULL) and has done part of its work, not all.
+ */
+static void wait_phase(struct h_vm *vm, const char *state, const char *phase)
 {
 	double deadline = h_now() + H_STATE_TIMEOUT_S;
 
 	for (;;) {
 		char *js = h_status(vm->pid);
-		char now[64] = "";
+		char now[64] = "", ph[64] = "";
 		uint64_t done = h_json_u64(js, "done"), total = h_json_u64(js, "total");
 
 		h_json_str(js, "state", now, sizeof(now));
-		if (!strcmp(now, state) && done > 0 && done < total) {
+		h_json_str(js, "phase", ph, sizeof(ph));
+		if (!strcmp(now, state) && (!phase || !strcmp(ph, phase)) && done > 0 &&
+		    done < total) {
 			free(js);
 			return;
 		}
 		if (h_now() > deadline)
-			cr_assert_fail("not caught in %s:\n%s", state, js);
+			cr_assert_fail("not caught in %s (%s):\n%s", state, phase ? phase : "", js);
 		free(js);
 		h_nap_ms(20);
 	}
+}
+
+static void wait_running(struct h_vm *vm, const char *state)
+{
+	wait_phase(vm, state, NULL);
 }
 
 /* After recovery: every byte right, and a whole cycle works again. */
@@ -181,7 +191,20 @@ Test(crash, in_enable_write_protect_copy)
 
 	h_ok(vm->p, "churn start");
 	cr_assert_eq(h_fifo_write(vm->pid, "enable id=crash\n"), 0);
-	wait_running(vm, "Ready");
+	wait_phase(vm, "Ready", "track");
+	wait_recovered(vm, kill_helper(vm), 1);
+	h_churn_stop_ok(vm->p, "churn");
+	check_after(vm);
+}
+
+/* After the thaw, while enable punches the copied units out of guest memory. */
+Test(crash, in_enable_punch)
+{
+	struct h_vm *vm = start("--size 64M", true);
+
+	h_ok(vm->p, "churn start");
+	cr_assert_eq(h_fifo_write(vm->pid, "enable id=crash\n"), 0);
+	wait_phase(vm, "Ready", "punch");
 	wait_recovered(vm, kill_helper(vm), 1);
 	h_churn_stop_ok(vm->p, "churn");
 	check_after(vm);
