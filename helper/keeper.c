@@ -248,6 +248,8 @@ static void __attribute__((noreturn)) keeper_loop(pid_t vmm_pid, int sock_fd, in
 		close(s);
 		if (w < 0 || (WIFEXITED(st) && WEXITSTATUS(st) == 0))
 			_exit(0);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == VS_EXIT_FINAL)
+			_exit(1);
 		if (WIFSIGNALED(st))
 			vs_err("keeper: helper %d killed by signal %d", (int)child, WTERMSIG(st));
 		else

@@ -6,12 +6,15 @@
  * manifest), keyed by the number the fd has in the helper. When the
  * helper dies by a signal or a nonzero exit it starts a new one with each
  * fd at its old number and --recover, so the manifest's fd numbers stay
- * valid. Only normal exit (status 0) ends the keeper.
+ * valid. Only normal exit (status 0, or VS_EXIT_FINAL) ends the keeper.
  */
 #ifndef VS_KEEPER_H
 #define VS_KEEPER_H
 
 #include <sys/types.h>
+
+/* The helper's exit status for a failure a restart would not fix (setup). */
+#define VS_EXIT_FINAL 3
 
 /*
  * Fork the helper. Returns in the child with the keeper socket; the

@@ -277,7 +277,7 @@ int main(int argc, char **argv)
 	if (r) {
 		vs_err("setup failed: %s", strerror(-r));
 		vs_rundir_remove(&rd);
-		return recover ? 0 : 1; /* a broken manifest does not get better with retries */
+		return VS_EXIT_FINAL; /* no restart: it would fail the same way */
 	}
 	recovering = recover;
 	if (recover) {

@@ -165,3 +165,25 @@ Test(ops, second_cycle_after_disable_forgets_old_copies)
 	for (uint64_t pg = 0; pg < 64; pg++)
 		check_guest(pg, 2);
 }
+
+/*
+ * A page marked staged while guest memory still holds it (a helper that
+ * died between staging and punching): swap-in keeps the guest's bytes,
+ * the newer ones, and still brings back its staged neighbours.
+ */
+Test(ops, swap_in_keeps_a_page_guest_memory_still_holds)
+{
+	struct vs_obj *o = &vs.objs[obj];
+	static uint8_t page[VS_PAGE_SIZE];
+
+	stage(0, 1, false, 0);
+	stage(1, 2, false, 0);
+	stage(2, 3, false, 0);
+	fill_page(page, 1, 7);
+	cr_assert_eq(pwrite(o->fd, page, VS_PAGE_SIZE, VS_PAGE_SIZE), VS_PAGE_SIZE);
+	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
+	check_guest(0, 1);
+	check_guest(1, 7);
+	check_guest(2, 3);
+	cr_assert_eq(vs.c.staging, 0);
+}
