@@ -103,6 +103,8 @@ void vs_manifest_sync(void)
 	b->control_fd = rd_control;
 	b->listen_fd = rd_listen;
 	b->recovered = recovered;
+	b->unmanaged = !vs.managed;
+	memcpy(b->reason, vs.reason, sizeof(b->reason));
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
 		const struct vs_obj *o = &vs.objs[i];
 

@@ -44,6 +44,8 @@ struct vs_mf_body {
 	int32_t swap_fd, swap_direct, registered;
 	int32_t dirfd, control_fd, listen_fd;
 	uint32_t recovered;       /* restarts so far */
+	uint32_t unmanaged;
+	char reason[VMSWAP_REASON_MAX];
 	struct vs_mf_obj objs[VS_MAX_OBJS];
 	struct vs_mf_proc procs[VS_MAX_PROCS];
 	struct vs_mf_map maps[VS_MAX_MAPS];

@@ -238,6 +238,9 @@ int vs_recover_load(pid_t vmm_pid, int keeper_fd, struct vs_rundir *rd, const ch
 	vs_manifest_set_rundir(b->dirfd, b->control_fd, b->listen_fd);
 
 	pthread_mutex_lock(&vs.lock);
+	vs.managed = !b->unmanaged;
+	memcpy(vs.reason, b->reason, sizeof(vs.reason));
+	vs.reason[sizeof(vs.reason) - 1] = 0;
 	if (is_inherited(b->swap_fd) && fstat(b->swap_fd, &st) == 0 && S_ISREG(st.st_mode)) {
 		vs.swap_fd = b->swap_fd;
 		vs.swap_direct = b->swap_direct;

@@ -133,6 +133,7 @@ static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd,
 		vs.managed = false;
 		snprintf(vs.reason, sizeof(vs.reason), "%s", m->reason[0] ? m->reason : "no userfaultfd");
 		vs_warn("VMM %d runs unmanaged: %s", m->pid, vs.reason);
+		vs_manifest_sync();
 	}
 	/* An exec'd process comes back with the same pid and a new mm. */
 	old = vs_proc_by_pid(m->pid);

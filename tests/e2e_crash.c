@@ -285,3 +285,22 @@ Test(crash, keeper_does_not_restart_a_normal_exit)
 	cr_assert_geq(h_proc_wait(vm->p, H_EXIT_TIMEOUT_S), 0);
 	free(vm);
 }
+
+/* An unmanaged VMM stays unmanaged, with its reason, after a restart. */
+Test(crash, unmanaged_stays_unmanaged)
+{
+	static const char *const env[] = { "VMSWAP_TEST_NO_UFFD=1", NULL };
+	struct h_vm *vm = h_vm_start("--size 32M", env, false);
+	char reason[256] = "";
+	char *js;
+
+	wait_recovered(vm, kill_helper(vm), 1);
+	js = h_status(vm->pid);
+	cr_assert(strstr(js, "\"managed\":false"), "%s", js);
+	h_json_str(js, "reason", reason, sizeof(reason));
+	cr_assert(strstr(reason, "userfaultfd"), "reason: %s", reason);
+	free(js);
+	h_ok(vm->p, "fill");
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
