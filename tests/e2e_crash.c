@@ -5,6 +5,7 @@
  * and serves the VMM again. VMSWAP_TEST_OP_DELAY_MS slows the operations
  * so that a kill lands while one runs.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include <criterion/criterion.h>
 
+#include "../helper/ctl_json.h"
 #include "harness.h"
 
 TestSuite(crash, .init = h_setup, .fini = h_teardown, .timeout = 300);
@@ -20,9 +22,27 @@ TestSuite(crash, .init = h_setup, .fini = h_teardown, .timeout = 300);
 /* 64 MiB: 32 batches of 2 MiB, about 2 s per operation with the delay. */
 #define SLOW "VMSWAP_TEST_OP_DELAY_MS=60"
 
-static pid_t status_pid(int vmm, const char *key)
+/* status.json; on failure the VMM's stderr (helper and keeper logs) says why. */
+static char *status(struct h_vm *vm)
 {
-	char *js = h_status(vmm);
+	char *json = NULL;
+	int r = -EBADMSG;
+
+	for (int i = 0; i < 50 && r == -EBADMSG; i++) {
+		r = vs_status_read(vm->pid, &json);
+		if (r == -EBADMSG)
+			h_nap_ms(10);
+	}
+	if (r)
+		cr_assert_fail("no status.json for pid %d (%s), VMM %s; stderr:\n%s", vm->pid,
+			       strerror(-r), h_alive(vm->pid) ? "alive" : "gone",
+			       h_proc_stderr(vm->p));
+	return json;
+}
+
+static pid_t status_pid(struct h_vm *vm, const char *key)
+{
+	char *js = status(vm);
 	pid_t pid = (pid_t)h_json_u64(js, key);
 
 	free(js);
@@ -32,11 +52,11 @@ static pid_t status_pid(int vmm, const char *key)
 /* SIGKILL the helper; returns its pid. */
 static pid_t kill_helper(struct h_vm *vm)
 {
-	pid_t helper = status_pid(vm->pid, "helper_pid");
+	pid_t helper = status_pid(vm, "helper_pid");
 
 	cr_assert_gt(helper, 0);
 	cr_assert(h_alive(helper));
-	cr_assert_gt(status_pid(vm->pid, "keeper_pid"), 0, "no keeper for helper %d", (int)helper);
+	cr_assert_gt(status_pid(vm, "keeper_pid"), 0, "no keeper for helper %d", (int)helper);
 	cr_assert_eq(kill(helper, SIGKILL), 0);
 	cr_assert(h_wait_dead(helper), "helper %d survived SIGKILL", (int)helper);
 	return helper;
@@ -48,7 +68,7 @@ static void wait_recovered(struct h_vm *vm, pid_t dead, uint64_t n)
 	double deadline = h_now() + H_STATE_TIMEOUT_S;
 
 	for (;;) {
-		char *js = h_status(vm->pid);
+		char *js = status(vm);
 		char state[64] = "";
 		pid_t now = (pid_t)h_json_u64(js, "helper_pid");
 
@@ -80,7 +100,7 @@ static void wait_phase(struct h_vm *vm, const char *state, const char *phase)
 	double deadline = h_now() + H_STATE_TIMEOUT_S;
 
 	for (;;) {
-		char *js = h_status(vm->pid);
+		char *js = status(vm);
 		char now[64] = "", ph[64] = "";
 		uint64_t done = h_json_u64(js, "done"), total = h_json_u64(js, "total");
 
@@ -254,8 +274,8 @@ Test(crash, keeper_exits_with_the_vmm)
 	int st;
 
 	h_swap_out(vm->p);
-	helper = status_pid(vm->pid, "helper_pid");
-	keeper = status_pid(vm->pid, "keeper_pid");
+	helper = status_pid(vm, "helper_pid");
+	keeper = status_pid(vm, "keeper_pid");
 	cr_assert(keeper > 0 && h_alive(keeper));
 	h_proc_kill(vm->p, SIGKILL);
 	st = h_proc_wait(vm->p, H_EXIT_TIMEOUT_S);
@@ -273,8 +293,8 @@ Test(crash, keeper_does_not_restart_a_normal_exit)
 	pid_t helper, keeper;
 
 	h_swap_out(vm->p);
-	helper = status_pid(vm->pid, "helper_pid");
-	keeper = status_pid(vm->pid, "keeper_pid");
+	helper = status_pid(vm, "helper_pid");
+	keeper = status_pid(vm, "keeper_pid");
 	cr_assert_eq(kill(helper, SIGTERM), 0);
 	cr_assert(h_wait_rundir_gone(vm->pid), "run dir still there after SIGTERM");
 	cr_assert(h_wait_dead(helper));
@@ -295,7 +315,7 @@ Test(crash, unmanaged_stays_unmanaged)
 	char *js;
 
 	wait_recovered(vm, kill_helper(vm), 1);
-	js = h_status(vm->pid);
+	js = status(vm);
 	cr_assert(strstr(js, "\"managed\":false"), "%s", js);
 	h_json_str(js, "reason", reason, sizeof(reason));
 	cr_assert(strstr(reason, "userfaultfd"), "reason: %s", reason);
