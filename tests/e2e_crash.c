@@ -59,6 +59,8 @@ static pid_t kill_helper(struct h_vm *vm)
 	cr_assert_gt(status_pid(vm, "keeper_pid"), 0, "no keeper for helper %d", (int)helper);
 	cr_assert_eq(kill(helper, SIGKILL), 0);
 	cr_assert(h_wait_dead(helper), "helper %d survived SIGKILL", (int)helper);
+	/* The VMM itself goes on (info touches no guest memory). */
+	h_ok(vm->p, "info");
 	return helper;
 }
 
@@ -322,5 +324,16 @@ Test(crash, unmanaged_stays_unmanaged)
 	free(js);
 	h_ok(vm->p, "fill");
 	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
+
+/* The VMM's connection survives: a region added later is served by the new helper. */
+Test(crash, hotplug_after_recovery)
+{
+	struct h_vm *vm = start("--size 32M", false);
+
+	h_swap_out(vm->p);
+	wait_recovered(vm, kill_helper(vm), 1);
+	h_vm_hotplug_while_active(vm, 16);
 	h_vm_finish(vm);
 }
