@@ -14,6 +14,7 @@
 
 #include "enable.h"
 #include "helper.h"
+#include "ops.h"
 #include "wp.h"
 
 /* One thread's share of the staging copy. */
@@ -153,6 +154,7 @@ static void *stage_span(void *arg)
 			mark_copied(j, ext, n);
 		__atomic_fetch_add(&vs.progress_done, (uint64_t)(uend - unit) / VS_PAGE_SIZE,
 				   __ATOMIC_RELAXED);
+		vs_op_delay((uint64_t)(uend - unit) / VS_PAGE_SIZE);
 		if (j->d >= size)
 			break;
 		/* Jump over units with no data. */

@@ -11,6 +11,7 @@
 
 #include "enable.h"
 #include "helper.h"
+#include "ops.h"
 #include "log.h"
 #include "wp.h"
 
@@ -99,27 +100,42 @@ int vs_wp_settle_frozen(void)
 	return -EBUSY;
 }
 
-/* Stage the copied pages of a unit and punch it from guest memory. vs.lock held. */
+/*
+ * Stage the copied pages of a unit and punch it from guest memory. vs.lock
+ * held. Marked first: the page table names a whole copy at every instant
+ * (a helper restarted after a crash here finds both, and keeps the guest's).
+ */
 static int punch_unit(struct vs_obj *o, uint64_t unit, uint64_t *moved)
 {
 	uint64_t end = unit + VS_UNIT_PAGES < o->wp_pages ? unit + VS_UNIT_PAGES : o->wp_pages;
+	uint32_t was[VS_UNIT_PAGES];
 	bool any = false;
 
 	for (uint64_t w = unit / 64; w < (end + 63) / 64 && !any; w++)
 		any = o->copied[w] != 0;
 	if (!any)
 		return 0; /* nothing copied, or demoted by a write */
-	/* Punch first: if it fails, the pages stay resident and the copies go. */
-	if (fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)(unit * VS_PAGE_SIZE), VS_UNIT_BYTES) < 0)
-		return -errno;
 	for (uint64_t pg = unit; pg < end; pg++) {
-		uint32_t e = o->pt[pg];
+		uint32_t e = was[pg - unit] = o->pt[pg];
 
+		if (vs_bit(o->copied, pg))
+			vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, vs_pt_has_slot(e),
+						      vs_pt_slot(e)));
+	}
+	if (fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(unit * VS_PAGE_SIZE), VS_UNIT_BYTES) < 0) {
+		int r = -errno;
+
+		/* The pages stay resident; their copies go (vs_wp_end). */
+		for (uint64_t pg = unit; pg < end; pg++)
+			if (vs_bit(o->copied, pg))
+				vs_page_set(o, pg, was[pg - unit]);
+		return r;
+	}
+	for (uint64_t pg = unit; pg < end; pg++) {
 		if (!vs_bit(o->copied, pg))
 			continue;
 		vs_bit_clear(o->copied, pg);
-		vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, vs_pt_has_slot(e), vs_pt_slot(e)));
 		(*moved)++;
 	}
 	return 0;
@@ -127,6 +143,7 @@ static int punch_unit(struct vs_obj *o, uint64_t unit, uint64_t *moved)
 
 int vs_wp_punch_all(uint64_t *moved)
 {
+	vs_progress_start_all();
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
 		for (uint64_t unit = 0;; unit += VS_UNIT_PAGES) {
 			struct vs_obj *o = &vs.objs[i];
@@ -145,6 +162,8 @@ int vs_wp_punch_all(uint64_t *moved)
 			}
 			if (!more)
 				break;
+			vs.progress_done += VS_UNIT_PAGES;
+			vs_op_delay(VS_UNIT_PAGES);
 		}
 	}
 	return 0;

@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "keeper.h"
 #include "log.h"
+#include "manifest.h"
 #include "swapfile.h"
 #include "uffd.h"
 #include "wp.h"
@@ -135,7 +137,9 @@ int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm)
 			close(p->pidfd);
 			return r;
 		}
+		vs_keep(uffd);
 	}
+	vs_manifest_sync();
 	return idx;
 }
 
@@ -149,23 +153,47 @@ void vs_proc_drop(int idx)
 	for (int i = 0; i < VS_MAX_MAPS; i++)
 		if (vs.maps[i].used && vs.maps[i].proc == idx)
 			vs.maps[i].used = false;
+	/* Out of the manifest before the keeper forgets its fds (numbers get reused). */
+	p->used = false;
+	vs_manifest_sync();
 	if (p->uffd >= 0) {
 		epoll_ctl(vs.fault_epfd, EPOLL_CTL_DEL, p->uffd, NULL);
-		close(p->uffd);
+		vs_keep_close(p->uffd);
 	}
 	if (p->pidfd >= 0)
 		close(p->pidfd);
-	if (p->sock >= 0)
-		close(p->sock);
-	p->used = false;
+	/* Its connection is closed by the main loop when the peer's end goes. */
 	p->uffd = p->pidfd = p->sock = -1;
+}
+
+size_t vs_pt_bytes(uint64_t npages)
+{
+	return (npages * sizeof(uint32_t) + VS_PAGE_SIZE - 1) & ~(size_t)(VS_PAGE_SIZE - 1);
+}
+
+/* The page table lives in pt_fd; new entries read as zero (RESIDENT). vs.lock held. */
+static int pt_grow(struct vs_obj *o, uint64_t npages)
+{
+	size_t old_len = vs_pt_bytes(o->npages), len = vs_pt_bytes(npages);
+	void *pt;
+
+	if (o->pt && len <= old_len)
+		return 0;
+	if (ftruncate(o->pt_fd, (off_t)len) < 0)
+		return -errno;
+	pt = o->pt ? mremap(o->pt, old_len, len, MREMAP_MAYMOVE)
+		   : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, o->pt_fd, 0);
+	if (pt == MAP_FAILED)
+		return -errno;
+	o->pt = pt;
+	return 0;
 }
 
 static int obj_grow(struct vs_obj *o, uint64_t npages)
 {
 	size_t old_len = o->npages * VS_PAGE_SIZE, len = npages * VS_PAGE_SIZE;
-	uint32_t *pt;
 	void *stg;
+	int r;
 
 	if (npages <= o->npages)
 		return 0;
@@ -181,11 +209,9 @@ static int obj_grow(struct vs_obj *o, uint64_t npages)
 		return -errno;
 	if (o->copied && vs_wp_obj_bitmaps(o, npages))
 		return -ENOMEM;
-	pt = realloc(o->pt, npages * sizeof(*pt));
-	if (!pt)
-		return -ENOMEM;
-	memset(pt + o->npages, 0, (npages - o->npages) * sizeof(*pt));
-	o->pt = pt;
+	r = pt_grow(o, npages);
+	if (r)
+		return r;
 	o->npages = npages;
 	return 0;
 }
@@ -213,6 +239,7 @@ int vs_obj_get(int memfd, const char *name, uint64_t end_bytes)
 		if (o->used && o->dev == st.st_dev && o->ino == st.st_ino) {
 			close(memfd);
 			r = obj_grow(o, npages);
+			vs_manifest_sync();
 			return r ? r : idx;
 		}
 	}
@@ -226,17 +253,26 @@ int vs_obj_get(int memfd, const char *name, uint64_t end_bytes)
 	memset(o, 0, sizeof(*o));
 	snprintf(stg_name, sizeof(stg_name), "vmswap-staging:%s", name);
 	o->stg_fd = memfd_create(stg_name, MFD_CLOEXEC);
-	if (o->stg_fd < 0) {
+	snprintf(stg_name, sizeof(stg_name), "vmswap-pt:%s", name);
+	o->pt_fd = memfd_create(stg_name, MFD_CLOEXEC);
+	if (o->stg_fd < 0 || o->pt_fd < 0) {
 		r = -errno;
+		if (o->stg_fd >= 0)
+			close(o->stg_fd);
+		if (o->pt_fd >= 0)
+			close(o->pt_fd);
 		close(memfd);
+		memset(o, 0, sizeof(*o));
 		return r;
 	}
 	r = obj_grow(o, npages);
 	if (r) {
 		if (o->stg)
 			munmap(o->stg, o->npages * VS_PAGE_SIZE);
-		free(o->pt);
+		if (o->pt)
+			munmap(o->pt, vs_pt_bytes(o->npages));
 		close(o->stg_fd);
+		close(o->pt_fd);
 		close(memfd);
 		memset(o, 0, sizeof(*o));
 		return r;
@@ -245,7 +281,16 @@ int vs_obj_get(int memfd, const char *name, uint64_t end_bytes)
 	o->fd = memfd;
 	o->dev = st.st_dev;
 	o->ino = st.st_ino;
+	if (fstat(o->stg_fd, &st) == 0)
+		o->stg_ino = st.st_ino;
+	if (fstat(o->pt_fd, &st) == 0)
+		o->pt_ino = st.st_ino;
 	snprintf(o->name, sizeof(o->name), "%s", name);
+	/* The keeper first, then the manifest that names them. */
+	vs_keep(o->fd);
+	vs_keep(o->stg_fd);
+	vs_keep(o->pt_fd);
+	vs_manifest_sync();
 	return idx;
 }
 
@@ -270,6 +315,7 @@ int vs_map_register(struct vs_map *m)
 			     vs.procs[m->proc].wp && !vs.wp_off);
 	if (!r)
 		m->registered = true;
+	vs_manifest_sync();
 	return r;
 }
 
@@ -281,6 +327,7 @@ int vs_map_unregister(struct vs_map *m)
 		return 0;
 	r = vs_uffd_unregister(vs.procs[m->proc].uffd, m->addr, m->len);
 	m->registered = false;
+	vs_manifest_sync();
 	return r;
 }
 
@@ -314,9 +361,11 @@ int vs_map_add(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
 		if (r) {
 			vs_map_unregister(m);
 			m->used = false;
+			vs_manifest_sync();
 			return r;
 		}
 	}
+	vs_manifest_sync();
 	return 0;
 }
 
@@ -363,6 +412,7 @@ void vs_map_remove_range(int proc, uint64_t addr, uint64_t len)
 			m->len = addr - m->addr;
 		}
 	}
+	vs_manifest_sync();
 }
 
 /* mremap: [from, from+len) now lives at @to. */
@@ -374,6 +424,7 @@ void vs_map_move(int proc, uint64_t from, uint64_t to, uint64_t len)
 		return;
 	if (m->addr == from && m->len <= len) {
 		m->addr = to;
+		vs_manifest_sync();
 		return;
 	}
 	/* A partial move: forget it; the shim reports the new range. */
@@ -514,10 +565,13 @@ void vs_obj_gc(void)
 			if (vs_pt_has_slot(o->pt[pg]))
 				vs_slots_free(&vs.slots, vs_pt_slot(o->pt[pg]));
 		vs_dbg("released guest memfd %s", o->name);
+		o->used = false;
+		vs_manifest_sync();
 		munmap(o->stg, o->npages * VS_PAGE_SIZE);
-		close(o->stg_fd);
-		close(o->fd);
-		free(o->pt);
+		munmap(o->pt, vs_pt_bytes(o->npages));
+		vs_keep_close(o->stg_fd);
+		vs_keep_close(o->pt_fd);
+		vs_keep_close(o->fd);
 		free(o->copied);
 		free(o->dirty);
 		memset(o, 0, sizeof(*o));

@@ -80,8 +80,11 @@ struct vs_obj {
 	ino_t ino;
 	char name[VMSWAP_NAME_MAX];
 	uint64_t npages;      /* pages covered by mappings so far */
-	uint32_t *pt;         /* npages entries */
+	uint32_t *pt;         /* npages entries, a shared mapping of pt_fd: a restarted
+			       * helper finds them there (an aligned 32-bit store is whole) */
+	int pt_fd;
 	int stg_fd;           /* staging memfd, same offsets as the guest memfd */
+	ino_t stg_ino, pt_ino;
 	uint8_t *stg;         /* helper mapping of stg_fd, npages pages; moves on growth,
 			       * so users without vs.lock hold vs.stg_lock for reading */
 	uint64_t *copied, *dirty; /* while enable tracks writes (wp.h), wp_pages bits */
@@ -185,6 +188,8 @@ struct vs_map *vs_map_for_page(int obj, uint64_t pg);
 void vs_discard(struct vs_obj *o, uint64_t first, uint64_t count);
 int vs_discard_partial(struct vs_obj *o, uint64_t pg, uint32_t from, uint32_t len);
 void vs_obj_gc(void);
+/* Bytes of the page-table mapping for @npages entries. */
+size_t vs_pt_bytes(uint64_t npages);
 /* Free staging pages [pg, pg+n) of @o (no-op for n == 0). */
 void vs_stg_punch(struct vs_obj *o, uint64_t pg, uint64_t n);
 /* Progress of an operation over every page of every object: starts at 0, returns the total. */

@@ -2,6 +2,9 @@
 /*
  * vmswap-helper: one per VMM, started by the shim as
  *   vmswap-helper [--daemonize] --vmm-pid PID --sock-fd FD
+ * With --daemonize the detached process stays as the keeper (keeper.h)
+ * and runs the helper as its child; after a crash it starts
+ *   vmswap-helper --recover --vmm-pid PID --sock-fd FD --keeper-fd FD
  * The main thread runs one epoll loop over the control FIFO, signals,
  * shim connections, process exits and the worker's completions; the
  * fault thread and the worker thread do the page work.
@@ -24,7 +27,11 @@
 #include "cmd.h"
 #include "fault.h"
 #include "helper.h"
+#include "keeper.h"
 #include "log.h"
+#include "manifest.h"
+#include "ops.h"
+#include "recover.h"
 #include "rundir.h"
 #include "shimconn.h"
 #include "state.h"
@@ -46,6 +53,7 @@ static int watch(int fd, enum ev_kind kind, uint32_t idx)
 static void usage(void)
 {
 	fprintf(stderr, "usage: vmswap-helper [--daemonize] --vmm-pid PID --sock-fd FD\n"
+			"       vmswap-helper --recover --vmm-pid PID --sock-fd FD --keeper-fd FD\n"
 			"Started by libvmswap.so; not meant to be run by hand.\n");
 	exit(2);
 }
@@ -138,7 +146,7 @@ static bool on_pidfd(int idx)
 	return !any;
 }
 
-static int setup(pid_t vmm_pid, int sock, int *sfd, int *done_fd, int *tfd)
+static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, int *tfd)
 {
 	const char *s = getenv(VMSWAP_ENV_LOG), *why;
 	enum vs_log_level lvl;
@@ -153,6 +161,7 @@ static int setup(pid_t vmm_pid, int sock, int *sfd, int *done_fd, int *tfd)
 	if (stat(vs.swap_dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		vs_warn("swap dir %s is not a directory; out will fail", vs.swap_dir);
 	vs_swapfile_init_faults();
+	vs_op_delay_init();
 
 	s = getenv(VMSWAP_ENV_PRECOPY);
 	if (s && *s && strcmp(s, "0") && strcmp(s, "1"))
@@ -192,11 +201,26 @@ static int setup(pid_t vmm_pid, int sock, int *sfd, int *done_fd, int *tfd)
 		return r;
 	if ((*done_fd = vs_state_start()) < 0)
 		return *done_fd;
+	if (recover) {
+		r = vs_recover_load(vmm_pid, vs_keep_fd_get(), &rd, &why);
+		if (r)
+			vs_err("cannot recover: %s %s: %s", why, rd.path, strerror(-r));
+		return r;
+	}
+	if ((r = vs_manifest_create()))
+		return r;
 	r = vs_rundir_create(&rd, vmm_pid, &why);
 	if (r) {
 		vs_err("%s %s: %s", why, rd.path, strerror(-r));
 		return r;
 	}
+	vs_keep(rd.dirfd);
+	vs_keep(rd.control_fd);
+	vs_keep(rd.listen_fd);
+	pthread_mutex_lock(&vs.lock);
+	vs_manifest_set_rundir(rd.dirfd, rd.control_fd, rd.listen_fd);
+	vs_manifest_sync();
+	pthread_mutex_unlock(&vs.lock);
 	struct vs_conn *c = vs_conn_add(sock, true);
 	if (!c)
 		return -EMFILE;
@@ -208,25 +232,31 @@ static int setup(pid_t vmm_pid, int sock, int *sfd, int *done_fd, int *tfd)
 int main(int argc, char **argv)
 {
 	pid_t vmm_pid = 0;
-	int sock = -1, sfd = -1, done_fd = -1, tfd = -1, r, devnull;
-	bool exiting = false;
+	int sock = -1, sfd = -1, done_fd = -1, tfd = -1, keeper = -1, r, devnull;
+	bool exiting = false, detach = false, recover = false, recovering;
 	uint64_t last_faults = UINT64_MAX, last_err = 0;
-	int i = 1;
 
-	if (i < argc && !strcmp(argv[i], "--daemonize")) {
-		daemonize();
-		i++;
-	}
-	for (; i < argc; i++) {
-		if (!strcmp(argv[i], "--vmm-pid") && i + 1 < argc)
+	if (argc > 1 && !strcmp(argv[1], "--recover"))
+		vs_recover_scan_fds(); /* before we open anything */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--daemonize") && i == 1)
+			detach = true;
+		else if (!strcmp(argv[i], "--recover") && i == 1)
+			recover = true;
+		else if (!strcmp(argv[i], "--vmm-pid") && i + 1 < argc)
 			vmm_pid = (pid_t)strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--sock-fd") && i + 1 < argc)
 			sock = (int)strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--keeper-fd") && i + 1 < argc && recover)
+			keeper = (int)strtol(argv[++i], NULL, 10);
 		else
 			usage();
 	}
-	if (vmm_pid <= 0 || sock < 0 || fcntl(sock, F_GETFD) < 0)
+	if (vmm_pid <= 0 || sock < 0 || fcntl(sock, F_GETFD) < 0 ||
+	    (recover && (keeper < 0 || fcntl(keeper, F_GETFD) < 0)))
 		usage();
+	if (detach)
+		daemonize();
 	fcntl(sock, F_SETFD, FD_CLOEXEC);
 	if (chdir("/") < 0)
 		return 1;
@@ -235,12 +265,46 @@ int main(int argc, char **argv)
 		dup2(devnull, STDIN_FILENO);
 		close(devnull);
 	}
+	if (detach) {
+		keeper = vs_keeper_start(vmm_pid, sock);
+		if (keeper < 0)
+			vs_warn("cannot start the keeper (%s): a crash cannot be recovered",
+				strerror(-keeper));
+	}
+	vs_keep_init(keeper);
 
-	r = setup(vmm_pid, sock, &sfd, &done_fd, &tfd);
+	r = setup(vmm_pid, sock, recover, &sfd, &done_fd, &tfd);
 	if (r) {
 		vs_err("setup failed: %s", strerror(-r));
 		vs_rundir_remove(&rd);
-		return 1;
+		return VS_EXIT_FINAL; /* no restart: it would fail the same way */
+	}
+	recovering = recover;
+	if (recover) {
+		bool any = false;
+
+		for (int k = 0; k < VS_MAX_CONNS; k++) {
+			struct vs_conn *c = vs_conn_at(k);
+
+			if (c->fd > 0)
+				watch(c->fd, EV_CONN, (uint32_t)k);
+		}
+		for (int k = 0; k < VS_MAX_PROCS; k++) {
+			if (vs.procs[k].used) {
+				watch(vs.procs[k].pidfd, EV_PIDFD, (uint32_t)k);
+				any = true;
+			}
+		}
+		if (!any) {
+			vs_info("no process left to serve");
+			vs_rundir_remove(&rd);
+			return 0;
+		}
+		vs_recover_resume();
+		if (!vs_state_busy()) { /* nothing to swap in */
+			vs_recover_finish();
+			recovering = false;
+		}
 	}
 	watch(rd.control_fd, EV_CONTROL, 0);
 	watch(rd.listen_fd, EV_LISTEN, 0);
@@ -282,6 +346,9 @@ int main(int argc, char **argv)
 				struct vs_conn *c = vs_conn_at((int)idx);
 				int before = c->proc;
 
+				if (c->fd <= 0)
+					break;
+
 				if (vs_conn_handle(c) < 0) {
 					epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 					vs_conn_close(c);
@@ -299,6 +366,10 @@ int main(int argc, char **argv)
 				break;
 			case EV_DONE:
 				vs_state_collect();
+				if (recovering && !vs_state_busy()) {
+					vs_recover_finish();
+					recovering = false;
+				}
 				exiting = vs_state_exit_ready();
 				publish = true;
 				break;

@@ -24,6 +24,7 @@
 #include "freeze.h"
 #include "helper.h"
 #include "log.h"
+#include "manifest.h"
 #include "ops.h"
 #include "wp.h"
 
@@ -154,6 +155,7 @@ static int register_all(void)
 		}
 	}
 	vs.registered = true;
+	vs_manifest_sync();
 	return 0;
 }
 

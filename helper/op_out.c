@@ -180,6 +180,7 @@ static void *out_writer(void *arg)
 		pthread_mutex_unlock(&vs.lock);
 		if (!r && b.count)
 			r = out_write(&b, &what);
+		vs_op_delay(b.count);
 		pthread_mutex_lock(&vs.lock);
 		run->moved += out_commit(&b, r == 0);
 		vs.progress_done += b.count;

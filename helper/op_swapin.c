@@ -17,6 +17,7 @@
 
 #include "helper.h"
 #include "log.h"
+#include "manifest.h"
 #include "ops.h"
 #include "swapfile.h"
 #include "uffd.h"
@@ -91,6 +92,16 @@ static int64_t install(struct vs_obj *o, int obj, uint64_t pg, uint64_t count, c
 
 	if (!m) {
 		/* Nobody maps it, so nobody can fault or discard it meanwhile. */
+		off_t at = (off_t)(pg * VS_PAGE_SIZE), d = lseek(o->fd, at, SEEK_DATA);
+
+		/*
+		 * Guest memory holds it too (a restart after a crash between the
+		 * staging and the punch): the guest's bytes are the newer ones.
+		 */
+		if (d == at)
+			return 1;
+		if (d > at && (uint64_t)(d - at) / VS_PAGE_SIZE < count)
+			count = (uint64_t)(d - at) / VS_PAGE_SIZE;
 		ssize_t w = pwrite(o->fd, src, count * VS_PAGE_SIZE, (off_t)(pg * VS_PAGE_SIZE));
 
 		if (w < (ssize_t)VS_PAGE_SIZE)
@@ -263,6 +274,7 @@ static void *swapin_half(void *arg)
 			usleep(50); /* EAGAIN: let the fault thread read the event */
 		last = h->pg;
 		h->r = swapin_run(h);
+		vs_op_delay(h->moved - before);
 		vs.progress_done += h->moved - before;
 		before = h->moved;
 	}
@@ -308,6 +320,7 @@ static void finish(void)
 		if (vs.maps[i].used)
 			vs_map_unregister(&vs.maps[i]);
 	vs.registered = false;
+	vs_manifest_sync();
 	/* The file is emptied: no page keeps a copy in it any more. */
 	for (int i = 0; i < VS_MAX_OBJS; i++)
 		for (uint64_t pg = 0; vs.objs[i].used && pg < vs.objs[i].npages; pg++)

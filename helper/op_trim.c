@@ -104,6 +104,7 @@ int vs_op_trim(char *msg, size_t n)
 				return r;
 			}
 			vs.progress_done += cnt;
+			vs_op_delay(cnt);
 		}
 	}
 	pthread_mutex_lock(&vs.lock);

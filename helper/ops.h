@@ -20,6 +20,9 @@ int vs_op_disable(char *msg, size_t n);
 void vs_swap_release(void);
 
 bool vs_op_aborted(void);
+/* Tests only (opdelay.c): sleep for a batch of @pages, unlocked. */
+void vs_op_delay_init(void);
+void vs_op_delay(uint64_t pages);
 uint64_t vs_now_ms(void);
 
 /* Processes that map a guest memfd but hold no uffd. vs.lock held. */

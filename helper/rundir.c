@@ -14,7 +14,7 @@
 
 static const char *const entries[] = {
 	VMSWAP_CONTROL_NAME, VMSWAP_STATUS_NAME, VMSWAP_STATUS_NAME ".tmp",
-	VMSWAP_PIDFILE_NAME, VMSWAP_SOCK_NAME,
+	VMSWAP_PIDFILE_NAME, VMSWAP_PIDFILE_NAME ".tmp", VMSWAP_SOCK_NAME,
 };
 
 /* mkdir -p for the root; each component must be a real directory. */
@@ -55,6 +55,58 @@ static int open_own_dir(const char *path)
 		return -EPERM;
 	}
 	return fd;
+}
+
+static int write_pidfile(int dirfd)
+{
+	int fd = openat(dirfd, VMSWAP_PIDFILE_NAME ".tmp",
+			O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	dprintf(fd, "%d\n", (int)getpid());
+	close(fd);
+	return renameat(dirfd, VMSWAP_PIDFILE_NAME ".tmp", dirfd, VMSWAP_PIDFILE_NAME) < 0
+	       ? -errno : 0;
+}
+
+int vs_rundir_adopt(struct vs_rundir *rd, pid_t vmm_pid, int dirfd, int control_fd,
+		    int listen_fd, const char **why)
+{
+	struct stat a, b;
+	int fd, r;
+
+	rd->dirfd = rd->control_fd = rd->listen_fd = -1;
+	*why = "no run directory (set VMSWAP_RUN_DIR or XDG_RUNTIME_DIR)";
+	if ((r = vmswap_run_path(rd->path, sizeof(rd->path), vmm_pid, NULL)))
+		return r;
+	*why = "run directory is not ours (symlink, other owner or open mode)";
+	fd = open_own_dir(rd->path);
+	if (fd < 0)
+		return fd;
+	r = fstat(fd, &a) < 0 || fstat(dirfd, &b) < 0 ? -errno : 0;
+	close(fd);
+	if (r)
+		return r;
+	*why = "run directory was replaced";
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -EPERM;
+	*why = "control FIFO was replaced";
+	if (fstat(control_fd, &a) < 0 || !S_ISFIFO(a.st_mode) || a.st_uid != geteuid() ||
+	    fstatat(dirfd, VMSWAP_CONTROL_NAME, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -EPERM;
+	*why = "shim.sock listener is not a socket";
+	if (fstat(listen_fd, &a) < 0 || !S_ISSOCK(a.st_mode))
+		return -EPERM;
+	rd->dirfd = dirfd;
+	rd->control_fd = control_fd;
+	rd->listen_fd = listen_fd;
+	*why = "cannot write helper.pid";
+	if ((r = write_pidfile(dirfd)))
+		return r;
+	*why = NULL;
+	return 0;
 }
 
 int vs_rundir_create(struct vs_rundir *rd, pid_t vmm_pid, const char **why)

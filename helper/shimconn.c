@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "keeper.h"
 #include "log.h"
+#include "manifest.h"
 #include "shimconn.h"
 
 static struct vs_conn conns[VS_MAX_CONNS];
@@ -24,6 +26,21 @@ struct vs_conn *vs_conn_add(int fd, bool is_vmm_conn)
 	for (int i = 0; i < VS_MAX_CONNS; i++) {
 		if (conns[i].fd <= 0) {
 			conns[i] = (struct vs_conn){ .fd = fd, .proc = -1, .is_vmm_conn = is_vmm_conn };
+			vs_keep(fd);
+			pthread_mutex_lock(&vs.lock);
+			vs_manifest_sync();
+			pthread_mutex_unlock(&vs.lock);
+			return &conns[i];
+		}
+	}
+	return NULL;
+}
+
+struct vs_conn *vs_conn_adopt(int fd, int proc, bool is_vmm_conn)
+{
+	for (int i = 0; i < VS_MAX_CONNS; i++) {
+		if (conns[i].fd <= 0) {
+			conns[i] = (struct vs_conn){ .fd = fd, .proc = proc, .is_vmm_conn = is_vmm_conn };
 			return &conns[i];
 		}
 	}
@@ -42,11 +59,16 @@ struct vs_conn *vs_conn_at(int idx)
 
 void vs_conn_close(struct vs_conn *c)
 {
+	int fd = c->fd;
+
+	pthread_mutex_lock(&vs.lock);
 	if (c->proc >= 0 && vs.procs[c->proc].used && vs.procs[c->proc].sock == c->fd)
 		vs.procs[c->proc].sock = -1; /* the process may live on: keep its uffd */
-	close(c->fd);
 	c->fd = 0;
 	c->proc = -1;
+	vs_manifest_sync();
+	pthread_mutex_unlock(&vs.lock);
+	vs_keep_close(fd);
 }
 
 static void send_reply(struct vs_conn *c, uint32_t seq, int result, const char *msg)
@@ -111,6 +133,7 @@ static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd,
 		vs.managed = false;
 		snprintf(vs.reason, sizeof(vs.reason), "%s", m->reason[0] ? m->reason : "no userfaultfd");
 		vs_warn("VMM %d runs unmanaged: %s", m->pid, vs.reason);
+		vs_manifest_sync();
 	}
 	/* An exec'd process comes back with the same pid and a new mm. */
 	old = vs_proc_by_pid(m->pid);
@@ -121,6 +144,7 @@ static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd,
 		return snprintf(why, n, "cannot track pid %d: %s", m->pid, strerror(-idx)), idx;
 	vs.procs[idx].sock = c->fd;
 	c->proc = idx;
+	vs_manifest_sync();
 	if (!c->is_vmm_conn && fd >= 0 && !(m->flags & VMSWAP_HELLO_EXEC)) {
 		/* A forked child: same guest mappings as its parent, covered at once. */
 		int from = vs_proc_by_pid(parent_of(m->pid));

@@ -14,6 +14,8 @@ struct vs_conn {
 };
 
 struct vs_conn *vs_conn_add(int fd, bool is_vmm_conn);
+/* A connection a restarted helper inherited (not given to the keeper again). */
+struct vs_conn *vs_conn_adopt(int fd, int proc, bool is_vmm_conn);
 int vs_conn_index(const struct vs_conn *c);
 struct vs_conn *vs_conn_at(int idx);
 void vs_conn_close(struct vs_conn *c);

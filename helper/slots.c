@@ -63,6 +63,24 @@ int vs_slots_alloc(struct vs_slots *s, uint32_t *slot)
 	return 0;
 }
 
+int vs_slots_take(struct vs_slots *s, uint32_t slot)
+{
+	int r;
+
+	if (slot > VS_SLOT_MAX)
+		return -ENOSPC;
+	if (slot / 64 >= s->words && (r = slots_grow(s, slot / 64 + 1)))
+		return r;
+	if (s->used[slot / 64] >> (slot % 64) & 1)
+		return -EEXIST;
+	s->used[slot / 64] |= 1ull << (slot % 64);
+	if (slot + 1 > s->high)
+		s->high = slot + 1;
+	s->lowest = 0;
+	s->in_use++;
+	return 0;
+}
+
 int vs_slots_is_used(const struct vs_slots *s, uint32_t slot)
 {
 	return slot / 64 < s->words && (s->used[slot / 64] >> (slot % 64) & 1);

@@ -23,6 +23,8 @@ void vs_slots_init(struct vs_slots *s);
 void vs_slots_destroy(struct vs_slots *s);
 /* Take the lowest free slot. Returns 0 and *slot, or -ENOMEM/-ENOSPC. */
 int vs_slots_alloc(struct vs_slots *s, uint32_t *slot);
+/* Mark @slot in use (a restarted helper rebuilding the map). -EEXIST if it was. */
+int vs_slots_take(struct vs_slots *s, uint32_t slot);
 /* Give back a slot in use. -EINVAL if it was not in use. */
 int vs_slots_free(struct vs_slots *s, uint32_t slot);
 int vs_slots_is_used(const struct vs_slots *s, uint32_t slot);

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "keeper.h"
 #include "log.h"
+#include "manifest.h"
 #include "ops.h"
 #include "state.h"
 #include "swapfile.h"
@@ -122,6 +124,7 @@ static void after_op(enum vs_op op, int r)
 					if (vs.maps[i].used)
 						vs_map_unregister(&vs.maps[i]);
 				vs.registered = false;
+				vs_manifest_sync();
 			}
 			return;
 		}
@@ -172,6 +175,8 @@ static void *worker_main(void *arg)
 							go = false;
 						}
 						vs.swap_fd = fd;
+						vs_keep(fd);
+						vs_manifest_sync();
 					}
 					if (go)
 						vs.state = progress_state(next[i]);
@@ -290,6 +295,8 @@ void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain)
 				goto out;
 			}
 			vs.swap_fd = fd;
+			vs_keep(fd);
+			vs_manifest_sync();
 		}
 		vs.state = progress_state(verb == VS_CMD_TRIM ? VS_OP_TRIM : VS_OP_OUT);
 		submit(verb == VS_CMD_TRIM ? VS_OP_TRIM : VS_OP_OUT, false, id);
@@ -350,6 +357,20 @@ void vs_state_collect(void)
 	if (exit_requested && vs.state == VS_READY && running.op == VS_OP_NONE &&
 	    queued.op == VS_OP_NONE)
 		exit_ready = true;
+	pthread_mutex_unlock(&vs.lock);
+	pthread_mutex_unlock(&wlock);
+}
+
+void vs_state_recover(void)
+{
+	pthread_mutex_lock(&wlock);
+	pthread_mutex_lock(&vs.lock);
+	if (vs.registered || vs.c.staging || vs.c.swapped) {
+		vs.state = VS_SWAP_IN_IN_PROGRESS;
+		submit(VS_OP_DISABLE, false, "recover");
+	} else {
+		vs.state = VS_READY;
+	}
 	pthread_mutex_unlock(&vs.lock);
 	pthread_mutex_unlock(&wlock);
 }

@@ -32,6 +32,8 @@ void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain);
 void vs_state_collect(void);
 /* SIGTERM: swap everything in, then vs_state_exit_ready() turns true. */
 void vs_state_request_exit(void);
+/* After a restart: swap everything in (state SwapInInProgress), or Ready if nothing is out. */
+void vs_state_recover(void);
 bool vs_state_exit_ready(void);
 /* True while an operation runs (status is then republished often). */
 bool vs_state_busy(void);

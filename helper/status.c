@@ -11,9 +11,12 @@
 
 #include "fault.h"
 #include "helper.h"
+#include "keeper.h"
+#include "manifest.h"
 #include "state.h"
 #include "status.h"
 #include "swapfile.h"
+#include "wp.h"
 
 struct sbuf {
 	char *p;
@@ -91,8 +94,10 @@ int vs_status_render(char *buf, size_t n)
 		swap_bytes = (uint64_t)st.st_size;
 	vs_fault_latency(&p50, &p99);
 
-	put(&b, "{\"vmm_pid\":%d,\"helper_pid\":%d,\"managed\":%s,\"reason\":",
-	    (int)vs.vmm_pid, (int)getpid(), vs.managed ? "true" : "false");
+	put(&b, "{\"vmm_pid\":%d,\"helper_pid\":%d,\"keeper_pid\":%d,\"recovered\":%u,"
+		"\"managed\":%s,\"reason\":", (int)vs.vmm_pid, (int)getpid(),
+	    vs_keep_fd_get() >= 0 ? (int)getppid() : 0, vs_manifest_recovered(),
+	    vs.managed ? "true" : "false");
 	put_str(&b, vs.reason);
 	put(&b, ",\n \"state\":\"%s\",\n \"metrics\":{", vs_state_name(vs.state));
 	put(&b, "\"resident_pages\":%llu,\"copied_from_file_pages\":%llu,"
@@ -113,8 +118,10 @@ int vs_status_render(char *buf, size_t n)
 	    (unsigned long long)vs_swapfile_read_errors(), nprocs, nmaps);
 	put(&b, " \"state_transition\":{\"pages\":%llu,\"time_ms\":%llu},\n",
 	    (unsigned long long)vs.trans_pages, (unsigned long long)vs.trans_ms);
-	put(&b, " \"last_enable\":{\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"
-		"\"kept_units\":%llu},\n", (unsigned long long)vs.en.frozen_ms,
+	put(&b, " \"last_enable\":{\"phase\":\"%s\",\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"
+		"\"kept_units\":%llu},\n",
+	    vs.wp_phase == VS_WP_TRACK ? "track" : vs.wp_phase == VS_WP_PUNCH ? "punch" : "off",
+	    (unsigned long long)vs.en.frozen_ms,
 	    vs.en.tracked ? "true" : "false", (unsigned long long)vs.en.recopied,
 	    (unsigned long long)vs.en.kept_units);
 	put(&b, " \"progress\":{\"done\":%llu,\"total\":%llu},\n \"last_error\":",

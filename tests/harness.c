@@ -19,6 +19,7 @@
 
 #include <criterion/criterion.h>
 
+#include "../helper/ctl_json.h"
 #include "harness.h"
 #include "vmswap/common.h"
 
@@ -120,7 +121,14 @@ void h_teardown(void)
 
 		if (h_rundir_exists(p->pid) && !h_wait_rundir_gone(p->pid)) {
 			pid_t hp = h_helper_pid(p->pid);
+			uint64_t keeper = 0;
+			char *json = NULL;
 
+			/* The keeper first, or it would restart the helper. */
+			if (!vs_status_read(p->pid, &json) &&
+			    !vs_json_get_u64(json, "keeper_pid", &keeper) && keeper > 1)
+				kill((pid_t)keeper, SIGKILL);
+			free(json);
 			if (hp > 0)
 				kill(hp, SIGKILL);
 		}

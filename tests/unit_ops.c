@@ -48,13 +48,15 @@ static void check_guest(uint64_t pg, uint64_t gen)
 	cr_assert_arr_eq(got, want, VS_PAGE_SIZE, "page %llu", (unsigned long long)pg);
 }
 
-/* Put page @pg in staging with pattern @gen, as enable would. */
+/* Put page @pg in staging with pattern @gen and punch it from the guest, as enable would. */
 static void stage(uint64_t pg, uint64_t gen, bool keep_slot, uint32_t slot)
 {
 	struct vs_obj *o = &vs.objs[obj];
 
 	fill_page(o->stg + pg * VS_PAGE_SIZE, pg, gen);
 	vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, keep_slot, slot));
+	cr_assert_eq(fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       (off_t)(pg * VS_PAGE_SIZE), VS_PAGE_SIZE), 0);
 }
 
 static void setup(void)
@@ -220,4 +222,26 @@ Test(ops, failed_read_fails_disable_and_keeps_pages)
 	cr_assert_eq(vs.c.swapped, 0);
 	for (uint64_t pg = 0; pg < NPAGES; pg++)
 		check_guest(pg, 3);
+}
+
+/*
+ * A page marked staged while guest memory still holds it (a helper that
+ * died between staging and punching): swap-in keeps the guest's bytes,
+ * the newer ones, and still brings back its staged neighbours.
+ */
+Test(ops, swap_in_keeps_a_page_guest_memory_still_holds)
+{
+	struct vs_obj *o = &vs.objs[obj];
+	static uint8_t page[VS_PAGE_SIZE];
+
+	stage(0, 1, false, 0);
+	stage(1, 2, false, 0);
+	stage(2, 3, false, 0);
+	fill_page(page, 1, 7);
+	cr_assert_eq(pwrite(o->fd, page, VS_PAGE_SIZE, VS_PAGE_SIZE), VS_PAGE_SIZE);
+	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
+	check_guest(0, 1);
+	check_guest(1, 7);
+	check_guest(2, 3);
+	cr_assert_eq(vs.c.staging, 0);
 }

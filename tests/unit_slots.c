@@ -103,3 +103,20 @@ Test(slots, random_churn_matches_a_model)
 	for (uint32_t i = 0; i < 5000; i++)
 		cr_assert_eq(!!vs_slots_is_used(&s, i), model[i]);
 }
+
+Test(slots, take_rebuilds_the_map)
+{
+	uint32_t slot;
+
+	cr_assert_eq(vs_slots_take(&s, 5), 0);
+	cr_assert_eq(vs_slots_take(&s, 100000), 0);
+	cr_assert_eq(vs_slots_take(&s, 5), -EEXIST);
+	cr_assert_eq(s.in_use, 2);
+	cr_assert_eq(vs_slots_end(&s), 100001);
+	cr_assert_eq(vs_slots_alloc(&s, &slot), 0);
+	cr_assert_eq(slot, 0);
+	for (uint32_t i = 1; i < 5; i++)
+		cr_assert_eq(vs_slots_alloc(&s, &slot), 0);
+	cr_assert_eq(vs_slots_alloc(&s, &slot), 0);
+	cr_assert_eq(slot, 6, "slot 5 is taken");
+}

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The helper killed with SIGKILL in every state: the keeper starts a new
+ * one, which swaps every page back in (state Ready, "recovered" counted)
+ * and serves the VMM again. VMSWAP_TEST_OP_DELAY_MS slows the operations
+ * so that a kill lands while one runs.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <criterion/criterion.h>
+
+#include "../helper/ctl_json.h"
+#include "harness.h"
+
+TestSuite(crash, .init = h_setup, .fini = h_teardown, .timeout = 300);
+
+/* 64 MiB: 32 batches of 2 MiB, about 2 s per operation with the delay. */
+#define SLOW "VMSWAP_TEST_OP_DELAY_MS=60"
+
+/* status.json; on failure the VMM's stderr (helper and keeper logs) says why. */
+static char *status(struct h_vm *vm)
+{
+	char *json = NULL;
+	int r = -EBADMSG;
+
+	for (int i = 0; i < 50 && r == -EBADMSG; i++) {
+		r = vs_status_read(vm->pid, &json);
+		if (r == -EBADMSG)
+			h_nap_ms(10);
+	}
+	if (r)
+		cr_assert_fail("no status.json for pid %d (%s), VMM %s; stderr:\n%s", vm->pid,
+			       strerror(-r), h_alive(vm->pid) ? "alive" : "gone",
+			       h_proc_stderr(vm->p));
+	return json;
+}
+
+static pid_t status_pid(struct h_vm *vm, const char *key)
+{
+	char *js = status(vm);
+	pid_t pid = (pid_t)h_json_u64(js, key);
+
+	free(js);
+	return pid;
+}
+
+/* SIGKILL the helper; returns its pid. */
+static pid_t kill_helper(struct h_vm *vm)
+{
+	pid_t helper = status_pid(vm, "helper_pid");
+
+	cr_assert_gt(helper, 0);
+	cr_assert(h_alive(helper));
+	cr_assert_gt(status_pid(vm, "keeper_pid"), 0, "no keeper for helper %d", (int)helper);
+	cr_assert_eq(kill(helper, SIGKILL), 0);
+	cr_assert(h_wait_dead(helper), "helper %d survived SIGKILL", (int)helper);
+	/* The VMM itself goes on (info touches no guest memory). */
+	h_ok(vm->p, "info");
+	return helper;
+}
+
+/* A new helper published Ready after its nth restart, everything swapped in. */
+static void wait_recovered(struct h_vm *vm, pid_t dead, uint64_t n)
+{
+	double deadline = h_now() + H_STATE_TIMEOUT_S;
+
+	for (;;) {
+		char *js = status(vm);
+		char state[64] = "";
+		pid_t now = (pid_t)h_json_u64(js, "helper_pid");
+
+		h_json_str(js, "state", state, sizeof(state));
+		if (now != dead && h_json_u64(js, "recovered") == n && !strcmp(state, "Ready")) {
+			char err[256];
+
+			cr_assert_eq(h_json_u64(js, "staging_pages"), 0, "%s", js);
+			cr_assert_eq(h_json_u64(js, "swap_pages"), 0, "%s", js);
+			h_json_str(js, "last_error", err, sizeof(err));
+			cr_assert(strstr(err, "restarted"), "last_error: %s", err);
+			cr_assert(h_alive(now), "new helper %d not running", (int)now);
+			free(js);
+			return;
+		}
+		if (h_now() > deadline)
+			cr_assert_fail("no recovered helper after killing %d:\n%s", (int)dead, js);
+		free(js);
+		h_nap_ms(50);
+	}
+}
+
+/*
+ * The operation shows as @state (and enable's write-protect @phase unless
+ * NULL) and has done part of its work, not all.
+ */
+static void wait_phase(struct h_vm *vm, const char *state, const char *phase)
+{
+	double deadline = h_now() + H_STATE_TIMEOUT_S;
+
+	for (;;) {
+		char *js = status(vm);
+		char now[64] = "", ph[64] = "";
+		uint64_t done = h_json_u64(js, "done"), total = h_json_u64(js, "total");
+
+		h_json_str(js, "state", now, sizeof(now));
+		h_json_str(js, "phase", ph, sizeof(ph));
+		if (!strcmp(now, state) && (!phase || !strcmp(ph, phase)) && done > 0 &&
+		    done < total) {
+			free(js);
+			return;
+		}
+		if (h_now() > deadline)
+			cr_assert_fail("not caught in %s (%s):\n%s", state, phase ? phase : "", js);
+		free(js);
+		h_nap_ms(20);
+	}
+}
+
+static void wait_running(struct h_vm *vm, const char *state)
+{
+	wait_phase(vm, state, NULL);
+}
+
+/* After recovery: every byte right, and a whole cycle works again. */
+static void check_after(struct h_vm *vm)
+{
+	h_ok(vm->p, "verify");
+	h_swap_out_verify_disable(vm->p);
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
+
+static struct h_vm *start(const char *args, bool slow)
+{
+	static const char *const env_slow[] = { SLOW, NULL };
+
+	return h_vm_start_filled(args, slow ? env_slow : NULL);
+}
+
+Test(crash, in_ready)
+{
+	struct h_vm *vm = start("--size 64M", false);
+
+	wait_recovered(vm, kill_helper(vm), 1);
+	check_after(vm);
+}
+
+Test(crash, in_pending)
+{
+	struct h_vm *vm = start("--size 64M", false);
+
+	h_ctl_ok(vm->pid, "enable", NULL);
+	free(h_wait_state(vm->pid, "Pending"));
+	wait_recovered(vm, kill_helper(vm), 1);
+	check_after(vm);
+}
+
+Test(crash, in_trim)
+{
+	struct h_vm *vm = start("--size 64M", true);
+
+	h_ctl_ok(vm->pid, "enable", NULL);
+	h_ctl_ok(vm->pid, "trim", NULL);
+	wait_running(vm, "TrimInProgress");
+	wait_recovered(vm, kill_helper(vm), 1);
+	check_after(vm);
+}
+
+Test(crash, in_swap_out)
+{
+	struct h_vm *vm = start("--size 64M", true);
+
+	h_ctl_ok(vm->pid, "enable", NULL);
+	h_ctl_ok(vm->pid, "out", NULL);
+	wait_running(vm, "SwapOutInProgress");
+	wait_recovered(vm, kill_helper(vm), 1);
+	check_after(vm);
+}
+
+Test(crash, in_active_with_writers_twice)
+{
+	struct h_vm *vm = start("--size 64M", false);
+
+	h_ok(vm->p, "churn start");
+	h_swap_out(vm->p);
+	wait_recovered(vm, kill_helper(vm), 1);
+	/* The restarted helper is itself covered. */
+	h_swap_out(vm->p);
+	wait_recovered(vm, kill_helper(vm), 2);
+	h_churn_stop_ok(vm->p, "churn");
+	check_after(vm);
+}
+
+Test(crash, in_swap_in)
+{
+	struct h_vm *vm = start("--size 64M", true);
+
+	h_swap_out(vm->p);
+	h_ctl_ok(vm->pid, "disable", NULL);
+	wait_running(vm, "SwapInInProgress");
+	wait_recovered(vm, kill_helper(vm), 1);
+	check_after(vm);
+}
+
+/* While enable copies with write-protect tracking, the vCPUs writing. */
+Test(crash, in_enable_write_protect_copy)
+{
+	struct h_vm *vm = start("--size 64M", true);
+
+	h_ok(vm->p, "churn start");
+	cr_assert_eq(h_fifo_write(vm->pid, "enable id=crash\n"), 0);
+	wait_phase(vm, "Ready", "track");
+	wait_recovered(vm, kill_helper(vm), 1);
+	h_churn_stop_ok(vm->p, "churn");
+	check_after(vm);
+}
+
+/* After the thaw, while enable punches the copied units out of guest memory. */
+Test(crash, in_enable_punch)
+{
+	struct h_vm *vm = start("--size 64M", true);
+
+	h_ok(vm->p, "churn start");
+	cr_assert_eq(h_fifo_write(vm->pid, "enable id=crash\n"), 0);
+	wait_phase(vm, "Ready", "punch");
+	wait_recovered(vm, kill_helper(vm), 1);
+	h_churn_stop_ok(vm->p, "churn");
+	check_after(vm);
+}
+
+/* VMSWAP_PRECOPY=0: the copy runs with the VMM frozen; the new helper thaws it. */
+Test(crash, in_enable_while_frozen)
+{
+	static const char *const env[] = { SLOW, "VMSWAP_PRECOPY=0", NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 64M", env);
+
+	h_ok(vm->p, "churn start");
+	cr_assert_eq(h_fifo_write(vm->pid, "enable id=crash\n"), 0);
+	wait_running(vm, "Ready");
+	wait_recovered(vm, kill_helper(vm), 1);
+	h_churn_stop_ok(vm->p, "churn");
+	check_after(vm);
+}
+
+Test(crash, anon_in_active_with_writers)
+{
+	struct h_vm *vm = start("--size 64M --anon", false);
+
+	h_ok(vm->p, "churn start");
+	h_swap_out(vm->p);
+	wait_recovered(vm, kill_helper(vm), 1);
+	h_churn_stop_ok(vm->p, "churn");
+	check_after(vm);
+}
+
+Test(crash, two_regions_in_swap_out)
+{
+	struct h_vm *vm = start("--size 64M --regions 2 --separate-memfds", true);
+
+	h_ctl_ok(vm->pid, "enable", NULL);
+	h_ctl_ok(vm->pid, "out", NULL);
+	wait_running(vm, "SwapOutInProgress");
+	wait_recovered(vm, kill_helper(vm), 1);
+	check_after(vm);
+}
+
+/* The keeper follows its VMM: killed while Active, nothing is left behind. */
+Test(crash, keeper_exits_with_the_vmm)
+{
+	struct h_vm *vm = start("--size 32M", false);
+	pid_t helper, keeper;
+	int st;
+
+	h_swap_out(vm->p);
+	helper = status_pid(vm, "helper_pid");
+	keeper = status_pid(vm, "keeper_pid");
+	cr_assert(keeper > 0 && h_alive(keeper));
+	h_proc_kill(vm->p, SIGKILL);
+	st = h_proc_wait(vm->p, H_EXIT_TIMEOUT_S);
+	cr_assert(st >= 0 && WIFSIGNALED(st));
+	cr_assert(h_wait_rundir_gone(vm->pid));
+	cr_assert(h_wait_dead(helper), "helper %d outlived its VMM", (int)helper);
+	cr_assert(h_wait_dead(keeper), "keeper %d outlived its VMM", (int)keeper);
+	free(vm);
+}
+
+/* A helper that exits normally (SIGTERM: swap in, exit 0) is not restarted. */
+Test(crash, keeper_does_not_restart_a_normal_exit)
+{
+	struct h_vm *vm = start("--size 32M", false);
+	pid_t helper, keeper;
+
+	h_swap_out(vm->p);
+	helper = status_pid(vm, "helper_pid");
+	keeper = status_pid(vm, "keeper_pid");
+	cr_assert_eq(kill(helper, SIGTERM), 0);
+	cr_assert(h_wait_rundir_gone(vm->pid), "run dir still there after SIGTERM");
+	cr_assert(h_wait_dead(helper));
+	cr_assert(h_wait_dead(keeper), "keeper %d outlived a normal exit", (int)keeper);
+	cr_assert_not(h_rundir_exists(vm->pid), "a new helper came up");
+	h_ok(vm->p, "verify");
+	h_ok(vm->p, "quit");
+	cr_assert_geq(h_proc_wait(vm->p, H_EXIT_TIMEOUT_S), 0);
+	free(vm);
+}
+
+/* An unmanaged VMM stays unmanaged, with its reason, after a restart. */
+Test(crash, unmanaged_stays_unmanaged)
+{
+	static const char *const env[] = { "VMSWAP_TEST_NO_UFFD=1", NULL };
+	struct h_vm *vm = h_vm_start("--size 32M", env, false);
+	char reason[256] = "";
+	char *js;
+
+	wait_recovered(vm, kill_helper(vm), 1);
+	js = status(vm);
+	cr_assert(strstr(js, "\"managed\":false"), "%s", js);
+	h_json_str(js, "reason", reason, sizeof(reason));
+	cr_assert(strstr(reason, "userfaultfd"), "reason: %s", reason);
+	free(js);
+	h_ok(vm->p, "fill");
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
+
+/* The VMM's connection survives: a region added later is served by the new helper. */
+Test(crash, hotplug_after_recovery)
+{
+	struct h_vm *vm = start("--size 32M", false);
+
+	h_swap_out(vm->p);
+	wait_recovered(vm, kill_helper(vm), 1);
+	h_vm_hotplug_while_active(vm, 16);
+	h_vm_finish(vm);
+}
