@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fdkind.h"
 #include "freeze.h"
 #include "helper.h"
 #include "keeper.h"
@@ -62,19 +63,6 @@ void vs_recover_scan_fds(void)
 	closedir(d);
 }
 
-static bool fd_link_is(int fd, const char *prefix)
-{
-	char path[64], target[256];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0)
-		return false;
-	target[n] = 0;
-	return !strncmp(target, prefix, strlen(prefix));
-}
-
 /* An inherited fd that is still the file of inode @ino (dev @dev unless 0). */
 static bool fd_is_file(int fd, uint64_t dev, uint64_t ino)
 {
@@ -87,7 +75,7 @@ static bool fd_is_file(int fd, uint64_t dev, uint64_t ino)
 static int find_manifest(void)
 {
 	for (int fd = 3; fd < FD_BITS; fd++)
-		if (is_inherited(fd) && fd_link_is(fd, "/memfd:vmswap-manifest"))
+		if (is_inherited(fd) && vs_fd_link_is(fd, "/memfd:vmswap-manifest"))
 			return fd;
 	return -ENOENT;
 }
@@ -165,7 +153,7 @@ static int load_proc(int i, const struct vs_mf_proc *m)
 	int pidfd;
 
 	if (m->uffd >= 0 && (!is_inherited(m->uffd) ||
-			     !fd_link_is(m->uffd, "anon_inode:[userfaultfd]")))
+			     !vs_fd_link_is(m->uffd, "anon_inode:[userfaultfd]")))
 		return -EBADF;
 	pidfd = (int)syscall(SYS_pidfd_open, m->pid, 0);
 	if (pidfd < 0)

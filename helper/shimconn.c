@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdkind.h"
 #include "helper.h"
 #include "keeper.h"
 #include "log.h"
@@ -84,15 +85,7 @@ static void send_reply(struct vs_conn *c, uint32_t seq, int result, const char *
 /* Is @fd a memfd? Only those can be guest memory we manage. */
 static bool is_memfd(int fd)
 {
-	char path[64], target[128];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0)
-		return false;
-	target[n] = 0;
-	return !strncmp(target, "/memfd:", 7) && fcntl(fd, F_GET_SEALS) >= 0;
+	return vs_fd_link_is(fd, "/memfd:") && fcntl(fd, F_GET_SEALS) >= 0;
 }
 
 static pid_t parent_of(pid_t pid)
