@@ -21,11 +21,13 @@
 
 #include <vmswap/common.h>
 
+#include "caps.h"
 #include "cmd.h"
 #include "fault.h"
 #include "helper.h"
 #include "log.h"
 #include "rundir.h"
+#include "sandbox.h"
 #include "shimconn.h"
 #include "state.h"
 #include "status.h"
@@ -188,10 +190,6 @@ static int setup(pid_t vmm_pid, int sock, int *sfd, int *done_fd, int *tfd)
 	struct itimerspec its = { .it_interval = { 0, 250000000 }, .it_value = { 0, 250000000 } };
 	timerfd_settime(*tfd, 0, &its, NULL);
 
-	if ((r = vs_fault_start()))
-		return r;
-	if ((*done_fd = vs_state_start()) < 0)
-		return *done_fd;
 	r = vs_rundir_create(&rd, vmm_pid, &why);
 	if (r) {
 		vs_err("%s %s: %s", why, rd.path, strerror(-r));
@@ -202,6 +200,13 @@ static int setup(pid_t vmm_pid, int sock, int *sfd, int *done_fd, int *tfd)
 		return -EMFILE;
 	if ((r = watch(sock, EV_CONN, (uint32_t)vs_conn_index(c))))
 		return r;
+	/* Capabilities are per thread: drop them before the first one starts. */
+	if ((r = vs_caps_drop()))
+		vs_warn("cannot drop capabilities: %s", strerror(-r));
+	if ((r = vs_fault_start()))
+		return r;
+	if ((*done_fd = vs_state_start()) < 0)
+		return *done_fd;
 	return 0;
 }
 
@@ -247,6 +252,8 @@ int main(int argc, char **argv)
 	watch(sfd, EV_SIGNAL, 0);
 	watch(done_fd, EV_DONE, 0);
 	watch(tfd, EV_TIMER, 0);
+	/* From here on the helper opens only /proc files, status.json and the swap file. */
+	vs_sandbox_setup();
 	vs_status_publish(rd.dirfd);
 	vs_info("serving VMM %d, run dir %s", vmm_pid, rd.path);
 

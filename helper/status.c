@@ -11,6 +11,7 @@
 
 #include "fault.h"
 #include "helper.h"
+#include "sandbox.h"
 #include "state.h"
 #include "status.h"
 
@@ -92,6 +93,8 @@ int vs_status_render(char *buf, size_t n)
 	put(&b, "{\"vmm_pid\":%d,\"helper_pid\":%d,\"managed\":%s,\"reason\":",
 	    (int)vs.vmm_pid, (int)getpid(), vs.managed ? "true" : "false");
 	put_str(&b, vs.reason);
+	put(&b, ",\"seccomp\":%s,\"seccomp_syscalls\":%d", vs_sandbox_active() ? "true" : "false",
+	    vs_sandbox_active() ? vs_sandbox_allowed() : 0);
 	put(&b, ",\n \"state\":\"%s\",\n \"metrics\":{", vs_state_name(vs.state));
 	put(&b, "\"resident_pages\":%llu,\"copied_from_file_pages\":%llu,"
 		"\"copied_from_staging_pages\":%llu,\"zeroed_pages\":%llu,"

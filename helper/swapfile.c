@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -22,16 +23,18 @@ void vs_swapfile_init_faults(void)
 int vs_swapfile_create(const char *dir, bool *direct)
 {
 	/*
-	 * Mode 0 and no name: no other process can ever open it. O_DIRECT
-	 * where the filesystem has it: no dirty page cache to write back and
-	 * drop, so the memory is free when the write returns. All our
-	 * buffers and offsets are page aligned.
+	 * No name: no other process can open it by path. Mode 0400: swap-in
+	 * reopens it read-only through /proc/self/fd, which checks the mode
+	 * even for the owner, and the helper has no CAP_DAC_* by then.
+	 * O_DIRECT where the filesystem has it: no dirty page cache to write
+	 * back and drop, so the memory is free when the write returns. All
+	 * our buffers and offsets are page aligned.
 	 */
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC | O_DIRECT, 0);
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC | O_DIRECT, S_IRUSR);
 
 	*direct = fd >= 0;
 	if (fd < 0 && errno == EINVAL)
-		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0);
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, S_IRUSR);
 	if (fd < 0)
 		return errno == EISDIR || errno == EOPNOTSUPP ? -EOPNOTSUPP : -errno;
 	return fd;
