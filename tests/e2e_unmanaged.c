@@ -97,3 +97,8 @@ Test(unmanaged, bad_env_disable)
 {
 	bad_env("VMSWAP_DISABLE=maybe");
 }
+
+Test(unmanaged, bad_env_seccomp)
+{
+	bad_env("VMSWAP_SECCOMP=off");
+}
