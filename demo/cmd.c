@@ -350,6 +350,24 @@ static void cmd_sleep(struct tvm_ctx *ctx, char **argv)
 	reply("ok sleep");
 }
 
+/* Become uid/gid @id on every thread, as QEMU's -run-with user= does after setup. */
+static void cmd_run_as(struct tvm_ctx *ctx, char **argv)
+{
+	uint64_t id;
+
+	(void)ctx;
+	if (parse_u64(argv[1], &id) || id > 0x7fffffff) {
+		reply("err bad arguments");
+		return;
+	}
+	if (setresgid((gid_t)id, (gid_t)id, (gid_t)id) < 0 ||
+	    setresuid((uid_t)id, (uid_t)id, (uid_t)id) < 0) {
+		reply("err run-as %s", strerror(errno));
+		return;
+	}
+	reply("ok run-as uid=%" PRIu64, id);
+}
+
 static void cmd_quit(struct tvm_ctx *ctx, char **argv)
 {
 	(void)argv;
@@ -381,6 +399,7 @@ static const struct {
 	{ "kvm-churn", 1, cmd_kvm_churn },
 	{ "rss", 0, cmd_rss },
 	{ "sleep", 1, cmd_sleep },
+	{ "run-as", 1, cmd_run_as },
 	{ "quit", 0, cmd_quit },
 };
 

@@ -62,7 +62,7 @@ void vs_ctl_print_table(FILE *f, const char *json, pid_t helper_pid, bool alive)
 {
 	char buf[512];
 	uint64_t a, b;
-	bool managed;
+	bool managed, sandboxed;
 
 	if (!vs_json_get_u64(json, "vmm_pid", &a))
 		row(f, "VMM pid", "%llu", (unsigned long long)a);
@@ -77,6 +77,11 @@ void vs_ctl_print_table(FILE *f, const char *json, pid_t helper_pid, bool alive)
 		row(f, "managed", "yes");
 	else
 		row(f, "managed", "no (%s)", str_or_dash(json, "reason", buf, sizeof(buf)));
+	if (!vs_json_get_bool(json, "seccomp", &sandboxed) && sandboxed &&
+	    !vs_json_get_u64(json, "seccomp_syscalls", &a))
+		row(f, "sandbox", "seccomp allowlist of %llu syscalls", (unsigned long long)a);
+	else if (!vs_json_get_bool(json, "seccomp", &sandboxed))
+		row(f, "sandbox", "off");
 
 	fprintf(f, "metrics\n");
 	if (vs_json_each_u64(json, "metrics", metric_row, f))

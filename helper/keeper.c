@@ -32,14 +32,22 @@ struct keep_msg {
 /* ---- helper side ---- */
 
 static int kfd = -1;
+static pid_t kpid;  /* our parent, asked once: getppid is outside the sandbox */
 static pthread_mutex_t klock = PTHREAD_MUTEX_INITIALIZER;
 static bool kdead;
 
 void vs_keep_init(int keeper_fd)
 {
 	kfd = keeper_fd;
-	if (kfd >= 0)
+	if (kfd >= 0) {
 		fcntl(kfd, F_SETFD, FD_CLOEXEC);
+		kpid = getppid();
+	}
+}
+
+pid_t vs_keeper_pid(void)
+{
+	return kfd >= 0 ? kpid : 0;
 }
 
 int vs_keep_fd_get(void)

@@ -25,6 +25,8 @@ int vs_keeper_start(pid_t vmm_pid, int sock_fd);
 /* Helper side. vs_keep_init(-1) (no keeper) makes the others no-ops. */
 void vs_keep_init(int keeper_fd);
 int vs_keep_fd_get(void);
+/* The keeper's pid, 0 without one. */
+pid_t vs_keeper_pid(void);
 /* Give the keeper a copy of @fd, under its number. */
 void vs_keep(int fd);
 /* The keeper drops its copy of @fd; then @fd is closed. */

@@ -24,6 +24,7 @@
 
 #include <vmswap/common.h>
 
+#include "caps.h"
 #include "cmd.h"
 #include "fault.h"
 #include "helper.h"
@@ -33,6 +34,7 @@
 #include "ops.h"
 #include "recover.h"
 #include "rundir.h"
+#include "sandbox.h"
 #include "shimconn.h"
 #include "state.h"
 #include "status.h"
@@ -197,6 +199,9 @@ static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, 
 	struct itimerspec its = { .it_interval = { 0, 250000000 }, .it_value = { 0, 250000000 } };
 	timerfd_settime(*tfd, 0, &its, NULL);
 
+	/* Capabilities are per thread: drop them before the first one starts. */
+	if ((r = vs_caps_drop()))
+		vs_warn("cannot drop capabilities: %s", strerror(-r));
 	if ((r = vs_fault_start()))
 		return r;
 	if ((*done_fd = vs_state_start()) < 0)
@@ -311,6 +316,8 @@ int main(int argc, char **argv)
 	watch(sfd, EV_SIGNAL, 0);
 	watch(done_fd, EV_DONE, 0);
 	watch(tfd, EV_TIMER, 0);
+	/* From here on the helper opens only /proc files, status.json and the swap file. */
+	vs_sandbox_setup();
 	vs_status_publish(rd.dirfd);
 	vs_info("serving VMM %d, run dir %s", vmm_pid, rd.path);
 

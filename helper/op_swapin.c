@@ -25,7 +25,8 @@
 #define IN_BATCH 256
 #define IN_SCAN (8 * IN_BATCH) /* pages looked at for one read */
 
-static int in_fd = -1;  /* the swap file, read through the page cache */
+static int in_fd = -1;        /* the swap file, read through the page cache */
+static int in_direct_fl = -1;  /* its flags while O_DIRECT is off, else -1 */
 
 /* One of the two swap-in threads: its half of an object, its buffer, its read-ahead. */
 struct in_half {
@@ -41,31 +42,33 @@ struct in_half {
 #define AHEAD_SLOTS 4096 /* 16 MiB of read-ahead in flight */
 
 /*
- * Swap-in reads the file in order: through a buffered descriptor of the
- * O_DIRECT file, with the kernel reading ahead while we copy pages in.
+ * Swap-in reads the file in order, buffered, with the kernel reading ahead
+ * while we copy pages in. An O_DIRECT file is switched to buffered for
+ * the time (F_SETFL; no reopen, which its mode 0 would refuse), and its
+ * cache dropped after. Nothing writes it meanwhile.
  */
 static void in_open(void)
 {
-	char path[64];
+	int fl;
 
 	in_fd = vs.swap_fd;
-	if (!vs.swap_direct)
-		return;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", vs.swap_fd);
-	in_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (in_fd < 0)
-		in_fd = vs.swap_fd;
-	else
-		posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	in_direct_fl = -1;
+	if (vs.swap_direct && (fl = fcntl(in_fd, F_GETFL)) >= 0 &&
+	    fcntl(in_fd, F_SETFL, fl & ~O_DIRECT) == 0)
+		in_direct_fl = fl;
+	posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
 static void in_close(void)
 {
-	if (in_fd >= 0 && in_fd != vs.swap_fd) {
+	if (in_fd >= 0) {
 		posix_fadvise(in_fd, 0, 0, POSIX_FADV_DONTNEED);
-		close(in_fd);
+		posix_fadvise(in_fd, 0, 0, POSIX_FADV_NORMAL);
+		if (in_direct_fl >= 0 && fcntl(in_fd, F_SETFL, in_direct_fl) < 0)
+			vs_warn("swap file: cannot turn O_DIRECT back on: %s", strerror(errno));
 	}
 	in_fd = -1;
+	in_direct_fl = -1;
 }
 
 static int in_read(struct in_half *h, uint32_t slot, size_t n)

@@ -13,6 +13,7 @@
 #include "helper.h"
 #include "keeper.h"
 #include "manifest.h"
+#include "sandbox.h"
 #include "state.h"
 #include "status.h"
 #include "swapfile.h"
@@ -96,9 +97,11 @@ int vs_status_render(char *buf, size_t n)
 
 	put(&b, "{\"vmm_pid\":%d,\"helper_pid\":%d,\"keeper_pid\":%d,\"recovered\":%u,"
 		"\"managed\":%s,\"reason\":", (int)vs.vmm_pid, (int)getpid(),
-	    vs_keep_fd_get() >= 0 ? (int)getppid() : 0, vs_manifest_recovered(),
+	    (int)vs_keeper_pid(), vs_manifest_recovered(),
 	    vs.managed ? "true" : "false");
 	put_str(&b, vs.reason);
+	put(&b, ",\"seccomp\":%s,\"seccomp_syscalls\":%d", vs_sandbox_active() ? "true" : "false",
+	    vs_sandbox_active() ? vs_sandbox_allowed() : 0);
 	put(&b, ",\n \"state\":\"%s\",\n \"metrics\":{", vs_state_name(vs.state));
 	put(&b, "\"resident_pages\":%llu,\"copied_from_file_pages\":%llu,"
 		"\"copied_from_staging_pages\":%llu,\"zeroed_pages\":%llu,"

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/uio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <vmswap/util.h>
@@ -47,10 +48,11 @@ int vs_swapfile_init_faults(void)
 int vs_swapfile_create(const char *dir, bool *direct)
 {
 	/*
-	 * Mode 0 and no name: no other process can ever open it. O_DIRECT
-	 * where the filesystem has it: no dirty page cache to write back and
-	 * drop, so the memory is free when the write returns. All our
-	 * buffers and offsets are page aligned.
+	 * Mode 0 and no name: no other process can ever open it, not even
+	 * through /proc/<pid>/fd; neither do we (swap-in toggles O_DIRECT).
+	 * O_DIRECT where the filesystem has it: no dirty page cache to write
+	 * back and drop, so the memory is free when the write returns. All
+	 * our buffers and offsets are page aligned.
 	 */
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC | O_DIRECT, 0);
 

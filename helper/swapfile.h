@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The per-VM swap file: nameless (O_TMPFILE, mode 0), slot addressed. */
+/* The per-VM swap file: nameless (O_TMPFILE, mode 0400), slot addressed. */
 #ifndef VS_SWAPFILE_H
 #define VS_SWAPFILE_H
 

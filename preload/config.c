@@ -130,6 +130,9 @@ int shim_config_load(void)
 			return bad(SHIM_ENV_ANON, v, "expected 0 or 1");
 		shim_cfg.anon = v[0] == '1';
 	}
+	/* Read by the helper; checked here so that a typo cannot weaken it. */
+	if ((v = env(VMSWAP_ENV_SECCOMP)) && strcmp(v, "0") && strcmp(v, "1"))
+		return bad(VMSWAP_ENV_SECCOMP, v, "expected 0 or 1");
 	if ((r = check_dir(VMSWAP_ENV_SWAP_DIR, PATH_MAX - 1)))
 		return r;
 	/* shim.sock lives under it and must fit a sockaddr_un. */

@@ -54,6 +54,7 @@ static pid_t kill_helper(struct h_vm *vm)
 {
 	pid_t helper = status_pid(vm, "helper_pid");
 
+	vm->kills++;
 	cr_assert_gt(helper, 0);
 	cr_assert(h_alive(helper));
 	cr_assert_gt(status_pid(vm, "keeper_pid"), 0, "no keeper for helper %d", (int)helper);

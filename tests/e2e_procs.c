@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -144,6 +145,58 @@ Test(procs, uncovered_mapping_refuses_enable)
 	cr_assert(munmap(map, 1 << 20) == 0);
 	h_ctl_ok(vm->pid, "enable", NULL);
 	cr_assert_eq(h_metric(vm->pid, "staging_pages"), vm->pages);
+	h_out_verify_disable_verify(vm->p);
+	h_vm_finish(vm);
+}
+
+/*
+ * The same from a process of another uid (non-dumpable after setuid): its
+ * /proc/<pid>/maps is readable only with CAP_SYS_PTRACE, which the helper
+ * keeps for this when it runs as root.
+ */
+Test(procs, uncovered_mapping_of_another_uid_refuses_enable)
+{
+	struct h_vm *vm;
+	struct h_ctl c;
+	char who[32], ready = 0;
+	int p[2], st, fd;
+	pid_t child;
+
+	if (geteuid() != 0)
+		h_skip("needs root to run a process as another uid");
+	vm = h_vm_start_filled("--size 32M", NULL);
+	fd = open_guest_memfd(vm->pid);
+	cr_assert_geq(fd, 0, "no /memfd:toyvmm-guest among /proc/%d/fd", vm->pid);
+	cr_assert_eq(pipe(p), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		void *map = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+		if (map == MAP_FAILED || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			_exit(1);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* the uid change cleared it */
+		if (write(p[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(fd);
+	close(p[1]);
+	cr_assert_eq(read(p[0], &ready, 1), 1, "the child could not map and change uid");
+	close(p[0]);
+
+	h_ctl_pid(&c, vm->pid, "enable", NULL);
+	snprintf(who, sizeof(who), "process %d ", (int)child);
+	cr_assert_eq(c.rc, 1, "enable with another uid's uncovered mapping: exit %d\n%s%s", c.rc,
+		     c.out, c.err);
+	cr_assert(strstr(c.err, who), "message should name pid %d: %s", (int)child, c.err);
+	free(h_wait_state(vm->pid, "Ready"));
+	h_ok(vm->p, "verify");
+
+	kill(child, SIGKILL);
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	h_ctl_ok(vm->pid, "enable", NULL);
 	h_out_verify_disable_verify(vm->p);
 	h_vm_finish(vm);
 }

@@ -107,3 +107,8 @@ Test(unmanaged, bad_env_fail_write_after)
 {
 	bad_env("VMSWAP_TEST_FAIL_WRITE_AFTER=-1");
 }
+
+Test(unmanaged, bad_env_seccomp)
+{
+	bad_env("VMSWAP_SECCOMP=off");
+}

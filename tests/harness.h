@@ -218,6 +218,7 @@ struct h_vm {
 	int pid;
 	uint64_t pages;   /* guest pages (4 KiB) */
 	unsigned regions;
+	unsigned kills;   /* helpers the test killed: h_vm_finish wants that many restarts */
 };
 
 /*

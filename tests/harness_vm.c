@@ -118,8 +118,16 @@ struct h_vm *h_vm_start_filled(const char *args, const char *const env[])
 
 void h_vm_finish(struct h_vm *vm)
 {
+	uint64_t restarts = 0;
+	char *js = NULL;
 	int st;
 
+	/* A helper that died on its own (a crash, a seccomp kill) is restarted by its keeper: catch it. */
+	if (vs_status_read(vm->pid, &js) == 0 && vs_json_get_u64(js, "recovered", &restarts) == 0)
+		cr_assert_eq(restarts, vm->kills, "the helper was restarted %llu times, the test killed "
+			     "it %u times: it died on its own (see the keeper's log line)\n%s",
+			     (unsigned long long)restarts, vm->kills, js);
+	free(js);
 	h_ok(vm->p, "quit");
 	st = h_proc_wait(vm->p, H_EXIT_TIMEOUT_S);
 	cr_assert(st >= 0, "toyvmm %d did not exit after quit", vm->pid);
