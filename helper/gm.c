@@ -31,6 +31,21 @@ const char *vs_state_name(enum vs_state st)
 	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "Unknown";
 }
 
+void vs_helper_init(pid_t vmm_pid)
+{
+	memset(&vs, 0, sizeof(vs));
+	pthread_mutex_init(&vs.lock, NULL);
+	pthread_rwlock_init(&vs.stg_lock, NULL);
+	vs.vmm_pid = vmm_pid;
+	vs.managed = true;
+	vs.swap_fd = -1;
+	vs.fault_epfd = vs.fault_wake_fd = -1;
+	vs.state = VS_READY;
+	vs_slots_init(&vs.slots);
+	for (int i = 0; i < VS_MAX_PROCS; i++)
+		vs.procs[i].uffd = vs.procs[i].pidfd = vs.procs[i].sock = -1;
+}
+
 void vs_set_error(const char *fmt, ...)
 {
 	va_list ap;

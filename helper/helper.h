@@ -167,6 +167,8 @@ struct vs_helper {
 
 extern struct vs_helper vs;
 
+/* A fresh state serving @vmm_pid: no process, object or mapping; Ready. */
+void vs_helper_init(pid_t vmm_pid);
 /* gm.c: the guest-memory model. All need vs.lock held. */
 int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm);
 void vs_proc_drop(int idx);

@@ -13,10 +13,7 @@ int unit_setup_obj(const char *name, uint64_t npages)
 	char dir[] = "/tmp/vmswap-unit-XXXXXX";
 	int fd, obj;
 
-	memset(&vs, 0, sizeof(vs));
-	pthread_mutex_init(&vs.lock, NULL);
-	pthread_rwlock_init(&vs.stg_lock, NULL);
-	vs_slots_init(&vs.slots);
+	vs_helper_init(getpid());
 	cr_assert(mkdtemp(dir));
 	vs.swap_fd = vs_swapfile_create(dir, &vs.swap_direct);
 	rmdir(dir);
