@@ -82,13 +82,15 @@ int vs_proc_by_pid(pid_t pid)
 }
 
 /*
- * Add a process. Takes ownership of uffd (may be -1) and sock.
+ * Add a process. Takes @uffd (may be -1) when it succeeds; on failure
+ * @uffd is still the caller's. @sock is the connection's, never closed here.
  * Returns the proc index or -errno.
  */
 int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm)
 {
 	struct vs_proc *p = NULL;
-	int idx, r;
+	bool wp = false;
+	int idx, pidfd, r;
 
 	for (idx = 0; idx < VS_MAX_PROCS; idx++) {
 		if (!vs.procs[idx].used) {
@@ -98,40 +100,37 @@ int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm)
 	}
 	if (!p)
 		return -EMFILE;
-	r = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (r < 0)
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
 		return -errno;
-	p->pidfd = r;
-	if (uffd >= 0) {
-		r = vs_uffd_api(uffd, &p->wp);
-		if (r) {
-			close(p->pidfd);
-			return r;
-		}
+	r = uffd >= 0 ? vs_uffd_api(uffd, &wp) : 0;
+	if (!r && uffd >= 0) {
+		/* The fault thread checks the generation before it uses the slot. */
+		struct epoll_event ev = {
+			.events = EPOLLIN,
+			.data.u64 = (uint64_t)(p->gen + 1) << 32 | (uint32_t)idx,
+		};
+
+		if (epoll_ctl(vs.fault_epfd, EPOLL_CTL_ADD, uffd, &ev) < 0)
+			r = -errno;
+	}
+	if (r) {
+		close(pidfd);
+		return r;
 	}
 	p->used = true;
 	p->dead = false;
 	p->is_vmm = is_vmm;
 	p->pid = pid;
 	p->uffd = uffd;
+	p->wp = wp;
+	p->pidfd = pidfd;
 	p->sock = sock;
 	p->gen++;
-	if (uffd >= 0) {
-		struct epoll_event ev = {
-			.events = EPOLLIN,
-			.data.u64 = (uint64_t)p->gen << 32 | (uint32_t)idx,
-		};
-		if (epoll_ctl(vs.fault_epfd, EPOLL_CTL_ADD, uffd, &ev) < 0) {
-			r = -errno;
-			p->used = false;
-			close(p->pidfd);
-			return r;
-		}
-	}
 	return idx;
 }
 
-/* Forget a process: its mappings, its uffd, its fds. */
+/* Forget a process: its mappings, its uffd, its pidfd (its connection is shimconn's). */
 void vs_proc_drop(int idx)
 {
 	struct vs_proc *p = &vs.procs[idx];
@@ -147,8 +146,6 @@ void vs_proc_drop(int idx)
 	}
 	if (p->pidfd >= 0)
 		close(p->pidfd);
-	if (p->sock >= 0)
-		close(p->sock);
 	p->used = false;
 	p->uffd = p->pidfd = p->sock = -1;
 }

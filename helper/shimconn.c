@@ -40,10 +40,24 @@ struct vs_conn *vs_conn_at(int idx)
 	return &conns[idx];
 }
 
+/*
+ * The process this connection said HELLO for, or NULL: it exited, or
+ * a HELLO with its pid on another connection (after an exec) replaced it,
+ * and its slot may serve another process now.
+ */
+static struct vs_proc *conn_proc(const struct vs_conn *c)
+{
+	struct vs_proc *p = c->proc >= 0 ? &vs.procs[c->proc] : NULL;
+
+	return p && p->used && p->gen == c->gen ? p : NULL;
+}
+
 void vs_conn_close(struct vs_conn *c)
 {
-	if (c->proc >= 0 && vs.procs[c->proc].used && vs.procs[c->proc].sock == c->fd)
-		vs.procs[c->proc].sock = -1; /* the process may live on: keep its uffd */
+	struct vs_proc *p = conn_proc(c);
+
+	if (p && p->sock == c->fd)
+		p->sock = -1; /* the process may live on: keep its uffd */
 	close(c->fd);
 	c->fd = 0;
 	c->proc = -1;
@@ -59,18 +73,41 @@ static void send_reply(struct vs_conn *c, uint32_t seq, int result, const char *
 		vs_warn("replying to the shim: %s", strerror(errno));
 }
 
+/* What /proc/self/fd/@fd points to, into @buf. */
+static bool fd_target(int fd, char *buf, size_t n)
+{
+	char path[64];
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	len = readlink(path, buf, n - 1);
+	if (len <= 0)
+		return false;
+	buf[len] = 0;
+	return true;
+}
+
 /* Is @fd a memfd? Only those can be guest memory we manage. */
 static bool is_memfd(int fd)
 {
-	char path[64], target[128];
-	ssize_t n;
+	char target[128];
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0)
-		return false;
-	target[n] = 0;
-	return !strncmp(target, "/memfd:", 7) && fcntl(fd, F_GET_SEALS) >= 0;
+	return fd_target(fd, target, sizeof(target)) && !strncmp(target, "/memfd:", 7) &&
+	       fcntl(fd, F_GET_SEALS) >= 0;
+}
+
+/* The fault thread reads each uffd until EAGAIN: a blocking one would hang it. */
+static int check_uffd(int fd, char *why, size_t n)
+{
+	char target[64];
+	int fl;
+
+	if (!fd_target(fd, target, sizeof(target)) || strcmp(target, "anon_inode:[userfaultfd]"))
+		return snprintf(why, n, "HELLO fd is not a userfaultfd"), -EBADF;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || !(fl & O_NONBLOCK))
+		return snprintf(why, n, "userfaultfd is not O_NONBLOCK"), -EINVAL;
+	return 0;
 }
 
 static pid_t parent_of(pid_t pid)
@@ -91,6 +128,14 @@ static pid_t parent_of(pid_t pid)
 	return p && p[1] ? (pid_t)strtol(p + 4, NULL, 10) : -1;
 }
 
+static int hello_refuse(int fd, int r)
+{
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* A process joins. Refused, it changes nothing and @fd (its uffd or -1) is closed. */
 static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd, char *why, size_t n)
 {
 	struct ucred cred;
@@ -98,29 +143,32 @@ static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd,
 	int idx, old, r;
 
 	if (c->proc >= 0)
-		return snprintf(why, n, "second HELLO on a connection"), -EPROTO;
+		return snprintf(why, n, "second HELLO on a connection"), hello_refuse(fd, -EPROTO);
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return -errno;
+		return hello_refuse(fd, -errno);
 	if (cred.uid != geteuid() && cred.uid != 0)
-		return snprintf(why, n, "peer uid %u is not ours", cred.uid), -EPERM;
+		return snprintf(why, n, "peer uid %u is not ours", cred.uid), hello_refuse(fd, -EPERM);
 	if (m->vmm_pid != vs.vmm_pid || (c->is_vmm_conn && m->pid != vs.vmm_pid) ||
 	    (!c->is_vmm_conn && cred.pid != m->pid))
-		return snprintf(why, n, "HELLO from pid %d does not match its peer", m->pid), -EPERM;
+		return snprintf(why, n, "HELLO from pid %d does not match its peer", m->pid),
+		       hello_refuse(fd, -EPERM);
+	if (fd >= 0 && (r = check_uffd(fd, why, n)))
+		return hello_refuse(fd, r);
 
-	if (c->is_vmm_conn && fd < 0) {
-		vs.managed = false;
-		snprintf(vs.reason, sizeof(vs.reason), "%s", m->reason[0] ? m->reason : "no userfaultfd");
-		vs_warn("VMM %d runs unmanaged: %s", m->pid, vs.reason);
-	}
-	/* An exec'd process comes back with the same pid and a new mm. */
+	/*
+	 * An exec'd process comes back with the same pid and a new mm: the
+	 * old entry goes, once the new one is in (first, if it needs the slot).
+	 */
 	old = vs_proc_by_pid(m->pid);
-	if (old >= 0)
-		vs_proc_drop(old);
 	idx = vs_proc_add(m->pid, fd, -1, c->is_vmm_conn);
+	if (idx == -EMFILE && old >= 0) {
+		vs_proc_drop(old);
+		old = -1;
+		idx = vs_proc_add(m->pid, fd, -1, c->is_vmm_conn);
+	}
 	if (idx < 0)
-		return snprintf(why, n, "cannot track pid %d: %s", m->pid, strerror(-idx)), idx;
-	vs.procs[idx].sock = c->fd;
-	c->proc = idx;
+		return snprintf(why, n, "cannot track pid %d: %s", m->pid, strerror(-idx)),
+		       hello_refuse(fd, idx);
 	if (!c->is_vmm_conn && fd >= 0 && !(m->flags & VMSWAP_HELLO_EXEC)) {
 		/* A forked child: same guest mappings as its parent, covered at once. */
 		int from = vs_proc_by_pid(parent_of(m->pid));
@@ -128,8 +176,20 @@ static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd,
 		if (from < 0)
 			from = vs_proc_by_pid(vs.vmm_pid);
 		r = from >= 0 ? vs_clone_maps(from, idx) : 0;
-		if (r)
+		if (r) {
+			vs_proc_drop(idx); /* closes the uffd */
 			return snprintf(why, n, "cannot cover pid %d: %s", m->pid, strerror(-r)), r;
+		}
+	}
+	if (old >= 0)
+		vs_proc_drop(old);
+	vs.procs[idx].sock = c->fd;
+	c->proc = idx;
+	c->gen = vs.procs[idx].gen;
+	if (c->is_vmm_conn && fd < 0) {
+		vs.managed = false;
+		snprintf(vs.reason, sizeof(vs.reason), "%s", m->reason[0] ? m->reason : "no userfaultfd");
+		vs_warn("VMM %d runs unmanaged: %s", m->pid, vs.reason);
 	}
 	vs_info("pid %d joined%s%s", m->pid, m->flags & VMSWAP_HELLO_EXEC ? " after exec" : "",
 		fd < 0 ? " without a userfaultfd" : "");
@@ -231,9 +291,10 @@ int vs_conn_handle(struct vs_conn *c)
 	if (nfds)
 		fd = fds[0];
 	pthread_mutex_lock(&vs.lock);
-	if (u.hdr.type != VMSWAP_MSG_HELLO && c->proc < 0) {
-		r = -EPROTO;
-		snprintf(why, sizeof(why), "HELLO expected first");
+	if (u.hdr.type != VMSWAP_MSG_HELLO && !conn_proc(c)) {
+		r = c->proc < 0 ? -EPROTO : -ESRCH;
+		snprintf(why, sizeof(why), c->proc < 0 ? "HELLO expected first"
+						      : "this connection's process is gone");
 		if (fd >= 0)
 			close(fd);
 	} else {
