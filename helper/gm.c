@@ -179,6 +179,14 @@ static int obj_grow(struct vs_obj *o, uint64_t npages)
 	return 0;
 }
 
+int vs_obj_find(dev_t dev, ino_t ino)
+{
+	for (int i = 0; i < VS_MAX_OBJS; i++)
+		if (vs.objs[i].used && vs.objs[i].dev == dev && vs.objs[i].ino == ino)
+			return i;
+	return -ENOENT;
+}
+
 /*
  * Find or create the object for @memfd, covering at least @end_bytes.
  * Always consumes @memfd (kept by a new object, closed otherwise).
@@ -197,13 +205,11 @@ int vs_obj_get(int memfd, const char *name, uint64_t end_bytes)
 		close(memfd);
 		return r;
 	}
-	for (idx = 0; idx < VS_MAX_OBJS; idx++) {
-		o = &vs.objs[idx];
-		if (o->used && o->dev == st.st_dev && o->ino == st.st_ino) {
-			close(memfd);
-			r = obj_grow(o, npages);
-			return r ? r : idx;
-		}
+	idx = vs_obj_find(st.st_dev, st.st_ino);
+	if (idx >= 0) {
+		close(memfd);
+		r = obj_grow(&vs.objs[idx], npages);
+		return r ? r : idx;
 	}
 	for (idx = 0; idx < VS_MAX_OBJS && vs.objs[idx].used; idx++)
 		;
@@ -282,18 +288,44 @@ static struct vs_map *map_alloc(void)
 }
 
 /*
- * Add a mapping. While swap is enabled it is registered at once, so a
- * region that appears later (hotplug) is covered before the VMM uses it.
+ * Can [addr, addr+len) of @proc show object @obj (-1: a memfd not
+ * tracked yet) from byte @off? 0: yes. 1: a mapping of the same pages at
+ * the same addresses holds it already (a REMAP event moved it here, or
+ * the same region came twice): nothing to add. -EEXIST: it overlaps
+ * another mapping, which needs a REGION_DEL first. -EMFILE: the table is
+ * full.
+ */
+int vs_map_check(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
+{
+	bool room = false;
+
+	for (int i = 0; i < VS_MAX_MAPS; i++) {
+		const struct vs_map *m = &vs.maps[i];
+
+		room |= !m->used;
+		if (!m->used || m->proc != proc || addr + len <= m->addr || addr >= m->addr + m->len)
+			continue;
+		if (m->obj != obj || addr - m->addr != off - m->off || addr < m->addr ||
+		    addr + len > m->addr + m->len)
+			return -EEXIST;
+		return 1;
+	}
+	return room ? 0 : -EMFILE;
+}
+
+/*
+ * Add a mapping (vs_map_check() says when it can). While swap is
+ * enabled it is registered at once, so a region that appears later
+ * (hotplug) is covered before the VMM uses it.
  */
 int vs_map_add(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
 {
 	struct vs_map *m;
-	int r;
+	int r = vs_map_check(proc, obj, addr, len, off);
 
-	vs_map_remove_range(proc, addr, len); /* a MAP_FIXED replacement */
+	if (r)
+		return r < 0 ? r : 0;
 	m = map_alloc();
-	if (!m)
-		return -EMFILE;
 	*m = (struct vs_map){ .used = true, .proc = proc, .obj = obj,
 			      .addr = addr, .len = len, .off = off };
 	if (vs.registered && vs.procs[proc].uffd >= 0) {

@@ -174,6 +174,9 @@ int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm);
 void vs_proc_drop(int idx);
 int vs_proc_by_pid(pid_t pid);
 int vs_obj_get(int memfd, const char *name, uint64_t end_bytes);
+/* The object of the memfd with this identity, or -ENOENT. */
+int vs_obj_find(dev_t dev, ino_t ino);
+int vs_map_check(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off);
 int vs_map_add(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off);
 void vs_map_remove_range(int proc, uint64_t addr, uint64_t len);
 void vs_map_move(int proc, uint64_t from, uint64_t to, uint64_t len);

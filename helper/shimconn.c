@@ -6,11 +6,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -94,6 +96,37 @@ static bool is_memfd(int fd)
 
 	return fd_target(fd, target, sizeof(target)) && !strncmp(target, "/memfd:", 7) &&
 	       fcntl(fd, F_GET_SEALS) >= 0;
+}
+
+/*
+ * Can @fd be guest memory the helper manages, @end bytes of it? A memfd
+ * of tmpfs (hugetlbfs pages cannot be punched or put back 4 KiB at a
+ * time), open read-write and not sealed against writes (pages are punched
+ * and written back through it), at least @end bytes long (a page past its
+ * end can neither fault nor be put back).
+ */
+static int check_memfd(int fd, uint64_t end, char *why, size_t n)
+{
+	struct statfs sfs;
+	struct stat st;
+	int fl, seals;
+
+	if (!is_memfd(fd) || fstatfs(fd, &sfs) < 0 || fstat(fd, &st) < 0)
+		return snprintf(why, n, "region fd is not a memfd"), -EBADF;
+	if (sfs.f_type == HUGETLBFS_MAGIC)
+		return snprintf(why, n, "hugetlbfs memfds are not supported"), -EOPNOTSUPP;
+	if (sfs.f_type != TMPFS_MAGIC)
+		return snprintf(why, n, "region fd is not a memfd"), -EBADF;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDWR)
+		return snprintf(why, n, "region memfd is not open read-write"), -EBADF;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+		return snprintf(why, n, "region memfd is sealed against writes"), -EPERM;
+	if ((uint64_t)st.st_size < end)
+		return snprintf(why, n, "region ends at byte %llu of a memfd of %llu bytes",
+				(unsigned long long)end, (unsigned long long)st.st_size), -EINVAL;
+	return 0;
 }
 
 /* The fault thread reads each uffd until EAGAIN: a blocking one would hang it. */
@@ -196,20 +229,38 @@ static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd,
 	return 0;
 }
 
+/*
+ * A guest mapping appeared. Everything is checked before anything
+ * changes: a refused region leaves every table as it was, and @fd
+ * (always consumed) is closed.
+ */
 static int on_region_add(struct vs_conn *c, const struct vmswap_msg_region_add *m, int fd,
 			 char *why, size_t n)
 {
+	struct stat st;
 	int obj, r;
 
-	if (!is_memfd(fd)) {
-		close(fd);
-		return snprintf(why, n, "region fd is not a memfd"), -EBADF;
+	r = check_memfd(fd, m->offset + m->len, why, n);
+	if (!r && vs.procs[c->proc].uffd < 0)
+		r = (snprintf(why, n, "process has no userfaultfd"), -EPERM);
+	if (!r && fstat(fd, &st) < 0)
+		r = -errno;
+	if (!r) {
+		obj = vs_obj_find(st.st_dev, st.st_ino);
+		r = vs_map_check(c->proc, obj, m->addr, m->len, m->offset);
+		if (r == -EEXIST)
+			snprintf(why, n, "region %#llx+%#llx overlaps another one of this process",
+				 (unsigned long long)m->addr, (unsigned long long)m->len);
+		else if (r == -EMFILE)
+			snprintf(why, n, "more than %d guest mappings", VS_MAX_MAPS);
 	}
-	if (vs.procs[c->proc].uffd < 0) {
+	if (r) {
 		close(fd);
-		return snprintf(why, n, "process has no userfaultfd"), -EPERM;
+		return r < 0 ? r : 0; /* 1: this very region is known already */
 	}
 	obj = vs_obj_get(fd, m->name, m->offset + m->len);
+	if (obj == -EMFILE)
+		return snprintf(why, n, "more than %d guest memfds", VS_MAX_OBJS), obj;
 	if (obj < 0)
 		return snprintf(why, n, "cannot track memfd: %s", strerror(-obj)), obj;
 	r = vs_map_add(c->proc, obj, m->addr, m->len, m->offset);
@@ -221,37 +272,42 @@ static int on_region_add(struct vs_conn *c, const struct vmswap_msg_region_add *
 	return 0;
 }
 
-static int on_discard(const struct vmswap_msg_discard *m, int fd)
+/* The VMM punched a range of a guest memfd; past the pages we track there is nothing of ours. */
+static int on_discard(const struct vmswap_msg_discard *m, int fd, char *why, size_t n)
 {
-	uint64_t start = m->offset, end = m->offset + m->len;
+	uint64_t start = m->offset, end = m->offset + m->len, first, last;
+	struct vs_obj *o;
 	struct stat st;
-	int r = 0;
+	int i, r = 0;
 
-	if (fstat(fd, &st) < 0) {
+	if (!is_memfd(fd))
+		r = (snprintf(why, n, "DISCARD fd is not a memfd"), -EBADF);
+	else if (fstat(fd, &st) < 0)
 		r = -errno;
-		close(fd);
-		return r;
-	}
 	close(fd);
-	for (int i = 0; i < VS_MAX_OBJS; i++) {
-		struct vs_obj *o = &vs.objs[i];
-		uint64_t first = (start + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE, last = end / VS_PAGE_SIZE;
-
-		if (!o->used || o->dev != st.st_dev || o->ino != st.st_ino)
-			continue;
-		if (start / VS_PAGE_SIZE == end / VS_PAGE_SIZE) /* inside one page */
-			return vs_discard_partial(o, start / VS_PAGE_SIZE, start % VS_PAGE_SIZE,
-						  (uint32_t)(end - start));
-		if (start % VS_PAGE_SIZE)
-			r = vs_discard_partial(o, start / VS_PAGE_SIZE, start % VS_PAGE_SIZE,
-					       VS_PAGE_SIZE - start % VS_PAGE_SIZE);
-		if (!r && end % VS_PAGE_SIZE)
-			r = vs_discard_partial(o, last, 0, end % VS_PAGE_SIZE);
-		if (last > first)
-			vs_discard(o, first, last - first);
+	if (r)
 		return r;
-	}
-	return 0;
+	i = vs_obj_find(st.st_dev, st.st_ino);
+	if (i < 0)
+		return 0;
+	o = &vs.objs[i];
+	if (end > o->npages * VS_PAGE_SIZE)
+		end = o->npages * VS_PAGE_SIZE;
+	if (start >= end)
+		return 0;
+	first = (start + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE;
+	last = end / VS_PAGE_SIZE;
+	if (start / VS_PAGE_SIZE == end / VS_PAGE_SIZE) /* inside one page */
+		return vs_discard_partial(o, start / VS_PAGE_SIZE, start % VS_PAGE_SIZE,
+					  (uint32_t)(end - start));
+	if (start % VS_PAGE_SIZE)
+		r = vs_discard_partial(o, start / VS_PAGE_SIZE, start % VS_PAGE_SIZE,
+				       VS_PAGE_SIZE - start % VS_PAGE_SIZE);
+	if (!r && end % VS_PAGE_SIZE)
+		r = vs_discard_partial(o, last, 0, end % VS_PAGE_SIZE);
+	if (last > first)
+		vs_discard(o, first, last - first);
+	return r;
 }
 
 int vs_conn_handle(struct vs_conn *c)
@@ -312,7 +368,7 @@ int vs_conn_handle(struct vs_conn *c)
 			break;
 		}
 		case VMSWAP_MSG_DISCARD:
-			r = on_discard((const void *)u.buf, fd);
+			r = on_discard((const void *)u.buf, fd, why, sizeof(why));
 			break;
 		default:
 			r = -EPROTO;
