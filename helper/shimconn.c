@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,23 +311,34 @@ static int on_discard(const struct vmswap_msg_discard *m, int fd, char *why, siz
 	return r;
 }
 
+/* A zero-length read is the peer hanging up, or an empty packet. */
+static bool peer_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	int n = poll(&p, 1, 0);
+
+	return n < 0 || (n == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)));
+}
+
 int vs_conn_handle(struct vs_conn *c)
 {
 	union {
 		struct vmswap_msg_hdr hdr;
 		char buf[VMSWAP_MSG_MAX];
 	} u;
-	char cbuf[CMSG_SPACE(sizeof(int) * 4)], why[VMSWAP_REASON_MAX] = "";
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} ctl;
+	char why[VMSWAP_REASON_MAX] = "";
 	struct iovec iov = { .iov_base = u.buf, .iov_len = sizeof(u.buf) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
 	int fds[4], nfds = 0, fd = -1, r;
 	ssize_t len = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 
 	if (len < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	if (len == 0)
-		return -ECONNRESET;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -334,7 +346,11 @@ int vs_conn_handle(struct vs_conn *c)
 		for (int i = 0; i < k && nfds < 4; i++)
 			memcpy(&fds[nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
 	}
-	r = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -EPROTO
+	if (len == 0 && !nfds && peer_gone(c->fd))
+		return -ECONNRESET;
+	/* CTRUNC: more fds than any message carries; the kernel closed those that did not fit. */
+	r = (mh.msg_flags & MSG_TRUNC) ? -EPROTO
+	    : (mh.msg_flags & MSG_CTRUNC) ? -EBADMSG
 	    : vmswap_msg_check(u.buf, (size_t)len, nfds);
 	if (r) {
 		for (int i = 0; i < nfds; i++)
