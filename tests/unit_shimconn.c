@@ -17,15 +17,14 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../helper/helper.h"
 #include "../helper/shimconn.h"
+#include "fixture.h"
 
 #define GUEST_BYTES (4u << 20)
 #define BASE 0x7f0000000000ull
-#define MAX_SEND_FDS 8
 
 static int shim_end;          /* the shim's end of the VMM's connection */
 static struct vs_conn *conn;  /* the helper's end */
@@ -44,21 +43,20 @@ static int count_fds(void)
 	return n;
 }
 
-static int guest_memfd(uint64_t bytes, unsigned flags)
+static int guest_memfd(uint64_t bytes)
 {
-	int fd = memfd_create("unit-guest", MFD_CLOEXEC | flags);
+	int fd = fx_memfd("unit-guest", bytes);
 
 	cr_assert_geq(fd, 0);
-	cr_assert_eq(ftruncate(fd, (off_t)bytes), 0);
 	return fd;
 }
 
 static int make_uffd(int flags)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | flags);
+	int fd = fx_uffd(flags);
 
 	if (fd < 0)
-		cr_skip_test("no userfaultfd: %s", strerror(errno));
+		cr_skip_test("no userfaultfd: %s", strerror(-fd));
 	return fd;
 }
 
@@ -73,7 +71,7 @@ static void setup(void)
 	shim_end = sv[0];
 	conn = vs_conn_add(sv[1], true);
 	cr_assert_not_null(conn);
-	memfd = guest_memfd(GUEST_BYTES, 0);
+	memfd = guest_memfd(GUEST_BYTES);
 	seq = 100;
 }
 
@@ -92,32 +90,6 @@ static struct vs_conn *other_conn(int *sock)
 	return c;
 }
 
-static void send_raw(int sock, const void *buf, size_t len, const int *fds, int nfds)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(MAX_SEND_FDS * sizeof(int))];
-	} ctl;
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	cr_assert_leq(nfds, MAX_SEND_FDS);
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
-	}
-	cr_assert_eq(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)len, "sendmsg: %s",
-		     strerror(errno));
-}
-
 /*
  * One packet from the shim, handled by the helper; the reply's result.
  * The connection must stay open, and exactly one well-formed reply (with
@@ -126,26 +98,19 @@ static void send_raw(int sock, const void *buf, size_t len, const int *fds, int 
 static int request_on(int sock, struct vs_conn *c, const void *buf, size_t len,
 		      const int *fds, int nfds, char *why, size_t n)
 {
-	union {
-		struct vmswap_msg_reply rep;
-		char buf[VMSWAP_MSG_MAX];
-	} in;
-	ssize_t got;
+	struct vmswap_msg_reply rep;
 
-	send_raw(sock, buf, len, fds, nfds);
+	cr_assert_eq(fx_send(sock, buf, len, fds, nfds), 0);
 	cr_assert_eq(vs_conn_handle(c), 0, "the helper dropped the connection");
-	got = recv(sock, in.buf, sizeof(in.buf), MSG_DONTWAIT);
-	cr_assert_eq(got, (ssize_t)sizeof(in.rep), "no reply: %s", strerror(errno));
-	cr_assert_eq(vmswap_msg_check(in.buf, (size_t)got, 0), 0);
-	cr_assert_eq(in.rep.hdr.type, VMSWAP_MSG_REPLY);
+	cr_assert_eq(fx_recv_reply(sock, false, &rep), 0, "no well-formed reply");
 	if (len >= sizeof(struct vmswap_msg_hdr))
-		cr_assert_eq(in.rep.hdr.seq, ((const struct vmswap_msg_hdr *)buf)->seq);
-	cr_assert_eq(recv(sock, in.buf, sizeof(in.buf), MSG_DONTWAIT), -1, "a second reply");
-	if (in.rep.result)
-		cr_assert(in.rep.message[0], "an error reply must say why");
+		cr_assert_eq(rep.hdr.seq, ((const struct vmswap_msg_hdr *)buf)->seq);
+	cr_assert_eq(fx_recv_reply(sock, false, &rep), -EAGAIN, "a second reply");
+	if (rep.result)
+		cr_assert(rep.message[0], "an error reply must say why");
 	if (why)
-		snprintf(why, n, "%s", in.rep.message);
-	return in.rep.result;
+		snprintf(why, n, "%s", rep.message);
+	return rep.result;
 }
 
 static int request(const void *buf, size_t len, const int *fds, int nfds)
@@ -155,36 +120,22 @@ static int request(const void *buf, size_t len, const int *fds, int nfds)
 
 static struct vmswap_msg_hello hello_msg(pid_t pid, bool has_uffd)
 {
-	struct vmswap_msg_hello h = { .pid = pid, .vmm_pid = getpid(),
-				      .flags = has_uffd ? VMSWAP_HELLO_HAS_UFFD : 0 };
-
-	vmswap_msg_init(&h.hdr, VMSWAP_MSG_HELLO, sizeof(h), ++seq);
-	return h;
+	return fx_hello(pid, getpid(), has_uffd, ++seq);
 }
 
 static struct vmswap_msg_region_add add_msg(uint64_t addr, uint64_t len, uint64_t off)
 {
-	struct vmswap_msg_region_add m = { .addr = addr, .len = len, .offset = off };
-
-	vmswap_msg_init(&m.hdr, VMSWAP_MSG_REGION_ADD, sizeof(m), ++seq);
-	strcpy(m.name, "unit-guest");
-	return m;
+	return fx_region_add(addr, len, off, ++seq);
 }
 
 static struct vmswap_msg_region_del del_msg(uint64_t addr, uint64_t len)
 {
-	struct vmswap_msg_region_del m = { .addr = addr, .len = len };
-
-	vmswap_msg_init(&m.hdr, VMSWAP_MSG_REGION_DEL, sizeof(m), ++seq);
-	return m;
+	return fx_region_del(addr, len, ++seq);
 }
 
 static struct vmswap_msg_discard discard_msg(uint64_t off, uint64_t len)
 {
-	struct vmswap_msg_discard m = { .offset = off, .len = len };
-
-	vmswap_msg_init(&m.hdr, VMSWAP_MSG_DISCARD, sizeof(m), ++seq);
-	return m;
+	return fx_discard(off, len, ++seq);
 }
 
 /* The VMM's HELLO with a fresh uffd (the helper keeps its own copy). */
@@ -387,16 +338,16 @@ Test(shimconn, missing_and_extra_fds)
 	struct vmswap_msg_region_del d = del_msg(BASE, GUEST_BYTES);
 	struct vmswap_msg_discard dm = discard_msg(0, VS_PAGE_SIZE);
 	struct vmswap_msg_hello h = hello_msg(getpid(), true);
-	int two[2] = { memfd, memfd }, many[MAX_SEND_FDS];
+	int two[2] = { memfd, memfd }, many[FX_MAX_FDS];
 
 	hello();
-	for (int i = 0; i < MAX_SEND_FDS; i++)
+	for (int i = 0; i < FX_MAX_FDS; i++)
 		many[i] = memfd;
 	refused(&m, sizeof(m), NULL, 0, -EBADMSG, "REGION_ADD without its memfd");
 	refused(&dm, sizeof(dm), NULL, 0, -EBADMSG, "DISCARD without its memfd");
 	refused(&h, sizeof(h), NULL, 0, -EBADMSG, "HELLO with HAS_UFFD and no fd");
 	refused(&m, sizeof(m), two, 2, -EBADMSG, "REGION_ADD with two fds");
-	refused(&m, sizeof(m), many, MAX_SEND_FDS, -EBADMSG, "REGION_ADD with eight fds");
+	refused(&m, sizeof(m), many, FX_MAX_FDS, -EBADMSG, "REGION_ADD with eight fds");
 	refused(&d, sizeof(d), &memfd, 1, -EBADMSG, "REGION_DEL with an fd");
 	h = hello_msg(getpid(), false);
 	refused(&h, sizeof(h), &memfd, 1, -EBADMSG, "HELLO with an fd and no HAS_UFFD");
@@ -429,7 +380,7 @@ Test(shimconn, region_fds_of_the_wrong_kind)
 	cr_assert_eq(ftruncate(sealed, GUEST_BYTES), 0);
 	cr_assert_eq(fcntl(sealed, F_ADD_SEALS, F_SEAL_WRITE), 0);
 	refused(&m, sizeof(m), &sealed, 1, -EPERM, "a memfd sealed against writes");
-	small = guest_memfd(GUEST_BYTES / 2, 0);
+	small = guest_memfd(GUEST_BYTES / 2);
 	refused(&m, sizeof(m), &small, 1, -EINVAL, "a memfd smaller than the region");
 	huge = memfd_create("unit-huge", MFD_CLOEXEC | MFD_HUGETLB);
 	if (huge >= 0 && ftruncate(huge, GUEST_BYTES) == 0)
@@ -544,7 +495,7 @@ Test(shimconn, discard_past_the_tracked_pages)
 
 Test(shimconn, overlapping_regions)
 {
-	int other = guest_memfd(GUEST_BYTES, 0);
+	int other = guest_memfd(GUEST_BYTES);
 	uint64_t half = GUEST_BYTES / 2;
 	struct vs_map *m;
 
@@ -600,14 +551,14 @@ Test(shimconn, too_many_memfds)
 	hello();
 	cr_assert_eq(add_region(memfd, BASE, VS_PAGE_SIZE, 0), 0);
 	for (uint64_t i = 1; i < VS_MAX_OBJS; i++) {
-		int fd = guest_memfd(VS_PAGE_SIZE, 0);
+		int fd = guest_memfd(VS_PAGE_SIZE);
 
 		cr_assert_eq(add_region(fd, BASE + 2 * i * VS_PAGE_SIZE, VS_PAGE_SIZE, 0), 0,
 			     "memfd %llu", (unsigned long long)i);
 		close(fd);
 	}
 	cr_assert_eq(nobjs(), VS_MAX_OBJS);
-	last = guest_memfd(VS_PAGE_SIZE, 0);
+	last = guest_memfd(VS_PAGE_SIZE);
 	refused(&m, sizeof(m), &last, 1, -EMFILE, "one memfd too many");
 	/* A memfd already known still takes more mappings. */
 	cr_assert_eq(add_region(memfd, BASE + (1ull << 33), VS_PAGE_SIZE, 0), 0);
