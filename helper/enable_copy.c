@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -140,7 +141,7 @@ static void *stage_span(void *arg)
 	j->d = j->h = -1;
 	for (off_t unit = j->from; unit < j->to && !j->r; unit += VS_UNIT_BYTES) {
 		off_t uend = unit + VS_UNIT_BYTES < j->to ? unit + VS_UNIT_BYTES : j->to;
-		uint64_t gen = __atomic_load_n(&vs.install_gen, __ATOMIC_ACQUIRE);
+		uint64_t gen = atomic_load(&vs.install_gen);
 		int n = unit_extents(j, unit, uend, ext);
 
 		if (n > 0)

@@ -150,7 +150,11 @@ struct vs_helper {
 	struct vs_slots slots;
 
 	struct vs_counters c;
-	uint64_t install_gen;     /* bumps whenever a page is put into guest memory */
+	/*
+	 * Bumps whenever a page is put into guest memory (under vs.lock);
+	 * enable's copy threads read it without the lock.
+	 */
+	_Atomic uint64_t install_gen;
 	uint64_t trans_pages, trans_ms;     /* last transition */
 	struct {                  /* the last enable */
 		bool tracked;         /* copied before the freeze, writes tracked */
