@@ -147,8 +147,10 @@ int vs_op_out(char *msg, size_t n)
 	bool two;
 	int r;
 
+	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
 	vs.progress_total = vs.c.staging;
 	vs.progress_done = 0;
+	pthread_mutex_unlock(&vs.lock);
 	two = pthread_create(&t, NULL, out_writer, &run) == 0;
 	out_writer(&run);
 	if (two)

@@ -306,8 +306,10 @@ int vs_op_disable(char *msg, size_t n)
 		    !(half[j].buf = aligned_alloc(VS_PAGE_SIZE, IN_BATCH * VS_PAGE_SIZE)))
 			return -ENOMEM;
 	}
+	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
 	vs.progress_total = vs.c.staging + vs.c.swapped;
 	vs.progress_done = 0;
+	pthread_mutex_unlock(&vs.lock);
 	if (vs.swap_fd >= 0)
 		in_open();
 	for (;;) {
