@@ -141,7 +141,7 @@ static void settle(struct vs_obj *o, uint64_t pg, uint64_t n)
 /*
  * Swap in one run at h->pg of pages in the same state (and consecutive
  * slots for FILE), below h->end. Advances h->pg past what is settled.
- * 0 or -errno.
+ * 0, 1 when nothing is left below h->end, or -errno.
  */
 static int swapin_run(struct in_half *h)
 {
@@ -158,7 +158,7 @@ static int swapin_run(struct in_half *h)
 		h->pg++;
 	if (h->pg >= end) {
 		pthread_mutex_unlock(&vs.lock);
-		return 0;
+		return 1;
 	}
 	first = h->pg;
 	st = vs_pt_state(o->pt[first]);
@@ -217,7 +217,10 @@ static void *swapin_half(void *arg)
 	struct in_half *h = arg;
 	uint64_t last = UINT64_MAX, before = h->moved;
 
-	while (!h->r && h->pg < h->end && h->pg < h->o->npages) {
+	/* The object's size is read under the lock only: a hotplug may grow it. */
+	while (!h->r) {
+		int r;
+
 		if (vs_op_aborted()) {
 			h->r = -ECANCELED;
 			break;
@@ -225,9 +228,12 @@ static void *swapin_half(void *arg)
 		if (h->pg == last)
 			usleep(50); /* EAGAIN: let the fault thread read the event */
 		last = h->pg;
-		h->r = swapin_run(h);
+		r = swapin_run(h);
 		vs.progress_done += h->moved - before;
 		before = h->moved;
+		if (r > 0)
+			break;
+		h->r = r;
 	}
 	return NULL;
 }
@@ -237,11 +243,16 @@ static int swapin_pass(struct in_half half[2], uint64_t *moved)
 {
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
 		struct vs_obj *o = &vs.objs[i];
-		uint64_t mid = o->npages / 2;
+		uint64_t mid;
 		pthread_t t;
-		bool two;
+		bool two, used;
 
-		if (!o->used)
+		/* The main thread adds and grows objects meanwhile (hotplug). */
+		pthread_mutex_lock(&vs.lock);
+		used = o->used;
+		mid = o->npages / 2;
+		pthread_mutex_unlock(&vs.lock);
+		if (!used)
 			continue;
 		for (int j = 0; j < 2; j++) {
 			half[j].o = o;
