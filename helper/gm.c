@@ -46,14 +46,36 @@ void vs_helper_init(pid_t vmm_pid)
 		vs.procs[i].uffd = vs.procs[i].pidfd = vs.procs[i].sock = -1;
 }
 
+/* last_error is set by the worker's threads with or without vs.lock, and read by status. */
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void vs_set_error(const char *fmt, ...)
 {
+	char buf[VS_ERR_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(vs.last_error, sizeof(vs.last_error), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	vs_err("%s", vs.last_error);
+	pthread_mutex_lock(&err_lock);
+	memcpy(vs.last_error, buf, sizeof(buf));
+	pthread_mutex_unlock(&err_lock);
+	vs_err("%s", buf);
+}
+
+void vs_clear_error(void)
+{
+	pthread_mutex_lock(&err_lock);
+	vs.last_error[0] = 0;
+	pthread_mutex_unlock(&err_lock);
+}
+
+const char *vs_last_error(char *buf, size_t n)
+{
+	pthread_mutex_lock(&err_lock);
+	snprintf(buf, n, "%s", vs.last_error);
+	pthread_mutex_unlock(&err_lock);
+	return buf;
 }
 
 void vs_page_set(struct vs_obj *o, uint64_t pg, uint32_t e)

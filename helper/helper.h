@@ -141,7 +141,7 @@ struct vs_helper {
 	uint64_t wp_dirtied;      /* dirty bits set while tracking */
 	bool wp_off;              /* VMSWAP_PRECOPY=0: copy while frozen, as before */
 	pthread_rwlock_t stg_lock; /* held for writing while a staging mapping moves */
-	char last_error[VS_ERR_MAX];
+	char last_error[VS_ERR_MAX]; /* through vs_set_error() and vs_last_error() */
 
 	int swap_fd;              /* -1 until the first out */
 	bool swap_direct;         /* swap_fd is O_DIRECT */
@@ -197,7 +197,11 @@ void vs_obj_gc(void);
 void vs_stg_punch(struct vs_obj *o, uint64_t pg, uint64_t n);
 /* Progress of an operation over every page of every object: starts at 0, returns the total. */
 uint64_t vs_progress_start_all(void);
+/* The last error, for status (any thread, with or without vs.lock). */
 void vs_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vs_clear_error(void);
+/* A copy of the last error into @buf; returns @buf. */
+const char *vs_last_error(char *buf, size_t n);
 
 /* Page state changes that keep the counters right. vs.lock held. */
 void vs_page_set(struct vs_obj *o, uint64_t pg, uint32_t e);

@@ -192,7 +192,7 @@ static int precopy(char *msg, size_t n)
 		r = vs_stage_all(false, &none);
 	}
 	if (r) {
-		snprintf(msg, n, "%s", vs.last_error);
+		vs_last_error(msg, n);
 		pthread_mutex_lock(&vs.lock);
 		vs_wp_end();
 		pthread_mutex_unlock(&vs.lock);
@@ -210,7 +210,7 @@ static int frozen_step(bool tracking, char *msg, size_t n, uint64_t *moved)
 	int r = register_all();
 
 	if (r) {
-		snprintf(msg, n, "%s", vs.last_error);
+		vs_last_error(msg, n);
 		return r;
 	}
 	r = vs_find_uncovered(msg, n);
@@ -230,7 +230,7 @@ static int frozen_step(bool tracking, char *msg, size_t n, uint64_t *moved)
 		pthread_mutex_lock(&vs.lock);
 	}
 	if (r)
-		snprintf(msg, n, "%s", vs.last_error);
+		vs_last_error(msg, n);
 	return r;
 }
 
@@ -279,7 +279,7 @@ int vs_op_enable(char *msg, size_t n)
 		vs_wp_end();
 	if (r) {
 		if (!msg[0])
-			snprintf(msg, n, "%s", vs.last_error);
+			vs_last_error(msg, n);
 		pthread_mutex_unlock(&vs.lock);
 		return r;
 	}
@@ -288,7 +288,7 @@ int vs_op_enable(char *msg, size_t n)
 	vs.en.frozen_ms = frozen_ms;
 	vs.trans_pages = moved;
 	vs.trans_ms = vs_now_ms() - t0;
-	vs.last_error[0] = 0;
+	vs_clear_error();
 	pthread_mutex_unlock(&vs.lock);
 	vs_dbg("enable: %s, copy before the freeze %llu ms, frozen %llu ms, punch after %llu ms",
 	       tracking ? "write-protect tracking" : "copy while frozen",

@@ -173,7 +173,7 @@ int vs_op_out(char *msg, size_t n)
 	if (!vs.swap_direct && fdatasync(vs.swap_fd) < 0) {
 		r = -errno;
 		vs_set_error("syncing the swap file: %s", strerror(-r));
-		snprintf(msg, n, "%s", vs.last_error);
+		vs_last_error(msg, n);
 		return r;
 	}
 	posix_fadvise(vs.swap_fd, 0, 0, POSIX_FADV_DONTNEED);

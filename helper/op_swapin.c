@@ -331,7 +331,9 @@ int vs_op_disable(char *msg, size_t n)
 			return r;
 		}
 		if (r) {
-			snprintf(msg, n, "swap in failed: %s", vs.last_error);
+			char err[VS_ERR_MAX];
+
+			snprintf(msg, n, "swap in failed: %s", vs_last_error(err, sizeof(err)));
 			in_close();
 			return r;
 		}

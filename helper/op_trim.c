@@ -106,7 +106,7 @@ int vs_op_trim(char *msg, size_t n)
 			pthread_mutex_unlock(&vs.lock);
 			if (r) {
 				vs_set_error("trim: reading swap file: %s", strerror(-r));
-				snprintf(msg, n, "%s", vs.last_error);
+				vs_last_error(msg, n);
 				return r;
 			}
 			vs.progress_done += cnt;

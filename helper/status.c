@@ -73,6 +73,7 @@ int vs_status_render(char *buf, size_t n)
 	struct sbuf b = { .p = buf, .n = n };
 	const struct vs_reply *rep;
 	uint64_t guest = 0, p50, p99, swap_bytes = 0;
+	char err[VS_ERR_MAX];
 	int nprocs = 0, nmaps = 0, nrep;
 	static uint64_t seq;
 	struct stat st;
@@ -116,7 +117,7 @@ int vs_status_render(char *buf, size_t n)
 	    (unsigned long long)vs.en.kept_units);
 	put(&b, " \"progress\":{\"done\":%llu,\"total\":%llu},\n \"last_error\":",
 	    (unsigned long long)vs.progress_done, (unsigned long long)vs.progress_total);
-	put_str(&b, vs.last_error);
+	put_str(&b, vs_last_error(err, sizeof(err)));
 	put(&b, ",\n \"replies\":[");
 	nrep = vs_state_replies(&rep);
 	for (int i = 0; i < nrep; i++) {
