@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,6 +22,7 @@
 struct stage_job {
 	struct vs_obj *o;
 	bool frozen;
+	off_t size;         /* of the object when the copy started; a hotplug may grow it */
 	off_t from, to;     /* bytes, unit aligned */
 	uint64_t moved;
 	int r;
@@ -36,7 +38,7 @@ struct stage_job {
  */
 static int unit_extents(struct stage_job *j, off_t unit, off_t uend, off_t ext[][2])
 {
-	off_t size = (off_t)(j->o->npages * VS_PAGE_SIZE), pos = unit;
+	off_t pos = unit;
 	int n = 0;
 
 	while (pos < uend) {
@@ -45,7 +47,7 @@ static int unit_extents(struct stage_job *j, off_t unit, off_t uend, off_t ext[]
 			if (j->d < 0) {
 				if (errno != ENXIO)
 					return -errno;
-				j->d = j->h = size; /* no data left */
+				j->d = j->h = j->size; /* no data left */
 				break;
 			}
 			j->h = lseek(j->o->fd, j->d, SEEK_HOLE);
@@ -135,13 +137,12 @@ static void mark_copied(struct stage_job *j, off_t ext[][2], int n)
 static void *stage_span(void *arg)
 {
 	struct stage_job *j = arg;
-	off_t size = (off_t)(j->o->npages * VS_PAGE_SIZE);
 	off_t ext[UNIT_EXTENTS][2];
 
 	j->d = j->h = -1;
 	for (off_t unit = j->from; unit < j->to && !j->r; unit += VS_UNIT_BYTES) {
 		off_t uend = unit + VS_UNIT_BYTES < j->to ? unit + VS_UNIT_BYTES : j->to;
-		uint64_t gen = __atomic_load_n(&vs.install_gen, __ATOMIC_ACQUIRE);
+		uint64_t gen = atomic_load(&vs.install_gen);
 		int n = unit_extents(j, unit, uend, ext);
 
 		if (n > 0)
@@ -155,7 +156,7 @@ static void *stage_span(void *arg)
 		__atomic_fetch_add(&vs.progress_done, (uint64_t)(uend - unit) / VS_PAGE_SIZE,
 				   __ATOMIC_RELAXED);
 		vs_op_delay((uint64_t)(uend - unit) / VS_PAGE_SIZE);
-		if (j->d >= size)
+		if (j->d >= j->size)
 			break;
 		/* Jump over units with no data. */
 		if (j->d > uend)
@@ -174,10 +175,16 @@ void vs_prealloc_staging(void)
 		struct vs_obj *o = &vs.objs[i];
 		off_t pos = 0, d = -1, h = -1; /* [d, h): the data extent at hand */
 
-		while (o->used && pos < (off_t)(o->npages * VS_PAGE_SIZE)) {
-			off_t size = (off_t)(o->npages * VS_PAGE_SIZE), end;
+		for (;;) {
+			off_t size, end;
 
+			/* Under the lock: hotplug adds and grows objects meanwhile. */
 			pthread_mutex_lock(&vs.lock);
+			size = (off_t)(o->npages * VS_PAGE_SIZE);
+			if (!o->used || pos >= size) {
+				pthread_mutex_unlock(&vs.lock);
+				break;
+			}
 			/* One SEEK_HOLE per extent: it scans the whole extent. */
 			if (h <= pos) {
 				d = lseek(o->fd, pos, SEEK_DATA);
@@ -203,19 +210,32 @@ void vs_prealloc_staging(void)
 /* Both halves of each object in parallel: the copy is memory bound. */
 int vs_stage_all(bool frozen, uint64_t *moved)
 {
-	uint64_t total = vs_progress_start_all();
+	uint64_t total;
 
+	pthread_mutex_lock(&vs.lock);
+	total = vs_progress_start_all();
+	pthread_mutex_unlock(&vs.lock);
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
 		struct vs_obj *o = &vs.objs[i];
-		off_t size = (off_t)(o->npages * VS_PAGE_SIZE);
-		off_t mid = size / 2 / VS_UNIT_BYTES * VS_UNIT_BYTES;
-		struct stage_job a = { .o = o, .frozen = frozen, .from = 0, .to = mid };
-		struct stage_job b = { .o = o, .frozen = frozen, .from = mid, .to = size };
+		struct stage_job a = { .o = o, .frozen = frozen }, b;
+		off_t mid;
 		pthread_t t;
-		bool two;
+		bool two, skip;
 
-		if (!o->used || (!frozen && !o->copied))
+		/*
+		 * What a hotplug adds meanwhile is left for the frozen step
+		 * (tracking), or stays resident until the next enable.
+		 */
+		pthread_mutex_lock(&vs.lock);
+		skip = !o->used || (!frozen && !o->copied);
+		a.size = (off_t)(o->npages * VS_PAGE_SIZE);
+		pthread_mutex_unlock(&vs.lock);
+		if (skip)
 			continue;
+		mid = a.size / 2 / VS_UNIT_BYTES * VS_UNIT_BYTES;
+		b = a;
+		a.to = b.from = mid;
+		b.to = a.size;
 		two = mid > 0 && pthread_create(&t, NULL, stage_span, &a) == 0;
 		if (!two)
 			b.from = 0;

@@ -33,6 +33,21 @@ const char *vs_state_name(enum vs_state st)
 	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "Unknown";
 }
 
+void vs_helper_init(pid_t vmm_pid)
+{
+	memset(&vs, 0, sizeof(vs));
+	pthread_mutex_init(&vs.lock, NULL);
+	pthread_rwlock_init(&vs.stg_lock, NULL);
+	vs.vmm_pid = vmm_pid;
+	vs.managed = true;
+	vs.swap_fd = -1;
+	vs.fault_epfd = vs.fault_wake_fd = -1;
+	vs.state = VS_READY;
+	vs_slots_init(&vs.slots);
+	for (int i = 0; i < VS_MAX_PROCS; i++)
+		vs.procs[i].uffd = vs.procs[i].pidfd = vs.procs[i].sock = -1;
+}
+
 /* Its own lock: errors are set with and without vs.lock held. */
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -66,6 +81,12 @@ void vs_clear_error(void)
 	pthread_mutex_unlock(&err_lock);
 }
 
+const char *vs_last_error(char *buf, size_t n)
+{
+	vs_get_error(buf, n);
+	return buf;
+}
+
 void vs_page_set(struct vs_obj *o, uint64_t pg, uint32_t e)
 {
 	enum vs_pstate was = vs_pt_state(o->pt[pg]), now = vs_pt_state(e);
@@ -92,13 +113,15 @@ int vs_proc_by_pid(pid_t pid)
 }
 
 /*
- * Add a process. Takes ownership of uffd (may be -1) and sock.
+ * Add a process. Takes @uffd (may be -1) when it succeeds; on failure
+ * @uffd is still the caller's. @sock is the connection's, never closed here.
  * Returns the proc index or -errno.
  */
 int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm)
 {
 	struct vs_proc *p = NULL;
-	int idx, r;
+	bool wp = false;
+	int idx, pidfd, r;
 
 	for (idx = 0; idx < VS_MAX_PROCS; idx++) {
 		if (!vs.procs[idx].used) {
@@ -108,42 +131,40 @@ int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm)
 	}
 	if (!p)
 		return -EMFILE;
-	r = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (r < 0)
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
 		return -errno;
-	p->pidfd = r;
-	if (uffd >= 0) {
-		r = vs_uffd_api(uffd, &p->wp);
-		if (r) {
-			close(p->pidfd);
-			return r;
-		}
+	r = uffd >= 0 ? vs_uffd_api(uffd, &wp) : 0;
+	if (!r && uffd >= 0) {
+		/* The fault thread checks the generation before it uses the slot. */
+		struct epoll_event ev = {
+			.events = EPOLLIN,
+			.data.u64 = (uint64_t)(p->gen + 1) << 32 | (uint32_t)idx,
+		};
+
+		if (epoll_ctl(vs.fault_epfd, EPOLL_CTL_ADD, uffd, &ev) < 0)
+			r = -errno;
+	}
+	if (r) {
+		close(pidfd);
+		return r;
 	}
 	p->used = true;
 	p->dead = false;
 	p->is_vmm = is_vmm;
 	p->pid = pid;
 	p->uffd = uffd;
+	p->wp = wp;
+	p->pidfd = pidfd;
 	p->sock = sock;
 	p->gen++;
-	if (uffd >= 0) {
-		struct epoll_event ev = {
-			.events = EPOLLIN,
-			.data.u64 = (uint64_t)p->gen << 32 | (uint32_t)idx,
-		};
-		if (epoll_ctl(vs.fault_epfd, EPOLL_CTL_ADD, uffd, &ev) < 0) {
-			r = -errno;
-			p->used = false;
-			close(p->pidfd);
-			return r;
-		}
+	if (uffd >= 0)
 		vs_keep(uffd);
-	}
 	vs_manifest_sync();
 	return idx;
 }
 
-/* Forget a process: its mappings, its uffd, its fds. */
+/* Forget a process: its mappings, its uffd, its pidfd (its connection is shimconn's). */
 void vs_proc_drop(int idx)
 {
 	struct vs_proc *p = &vs.procs[idx];
@@ -216,6 +237,14 @@ static int obj_grow(struct vs_obj *o, uint64_t npages)
 	return 0;
 }
 
+int vs_obj_find(dev_t dev, ino_t ino)
+{
+	for (int i = 0; i < VS_MAX_OBJS; i++)
+		if (vs.objs[i].used && vs.objs[i].dev == dev && vs.objs[i].ino == ino)
+			return i;
+	return -ENOENT;
+}
+
 /*
  * Find or create the object for @memfd, covering at least @end_bytes.
  * Always consumes @memfd (kept by a new object, closed otherwise).
@@ -234,14 +263,12 @@ int vs_obj_get(int memfd, const char *name, uint64_t end_bytes)
 		close(memfd);
 		return r;
 	}
-	for (idx = 0; idx < VS_MAX_OBJS; idx++) {
-		o = &vs.objs[idx];
-		if (o->used && o->dev == st.st_dev && o->ino == st.st_ino) {
-			close(memfd);
-			r = obj_grow(o, npages);
-			vs_manifest_sync();
-			return r ? r : idx;
-		}
+	idx = vs_obj_find(st.st_dev, st.st_ino);
+	if (idx >= 0) {
+		close(memfd);
+		r = obj_grow(&vs.objs[idx], npages);
+		vs_manifest_sync();
+		return r ? r : idx;
 	}
 	for (idx = 0; idx < VS_MAX_OBJS && vs.objs[idx].used; idx++)
 		;
@@ -340,18 +367,44 @@ static struct vs_map *map_alloc(void)
 }
 
 /*
- * Add a mapping. While swap is enabled it is registered at once, so a
- * region that appears later (hotplug) is covered before the VMM uses it.
+ * Can [addr, addr+len) of @proc show object @obj (-1: a memfd not
+ * tracked yet) from byte @off? 0: yes. 1: a mapping of the same pages at
+ * the same addresses holds it already (a REMAP event moved it here, or
+ * the same region came twice): nothing to add. -EEXIST: it overlaps
+ * another mapping, which needs a REGION_DEL first. -EMFILE: the table is
+ * full.
+ */
+int vs_map_check(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
+{
+	bool room = false;
+
+	for (int i = 0; i < VS_MAX_MAPS; i++) {
+		const struct vs_map *m = &vs.maps[i];
+
+		room |= !m->used;
+		if (!m->used || m->proc != proc || addr + len <= m->addr || addr >= m->addr + m->len)
+			continue;
+		if (m->obj != obj || addr - m->addr != off - m->off || addr < m->addr ||
+		    addr + len > m->addr + m->len)
+			return -EEXIST;
+		return 1;
+	}
+	return room ? 0 : -EMFILE;
+}
+
+/*
+ * Add a mapping (vs_map_check() says when it can). While swap is
+ * enabled it is registered at once, so a region that appears later
+ * (hotplug) is covered before the VMM uses it.
  */
 int vs_map_add(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
 {
 	struct vs_map *m;
-	int r;
+	int r = vs_map_check(proc, obj, addr, len, off);
 
-	vs_map_remove_range(proc, addr, len); /* a MAP_FIXED replacement */
+	if (r)
+		return r < 0 ? r : 0;
 	m = map_alloc();
-	if (!m)
-		return -EMFILE;
 	*m = (struct vs_map){ .used = true, .proc = proc, .obj = obj,
 			      .addr = addr, .len = len, .off = off };
 	if (vs.registered && vs.procs[proc].uffd >= 0) {

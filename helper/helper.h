@@ -154,7 +154,11 @@ struct vs_helper {
 	struct vs_slots slots;
 
 	struct vs_counters c;
-	uint64_t install_gen;     /* bumps whenever a page is put into guest memory */
+	/*
+	 * Bumps whenever a page is put into guest memory (under vs.lock);
+	 * enable's copy threads read it without the lock.
+	 */
+	_Atomic uint64_t install_gen;
 	uint64_t trans_pages, trans_ms;     /* last transition */
 	struct {                  /* the last enable */
 		bool tracked;         /* copied before the freeze, writes tracked */
@@ -171,11 +175,16 @@ struct vs_helper {
 
 extern struct vs_helper vs;
 
+/* A fresh state serving @vmm_pid: no process, object or mapping; Ready. */
+void vs_helper_init(pid_t vmm_pid);
 /* gm.c: the guest-memory model. All need vs.lock held. */
 int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm);
 void vs_proc_drop(int idx);
 int vs_proc_by_pid(pid_t pid);
 int vs_obj_get(int memfd, const char *name, uint64_t end_bytes);
+/* The object of the memfd with this identity, or -ENOENT. */
+int vs_obj_find(dev_t dev, ino_t ino);
+int vs_map_check(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off);
 int vs_map_add(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off);
 void vs_map_remove_range(int proc, uint64_t addr, uint64_t len);
 void vs_map_move(int proc, uint64_t from, uint64_t to, uint64_t len);
@@ -198,6 +207,8 @@ uint64_t vs_progress_start_all(void);
 void vs_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vs_get_error(char *buf, size_t n);
 void vs_clear_error(void);
+/* The same, returning @buf. */
+const char *vs_last_error(char *buf, size_t n);
 
 /* Page state changes that keep the counters right. vs.lock held. */
 void vs_page_set(struct vs_obj *o, uint64_t pg, uint32_t e);

@@ -156,6 +156,7 @@ static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, 
 	sigset_t set;
 	int r;
 
+	vs_helper_init(vmm_pid);
 	if (vs_log_parse_level(s, &lvl) == 0)
 		vs_log_set_level(lvl);
 	s = getenv(VMSWAP_ENV_SWAP_DIR);
@@ -170,16 +171,6 @@ static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, 
 		vs_warn("%s=%s: expected 0 or 1; copying before the freeze (1)",
 			VMSWAP_ENV_PRECOPY, s);
 	vs.wp_off = s && !strcmp(s, "0");
-
-	pthread_mutex_init(&vs.lock, NULL);
-	pthread_rwlock_init(&vs.stg_lock, NULL);
-	vs.vmm_pid = vmm_pid;
-	vs.managed = true;
-	vs.swap_fd = -1;
-	vs.state = VS_READY;
-	vs_slots_init(&vs.slots);
-	for (int i = 0; i < VS_MAX_PROCS; i++)
-		vs.procs[i].uffd = vs.procs[i].pidfd = vs.procs[i].sock = -1;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);

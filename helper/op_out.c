@@ -200,8 +200,10 @@ int vs_op_out(char *msg, size_t n)
 	pthread_t t[OUT_WRITERS];
 	int nt = 0, r;
 
+	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
 	vs.progress_total = vs.c.staging;
 	vs.progress_done = 0;
+	pthread_mutex_unlock(&vs.lock);
 	/* A buffered file gets one writer (see the top). */
 	while (vs.swap_direct && nt < OUT_WRITERS - 1 &&
 	       pthread_create(&t[nt], NULL, out_writer, &run) == 0)

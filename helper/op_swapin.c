@@ -203,7 +203,7 @@ static int64_t install_read(struct in_half *h, const uint64_t *pgs, uint64_t n, 
  * Swap in what comes next at h->pg, below h->end: a run of staged pages,
  * or file pages with consecutive slots (stepping over resident pages,
  * such as trimmed zero pages, between them). Advances h->pg past what is
- * settled. 0 or -errno.
+ * settled. 0, 1 when nothing is left below h->end, or -errno.
  */
 static int swapin_run(struct in_half *h)
 {
@@ -220,7 +220,7 @@ static int swapin_run(struct in_half *h)
 		h->pg++;
 	if (h->pg >= end) {
 		pthread_mutex_unlock(&vs.lock);
-		return 0;
+		return 1;
 	}
 	first = h->pg;
 	if (vs_pt_state(o->pt[first]) == VS_P_STAGING) {
@@ -268,7 +268,10 @@ static void *swapin_half(void *arg)
 	struct in_half *h = arg;
 	uint64_t last = UINT64_MAX, before = h->moved;
 
-	while (!h->r && h->pg < h->end && h->pg < h->o->npages) {
+	/* The object's size is read under the lock only: a hotplug may grow it. */
+	while (!h->r) {
+		int r;
+
 		if (vs_op_aborted()) {
 			h->r = -ECANCELED;
 			break;
@@ -276,10 +279,13 @@ static void *swapin_half(void *arg)
 		if (h->pg == last)
 			usleep(50); /* EAGAIN: let the fault thread read the event */
 		last = h->pg;
-		h->r = swapin_run(h);
+		r = swapin_run(h);
 		vs_op_delay(h->moved - before);
 		vs.progress_done += h->moved - before;
 		before = h->moved;
+		if (r > 0)
+			break;
+		h->r = r;
 	}
 	return NULL;
 }
@@ -289,11 +295,16 @@ static int swapin_pass(struct in_half half[2], uint64_t *moved)
 {
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
 		struct vs_obj *o = &vs.objs[i];
-		uint64_t mid = o->npages / 2;
+		uint64_t mid;
 		pthread_t t;
-		bool two;
+		bool two, used;
 
-		if (!o->used)
+		/* The main thread adds and grows objects meanwhile (hotplug). */
+		pthread_mutex_lock(&vs.lock);
+		used = o->used;
+		mid = o->npages / 2;
+		pthread_mutex_unlock(&vs.lock);
+		if (!used)
 			continue;
 		for (int j = 0; j < 2; j++) {
 			half[j].o = o;
@@ -359,8 +370,10 @@ int vs_op_disable(char *msg, size_t n)
 		    !(half[j].buf = aligned_alloc(VS_PAGE_SIZE, IN_BATCH * VS_PAGE_SIZE)))
 			return -ENOMEM;
 	}
+	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
 	vs.progress_total = vs.c.staging + vs.c.swapped;
 	vs.progress_done = 0;
+	pthread_mutex_unlock(&vs.lock);
 	if (vs.swap_fd >= 0)
 		in_open();
 	for (;;) {

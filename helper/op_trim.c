@@ -85,18 +85,26 @@ int vs_op_trim(char *msg, size_t n)
 	uint64_t t0 = vs_now_ms(), zero = 0, clean = 0;
 	int r = 0;
 
+	pthread_mutex_lock(&vs.lock);
 	vs_progress_start_all();
+	pthread_mutex_unlock(&vs.lock);
 	for (int i = 0; i < VS_MAX_OBJS && !r; i++) {
 		struct vs_obj *o = &vs.objs[i];
 
-		for (uint64_t pg = 0; o->used && pg < o->npages; pg += TRIM_BATCH) {
-			uint64_t cnt = o->npages - pg < TRIM_BATCH ? o->npages - pg : TRIM_BATCH;
+		for (uint64_t pg = 0;; pg += TRIM_BATCH) {
+			uint64_t cnt;
 
 			if (vs_op_aborted()) {
 				snprintf(msg, n, "trim aborted");
 				return -ECANCELED;
 			}
+			/* Its size under the lock: a hotplug may grow the object. */
 			pthread_mutex_lock(&vs.lock);
+			if (!o->used || pg >= o->npages) {
+				pthread_mutex_unlock(&vs.lock);
+				break;
+			}
+			cnt = o->npages - pg < TRIM_BATCH ? o->npages - pg : TRIM_BATCH;
 			r = trim_batch(o, pg, cnt, &zero, &clean);
 			pthread_mutex_unlock(&vs.lock);
 			if (r) {

@@ -33,16 +33,16 @@
  * (CLONE_THREAD set), mmap and mprotect (no PROT_EXEC), madvise (7
  * advices), prctl (PR_SET_NAME), tgkill (SIGABRT). clone3, socket, dup,
  * dup2, pipe2, sendmsg, fcntl, rt_sigaction and the rest go unchecked.
- * This list allows 52 syscalls, 16 with argument checks, and clone3
+ * This list allows 53 syscalls, 16 with argument checks, and clone3
  * fails with ENOSYS. 36 are in both. Only crosvm's: chdir, clone3, dup,
  * dup2, epoll_create1, eventfd2, fchdir, getcwd, mlock2, munlock, pipe2,
  * ppoll, prctl, readlinkat, recvfrom, rt_sigaction, rt_sigreturn,
  * sigaltstack, socket, statx and the timerfd calls (23). Only
- * ours (16): accept4, getsockopt, pidfd_open and sendto (processes
+ * ours (17): accept4, getsockopt, pidfd_open and sendto (processes
  * joining over shim.sock), kill (the freeze), renameat, unlinkat and
  * rmdir (status.json, the run directory), pread64, fdatasync, fadvise64,
  * mremap, clock_nanosleep, geteuid, writev, pwritev (out's gathered
- * writes). ioctl allows 7 requests here: crosvm's
+ * writes), fstatfs (checking a region's memfd). ioctl allows 7 requests here: crosvm's
  * 5 plus UFFDIO_API (processes join while the helper runs) and
  * UFFDIO_WRITEPROTECT (enable's write tracking).
  */
@@ -102,6 +102,7 @@ static const struct rule rules[] = {
 	/* I/O on descriptors the helper holds. */
 	ANY(read), ANY(write), ANY(writev), ANY(pread64), ANY(pwrite64), ANY(pwritev), ANY(close),
 	ANY(lseek), ANY(ftruncate), ANY(fadvise64), ANY(newfstatat),
+	ANY(fstatfs), /* a region's memfd is on tmpfs, not hugetlbfs */
 	ANY(fdatasync), /* out, when the swap dir has no O_DIRECT (the suites' have) */
 	/* /proc/<pid>/{stat,maps,comm}, /proc/<pid>/task, opendir: read-only. */
 	IF1(openat, FLAGS(2, OPEN_KIND & ~O_NOFOLLOW, O_RDONLY)),

@@ -6,11 +6,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "fdkind.h"
@@ -58,13 +61,27 @@ struct vs_conn *vs_conn_at(int idx)
 	return &conns[idx];
 }
 
+/*
+ * The process this connection said HELLO for, or NULL: it exited, or
+ * a HELLO with its pid on another connection (after an exec) replaced it,
+ * and its slot may serve another process now.
+ */
+static struct vs_proc *conn_proc(const struct vs_conn *c)
+{
+	struct vs_proc *p = c->proc >= 0 ? &vs.procs[c->proc] : NULL;
+
+	return p && p->used && p->gen == c->gen ? p : NULL;
+}
+
 void vs_conn_close(struct vs_conn *c)
 {
+	struct vs_proc *p;
 	int fd = c->fd;
 
 	pthread_mutex_lock(&vs.lock);
-	if (c->proc >= 0 && vs.procs[c->proc].used && vs.procs[c->proc].sock == c->fd)
-		vs.procs[c->proc].sock = -1; /* the process may live on: keep its uffd */
+	p = conn_proc(c);
+	if (p && p->sock == c->fd)
+		p->sock = -1; /* the process may live on: keep its uffd */
 	c->fd = 0;
 	c->proc = -1;
 	vs_manifest_sync();
@@ -88,6 +105,50 @@ static bool is_memfd(int fd)
 	return vs_fd_link_is(fd, "/memfd:") && fcntl(fd, F_GET_SEALS) >= 0;
 }
 
+/*
+ * Can @fd be guest memory the helper manages, @end bytes of it? A memfd
+ * of tmpfs (hugetlbfs pages cannot be punched or put back 4 KiB at a
+ * time), open read-write and not sealed against writes (pages are punched
+ * and written back through it), at least @end bytes long (a page past its
+ * end can neither fault nor be put back).
+ */
+static int check_memfd(int fd, uint64_t end, char *why, size_t n)
+{
+	struct statfs sfs;
+	struct stat st;
+	int fl, seals;
+
+	if (!is_memfd(fd) || fstatfs(fd, &sfs) < 0 || fstat(fd, &st) < 0)
+		return snprintf(why, n, "region fd is not a memfd"), -EBADF;
+	if (sfs.f_type == HUGETLBFS_MAGIC)
+		return snprintf(why, n, "hugetlbfs memfds are not supported"), -EOPNOTSUPP;
+	if (sfs.f_type != TMPFS_MAGIC)
+		return snprintf(why, n, "region fd is not a memfd"), -EBADF;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDWR)
+		return snprintf(why, n, "region memfd is not open read-write"), -EBADF;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+		return snprintf(why, n, "region memfd is sealed against writes"), -EPERM;
+	if ((uint64_t)st.st_size < end)
+		return snprintf(why, n, "region ends at byte %llu of a memfd of %llu bytes",
+				(unsigned long long)end, (unsigned long long)st.st_size), -EINVAL;
+	return 0;
+}
+
+/* The fault thread reads each uffd until EAGAIN: a blocking one would hang it. */
+static int check_uffd(int fd, char *why, size_t n)
+{
+	int fl;
+
+	if (!vs_fd_link_is(fd, "anon_inode:[userfaultfd]"))
+		return snprintf(why, n, "HELLO fd is not a userfaultfd"), -EBADF;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || !(fl & O_NONBLOCK))
+		return snprintf(why, n, "userfaultfd is not O_NONBLOCK"), -EINVAL;
+	return 0;
+}
+
 static pid_t parent_of(pid_t pid)
 {
 	char path[64], buf[512], *p;
@@ -106,6 +167,14 @@ static pid_t parent_of(pid_t pid)
 	return p && p[1] ? (pid_t)strtol(p + 4, NULL, 10) : -1;
 }
 
+static int hello_refuse(int fd, int r)
+{
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* A process joins. Refused, it changes nothing and @fd (its uffd or -1) is closed. */
 static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd, char *why, size_t n)
 {
 	struct ucred cred;
@@ -113,31 +182,32 @@ static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd,
 	int idx, old, r;
 
 	if (c->proc >= 0)
-		return snprintf(why, n, "second HELLO on a connection"), -EPROTO;
+		return snprintf(why, n, "second HELLO on a connection"), hello_refuse(fd, -EPROTO);
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return -errno;
+		return hello_refuse(fd, -errno);
 	if (cred.uid != geteuid() && cred.uid != 0)
-		return snprintf(why, n, "peer uid %u is not ours", cred.uid), -EPERM;
+		return snprintf(why, n, "peer uid %u is not ours", cred.uid), hello_refuse(fd, -EPERM);
 	if (m->vmm_pid != vs.vmm_pid || (c->is_vmm_conn && m->pid != vs.vmm_pid) ||
 	    (!c->is_vmm_conn && cred.pid != m->pid))
-		return snprintf(why, n, "HELLO from pid %d does not match its peer", m->pid), -EPERM;
+		return snprintf(why, n, "HELLO from pid %d does not match its peer", m->pid),
+		       hello_refuse(fd, -EPERM);
+	if (fd >= 0 && (r = check_uffd(fd, why, n)))
+		return hello_refuse(fd, r);
 
-	if (c->is_vmm_conn && fd < 0) {
-		vs.managed = false;
-		snprintf(vs.reason, sizeof(vs.reason), "%s", m->reason[0] ? m->reason : "no userfaultfd");
-		vs_warn("VMM %d runs unmanaged: %s", m->pid, vs.reason);
-		vs_manifest_sync();
-	}
-	/* An exec'd process comes back with the same pid and a new mm. */
+	/*
+	 * An exec'd process comes back with the same pid and a new mm: the
+	 * old entry goes, once the new one is in (first, if it needs the slot).
+	 */
 	old = vs_proc_by_pid(m->pid);
-	if (old >= 0)
-		vs_proc_drop(old);
 	idx = vs_proc_add(m->pid, fd, -1, c->is_vmm_conn);
+	if (idx == -EMFILE && old >= 0) {
+		vs_proc_drop(old);
+		old = -1;
+		idx = vs_proc_add(m->pid, fd, -1, c->is_vmm_conn);
+	}
 	if (idx < 0)
-		return snprintf(why, n, "cannot track pid %d: %s", m->pid, strerror(-idx)), idx;
-	vs.procs[idx].sock = c->fd;
-	c->proc = idx;
-	vs_manifest_sync();
+		return snprintf(why, n, "cannot track pid %d: %s", m->pid, strerror(-idx)),
+		       hello_refuse(fd, idx);
 	if (!c->is_vmm_conn && fd >= 0 && !(m->flags & VMSWAP_HELLO_EXEC)) {
 		/* A forked child: same guest mappings as its parent, covered at once. */
 		int from = vs_proc_by_pid(parent_of(m->pid));
@@ -145,28 +215,59 @@ static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd,
 		if (from < 0)
 			from = vs_proc_by_pid(vs.vmm_pid);
 		r = from >= 0 ? vs_clone_maps(from, idx) : 0;
-		if (r)
+		if (r) {
+			vs_proc_drop(idx); /* closes the uffd */
 			return snprintf(why, n, "cannot cover pid %d: %s", m->pid, strerror(-r)), r;
+		}
 	}
+	if (old >= 0)
+		vs_proc_drop(old);
+	vs.procs[idx].sock = c->fd;
+	c->proc = idx;
+	c->gen = vs.procs[idx].gen;
+	if (c->is_vmm_conn && fd < 0) {
+		vs.managed = false;
+		snprintf(vs.reason, sizeof(vs.reason), "%s", m->reason[0] ? m->reason : "no userfaultfd");
+		vs_warn("VMM %d runs unmanaged: %s", m->pid, vs.reason);
+	}
+	vs_manifest_sync();
 	vs_info("pid %d joined%s%s", m->pid, m->flags & VMSWAP_HELLO_EXEC ? " after exec" : "",
 		fd < 0 ? " without a userfaultfd" : "");
 	return 0;
 }
 
+/*
+ * A guest mapping appeared. Everything is checked before anything
+ * changes: a refused region leaves every table as it was, and @fd
+ * (always consumed) is closed.
+ */
 static int on_region_add(struct vs_conn *c, const struct vmswap_msg_region_add *m, int fd,
 			 char *why, size_t n)
 {
+	struct stat st;
 	int obj, r;
 
-	if (!is_memfd(fd)) {
-		close(fd);
-		return snprintf(why, n, "region fd is not a memfd"), -EBADF;
+	r = check_memfd(fd, m->offset + m->len, why, n);
+	if (!r && vs.procs[c->proc].uffd < 0)
+		r = (snprintf(why, n, "process has no userfaultfd"), -EPERM);
+	if (!r && fstat(fd, &st) < 0)
+		r = -errno;
+	if (!r) {
+		obj = vs_obj_find(st.st_dev, st.st_ino);
+		r = vs_map_check(c->proc, obj, m->addr, m->len, m->offset);
+		if (r == -EEXIST)
+			snprintf(why, n, "region %#llx+%#llx overlaps another one of this process",
+				 (unsigned long long)m->addr, (unsigned long long)m->len);
+		else if (r == -EMFILE)
+			snprintf(why, n, "more than %d guest mappings", VS_MAX_MAPS);
 	}
-	if (vs.procs[c->proc].uffd < 0) {
+	if (r) {
 		close(fd);
-		return snprintf(why, n, "process has no userfaultfd"), -EPERM;
+		return r < 0 ? r : 0; /* 1: this very region is known already */
 	}
 	obj = vs_obj_get(fd, m->name, m->offset + m->len);
+	if (obj == -EMFILE)
+		return snprintf(why, n, "more than %d guest memfds", VS_MAX_OBJS), obj;
 	if (obj < 0)
 		return snprintf(why, n, "cannot track memfd: %s", strerror(-obj)), obj;
 	r = vs_map_add(c->proc, obj, m->addr, m->len, m->offset);
@@ -178,37 +279,51 @@ static int on_region_add(struct vs_conn *c, const struct vmswap_msg_region_add *
 	return 0;
 }
 
-static int on_discard(const struct vmswap_msg_discard *m, int fd)
+/* The VMM punched a range of a guest memfd; past the pages we track there is nothing of ours. */
+static int on_discard(const struct vmswap_msg_discard *m, int fd, char *why, size_t n)
 {
-	uint64_t start = m->offset, end = m->offset + m->len;
+	uint64_t start = m->offset, end = m->offset + m->len, first, last;
+	struct vs_obj *o;
 	struct stat st;
-	int r = 0;
+	int i, r = 0;
 
-	if (fstat(fd, &st) < 0) {
+	if (!is_memfd(fd))
+		r = (snprintf(why, n, "DISCARD fd is not a memfd"), -EBADF);
+	else if (fstat(fd, &st) < 0)
 		r = -errno;
-		close(fd);
-		return r;
-	}
 	close(fd);
-	for (int i = 0; i < VS_MAX_OBJS; i++) {
-		struct vs_obj *o = &vs.objs[i];
-		uint64_t first = (start + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE, last = end / VS_PAGE_SIZE;
-
-		if (!o->used || o->dev != st.st_dev || o->ino != st.st_ino)
-			continue;
-		if (start / VS_PAGE_SIZE == end / VS_PAGE_SIZE) /* inside one page */
-			return vs_discard_partial(o, start / VS_PAGE_SIZE, start % VS_PAGE_SIZE,
-						  (uint32_t)(end - start));
-		if (start % VS_PAGE_SIZE)
-			r = vs_discard_partial(o, start / VS_PAGE_SIZE, start % VS_PAGE_SIZE,
-					       VS_PAGE_SIZE - start % VS_PAGE_SIZE);
-		if (!r && end % VS_PAGE_SIZE)
-			r = vs_discard_partial(o, last, 0, end % VS_PAGE_SIZE);
-		if (last > first)
-			vs_discard(o, first, last - first);
+	if (r)
 		return r;
-	}
-	return 0;
+	i = vs_obj_find(st.st_dev, st.st_ino);
+	if (i < 0)
+		return 0;
+	o = &vs.objs[i];
+	if (end > o->npages * VS_PAGE_SIZE)
+		end = o->npages * VS_PAGE_SIZE;
+	if (start >= end)
+		return 0;
+	first = (start + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE;
+	last = end / VS_PAGE_SIZE;
+	if (start / VS_PAGE_SIZE == end / VS_PAGE_SIZE) /* inside one page */
+		return vs_discard_partial(o, start / VS_PAGE_SIZE, start % VS_PAGE_SIZE,
+					  (uint32_t)(end - start));
+	if (start % VS_PAGE_SIZE)
+		r = vs_discard_partial(o, start / VS_PAGE_SIZE, start % VS_PAGE_SIZE,
+				       VS_PAGE_SIZE - start % VS_PAGE_SIZE);
+	if (!r && end % VS_PAGE_SIZE)
+		r = vs_discard_partial(o, last, 0, end % VS_PAGE_SIZE);
+	if (last > first)
+		vs_discard(o, first, last - first);
+	return r;
+}
+
+/* A zero-length read is the peer hanging up, or an empty packet. */
+static bool peer_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	int n = poll(&p, 1, 0);
+
+	return n < 0 || (n == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)));
 }
 
 int vs_conn_handle(struct vs_conn *c)
@@ -217,17 +332,19 @@ int vs_conn_handle(struct vs_conn *c)
 		struct vmswap_msg_hdr hdr;
 		char buf[VMSWAP_MSG_MAX];
 	} u;
-	char cbuf[CMSG_SPACE(sizeof(int) * 4)], why[VMSWAP_REASON_MAX] = "";
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} ctl;
+	char why[VMSWAP_REASON_MAX] = "";
 	struct iovec iov = { .iov_base = u.buf, .iov_len = sizeof(u.buf) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
 	int fds[4], nfds = 0, fd = -1, r;
 	ssize_t len = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 
 	if (len < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	if (len == 0)
-		return -ECONNRESET;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -235,7 +352,11 @@ int vs_conn_handle(struct vs_conn *c)
 		for (int i = 0; i < k && nfds < 4; i++)
 			memcpy(&fds[nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
 	}
-	r = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -EPROTO
+	if (len == 0 && !nfds && peer_gone(c->fd))
+		return -ECONNRESET;
+	/* CTRUNC: more fds than any message carries; the kernel closed those that did not fit. */
+	r = (mh.msg_flags & MSG_TRUNC) ? -EPROTO
+	    : (mh.msg_flags & MSG_CTRUNC) ? -EBADMSG
 	    : vmswap_msg_check(u.buf, (size_t)len, nfds);
 	if (r) {
 		for (int i = 0; i < nfds; i++)
@@ -248,9 +369,10 @@ int vs_conn_handle(struct vs_conn *c)
 	if (nfds)
 		fd = fds[0];
 	pthread_mutex_lock(&vs.lock);
-	if (u.hdr.type != VMSWAP_MSG_HELLO && c->proc < 0) {
-		r = -EPROTO;
-		snprintf(why, sizeof(why), "HELLO expected first");
+	if (u.hdr.type != VMSWAP_MSG_HELLO && !conn_proc(c)) {
+		r = c->proc < 0 ? -EPROTO : -ESRCH;
+		snprintf(why, sizeof(why), c->proc < 0 ? "HELLO expected first"
+						      : "this connection's process is gone");
 		if (fd >= 0)
 			close(fd);
 	} else {
@@ -268,7 +390,7 @@ int vs_conn_handle(struct vs_conn *c)
 			break;
 		}
 		case VMSWAP_MSG_DISCARD:
-			r = on_discard((const void *)u.buf, fd);
+			r = on_discard((const void *)u.buf, fd, why, sizeof(why));
 			break;
 		default:
 			r = -EPROTO;

@@ -4,12 +4,14 @@
 #define VS_SHIMCONN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define VS_MAX_CONNS 64
 
 struct vs_conn {
 	int fd;            /* 0 = free slot */
 	int proc;          /* -1 until HELLO */
+	uint32_t gen;      /* vs.procs[proc].gen at HELLO: the slot may be reused later */
 	bool is_vmm_conn;  /* the socketpair we were started with */
 };
 

@@ -15,27 +15,13 @@
 #include "../helper/helper.h"
 #include "../helper/ops.h"
 #include "../helper/swapfile.h"
+#include "fixture.h"
 #include "unit_fixture.h"
 
 #define NPAGES 1536 /* 6 MiB: three 2 MiB units */
 
 static int obj;
 static char msg[256];
-
-static uint64_t word(uint64_t pg, uint64_t w, uint64_t gen)
-{
-	uint64_t x = (pg << 32) ^ (w << 8) ^ gen ^ 0x9e3779b97f4a7c15ull;
-
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ull;
-	return (x ^ (x >> 29)) | 1;
-}
-
-static void fill_page(uint8_t *p, uint64_t pg, uint64_t gen)
-{
-	for (uint64_t w = 0; w < VS_PAGE_SIZE / 8; w++)
-		((uint64_t *)p)[w] = gen ? word(pg, w, gen) : 0;
-}
 
 /* Compare page @pg of the guest memfd with the pattern (pread never allocates). */
 static void check_guest(uint64_t pg, uint64_t gen)
@@ -44,7 +30,7 @@ static void check_guest(uint64_t pg, uint64_t gen)
 
 	cr_assert_eq(pread(vs.objs[obj].fd, got, VS_PAGE_SIZE, (off_t)(pg * VS_PAGE_SIZE)),
 		     VS_PAGE_SIZE);
-	fill_page(want, pg, gen);
+	fx_fill_page(want, pg, gen);
 	cr_assert_arr_eq(got, want, VS_PAGE_SIZE, "page %llu", (unsigned long long)pg);
 }
 
@@ -53,7 +39,7 @@ static void stage(uint64_t pg, uint64_t gen, bool keep_slot, uint32_t slot)
 {
 	struct vs_obj *o = &vs.objs[obj];
 
-	fill_page(o->stg + pg * VS_PAGE_SIZE, pg, gen);
+	fx_fill_page(o->stg + pg * VS_PAGE_SIZE, pg, gen);
 	vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, keep_slot, slot));
 	cr_assert_eq(fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			       (off_t)(pg * VS_PAGE_SIZE), VS_PAGE_SIZE), 0);
@@ -99,9 +85,9 @@ Test(ops, trim_drops_zero_and_clean_pages_only)
 	vs_slots_alloc(&vs.slots, &s_clean);
 	vs_slots_alloc(&vs.slots, &s_dirty);
 	vs_slots_alloc(&vs.slots, &s_zero);
-	fill_page(buf, 1, 3);
+	fx_fill_page(buf, 1, 3);
 	cr_assert_eq(vs_swapfile_write(vs.swap_fd, s_clean, buf, 1), 0);
-	fill_page(buf, 2, 3);
+	fx_fill_page(buf, 2, 3);
 	cr_assert_eq(vs_swapfile_write(vs.swap_fd, s_dirty, buf, 1), 0);
 	stage(0, 0, false, 0);        /* zero */
 	stage(1, 3, true, s_clean);   /* clean */
@@ -237,7 +223,7 @@ Test(ops, swap_in_keeps_a_page_guest_memory_still_holds)
 	stage(0, 1, false, 0);
 	stage(1, 2, false, 0);
 	stage(2, 3, false, 0);
-	fill_page(page, 1, 7);
+	fx_fill_page(page, 1, 7);
 	cr_assert_eq(pwrite(o->fd, page, VS_PAGE_SIZE, VS_PAGE_SIZE), VS_PAGE_SIZE);
 	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
 	check_guest(0, 1);

@@ -13,10 +13,7 @@ static void setup(void)
 {
 	int fd;
 
-	memset(&vs, 0, sizeof(vs));
-	pthread_mutex_init(&vs.lock, NULL);
-	vs.swap_fd = -1;
-	vs_slots_init(&vs.slots);
+	vs_helper_init(getpid());
 	fd = memfd_create("unit-guest", MFD_CLOEXEC);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(ftruncate(fd, 4 << 20), 0);

@@ -15,6 +15,7 @@
 #include "../helper/helper.h"
 #include "../helper/ops.h"
 #include "../helper/swapfile.h"
+#include "fixture.h"
 #include "unit_fixture.h"
 #include "../helper/wp.h"
 
@@ -24,18 +25,12 @@ static int obj;
 static uint8_t gen_of[NPAGES]; /* the model: 0 is a hole or a zero page */
 static char msg[256];
 
-static void fill_page(uint8_t *p, uint64_t pg, uint8_t gen)
-{
-	for (uint64_t w = 0; w < VS_PAGE_SIZE / 8; w++)
-		((uint64_t *)p)[w] = gen ? (pg << 40 | w << 8 | gen) * 0x9e3779b97f4a7c15ull | 1 : 0;
-}
-
 /* What the VMM does: write page @pg through the memfd. */
 static void guest_write(uint64_t pg, uint8_t gen)
 {
 	static uint8_t buf[VS_PAGE_SIZE];
 
-	fill_page(buf, pg, gen);
+	fx_fill_page(buf, pg, gen);
 	cr_assert_eq(pwrite(vs.objs[obj].fd, buf, VS_PAGE_SIZE, (off_t)(pg * VS_PAGE_SIZE)),
 		     VS_PAGE_SIZE);
 	gen_of[pg] = gen;
@@ -54,7 +49,7 @@ static void check(const uint8_t *got, uint64_t pg)
 {
 	static uint8_t want[VS_PAGE_SIZE];
 
-	fill_page(want, pg, gen_of[pg]);
+	fx_fill_page(want, pg, gen_of[pg]);
 	cr_assert_arr_eq(got, want, VS_PAGE_SIZE, "page %llu", (unsigned long long)pg);
 }
 
