@@ -1,7 +1,8 @@
 # vmswap — guest-memory swap for any VMM, attached with LD_PRELOAD.
 #   make          build build/libvmswap.so build/vmswap-helper build/vmswapctl build/toyvmm
 #   make demo     walk a 512 MiB toy VMM through enable/trim/out/disable
-#   make check    run every test
+#   make check    run every test (with a short stress run)
+#   make stress   the long stress run (STRESS_* variables, see tests/README.md)
 #   make fuzz     fuzz the control parser and the wire protocol (FUZZ_SECONDS each)
 #   make clean
 
@@ -22,6 +23,7 @@ UNIT_SRCS    := $(wildcard tests/unit_*.c) tests/fixture.c
 E2E_SRCS     := $(wildcard tests/e2e_*.c) $(wildcard tests/harness*.c) helper/ctl_json.c
 SHIMT_TESTS  := $(wildcard tests/shim_*.c)
 SHIMT_SRCS   := $(SHIMT_TESTS) $(wildcard tests/harness*.c) helper/ctl_json.c
+STRESS_SRCS  := $(wildcard tests/stress_*.c) $(wildcard tests/harness*.c) helper/ctl_json.c
 # Programs the tests run under the shim (tests/progs/).
 TPROGS       := $(B)/tests/mapper $(B)/tests/mapper-needed $(B)/tests/libearly.so \
 		$(B)/tests/exec-vmm
@@ -29,9 +31,9 @@ TPROGS       := $(B)/tests/mapper $(B)/tests/mapper-needed $(B)/tests/libearly.s
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
 PROGS := $(B)/libvmswap.so $(B)/vmswap-helper $(B)/vmswapctl $(B)/toyvmm
-TESTS := $(B)/test-unit $(B)/test-e2e $(if $(SHIMT_TESTS),$(B)/test-shim)
+TESTS := $(B)/test-unit $(B)/test-e2e $(if $(SHIMT_TESTS),$(B)/test-shim) $(B)/test-stress
 
-.PHONY: all deps demo check clean
+.PHONY: all deps demo check stress clean
 all: deps $(PROGS)
 
 # Install missing Debian packages when root; otherwise say how.
@@ -78,6 +80,9 @@ $(B)/test-e2e: $(call obj,$(E2E_SRCS)) | $(TPROGS)
 $(B)/test-shim: $(call obj,$(SHIMT_SRCS)) | $(TPROGS)
 	$(CC) -o $@ $^ $$(pkg-config --libs criterion) -ldl $(LDLIBS)
 
+$(B)/test-stress: $(call obj,$(STRESS_SRCS)) | $(TPROGS)
+	$(CC) -o $@ $^ $$(pkg-config --libs criterion) $(LDLIBS)
+
 $(B)/tests/libearly.so: tests/progs/early.c tests/progs/mapper.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
@@ -102,6 +107,12 @@ demo: all
 check: all $(TESTS) $(TPROGS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t --jobs=1 $(CRITERION_FLAGS); done
 	@$(MAKE) --no-print-directory check-asan check-asan-e2e check-tsan check-fuzz
+
+# The long stress run: STRESS_CYCLES random cycles per layout on a
+# STRESS_SIZE guest (tests/README.md). make check runs the short default.
+stress: all $(B)/test-stress
+	@c=$${STRESS_CYCLES:-200}; STRESS_CYCLES=$$c STRESS_ANON_CYCLES=$${STRESS_ANON_CYCLES:-$$((c > 1 ? c / 2 : 1))} \
+	  STRESS_SIZE=$${STRESS_SIZE:-1G} $(B)/test-stress --jobs=1 $(CRITERION_FLAGS)
 
 clean:
 	rm -rf $(B)

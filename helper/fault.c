@@ -308,7 +308,15 @@ done:
 		p->dead = true; /* exiting; the main loop drops it */
 		return 0;
 	case -ENOENT:
-		return 0;       /* the mapping went away under the fault */
+		/*
+		 * The range is not registered any more: unmapped, or
+		 * unregistered by disable. UFFDIO_UNREGISTER wakes the faults
+		 * queued before it, but one whose thread held only the VMA
+		 * lock can queue itself just after: wake it, or it sleeps
+		 * for good. It faults again, without us.
+		 */
+		vs_uffd_wake(p->uffd, page, VS_PAGE_SIZE);
+		return 0;
 	default:
 		vs_err("resolving fault at %#llx of pid %d: %s", (unsigned long long)page,
 		       p->pid, strerror(-r));

@@ -88,6 +88,10 @@ struct h_proc *h_spawn(const char *const argv[], const char *const env[], bool n
 /* Send one command (no '\n'), read one answer into p->last. 0, -ETIMEDOUT, -EPIPE... */
 int h_cmd(struct h_proc *p, double timeout_s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The two halves of h_cmd, for a command left running while the test does
+ * other things: send one command line; read the next answer into p->last. */
+int h_send(struct h_proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int h_recv(struct h_proc *p, double timeout_s);
 /* The answer to fmt, which must start with "ok"; asserts, returns p->last.
  * A macro so that a failure names the test's line. */
 #define h_ok(p, ...) h_ok_at(__FILE__, __LINE__, p, __VA_ARGS__)

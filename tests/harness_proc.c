@@ -136,7 +136,7 @@ static int read_line(struct h_proc *p, double deadline)
 	}
 }
 
-static int vcmd(struct h_proc *p, double timeout_s, const char *fmt, va_list ap)
+static int vsend(struct h_proc *p, const char *fmt, va_list ap)
 {
 	char line[512];
 	int len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
@@ -155,6 +155,22 @@ static int vcmd(struct h_proc *p, double timeout_s, const char *fmt, va_list ap)
 			return -errno;
 		off += (size_t)n;
 	}
+	return 0;
+}
+
+int h_send(struct h_proc *p, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsend(p, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int h_recv(struct h_proc *p, double timeout_s)
+{
 	return read_line(p, h_now() + timeout_s);
 }
 
@@ -164,9 +180,9 @@ int h_cmd(struct h_proc *p, double timeout_s, const char *fmt, ...)
 	int r;
 
 	va_start(ap, fmt);
-	r = vcmd(p, timeout_s, fmt, ap);
+	r = vsend(p, fmt, ap);
 	va_end(ap);
-	return r;
+	return r ? r : read_line(p, h_now() + timeout_s);
 }
 
 /* The last ~600 bytes of its stderr, for failure messages. */
