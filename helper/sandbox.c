@@ -19,6 +19,7 @@
  *                O_NOFOLLOW, write-only) and O_TMPFILE (the swap file);
  *                no read-write or appending open of an existing file
  *   kill         SIGSTOP and SIGCONT (the freeze) to a pid >= 0
+ *   poll         one fd, no timeout: a shim connection's hang-up
  *   sendmsg      on the keeper's socket only (fds it keeps for a restart)
  *   tgkill       SIGABRT to our own process (abort())
  *   fcntl, madvise, fallocate, memfd_create, mremap, getsockopt, unlinkat,
@@ -33,16 +34,16 @@
  * (CLONE_THREAD set), mmap and mprotect (no PROT_EXEC), madvise (7
  * advices), prctl (PR_SET_NAME), tgkill (SIGABRT). clone3, socket, dup,
  * dup2, pipe2, sendmsg, fcntl, rt_sigaction and the rest go unchecked.
- * This list allows 53 syscalls, 16 with argument checks, and clone3
+ * This list allows 54 syscalls, 17 with argument checks, and clone3
  * fails with ENOSYS. 36 are in both. Only crosvm's: chdir, clone3, dup,
  * dup2, epoll_create1, eventfd2, fchdir, getcwd, mlock2, munlock, pipe2,
  * ppoll, prctl, readlinkat, recvfrom, rt_sigaction, rt_sigreturn,
  * sigaltstack, socket, statx and the timerfd calls (23). Only
- * ours (17): accept4, getsockopt, pidfd_open and sendto (processes
+ * ours (18): accept4, getsockopt, pidfd_open and sendto (processes
  * joining over shim.sock), kill (the freeze), renameat, unlinkat and
  * rmdir (status.json, the run directory), pread64, fdatasync, fadvise64,
  * mremap, clock_nanosleep, geteuid, writev, pwritev (out's gathered
- * writes), fstatfs (checking a region's memfd). ioctl allows 7 requests here: crosvm's
+ * writes), fstatfs (checking a region's memfd), poll. ioctl allows 7 requests here: crosvm's
  * 5 plus UFFDIO_API (processes join while the helper runs) and
  * UFFDIO_WRITEPROTECT (enable's write tracking).
  */
@@ -138,6 +139,7 @@ static const struct rule rules[] = {
 	IF1(ioctl, EQ32(1, UFFDIO_WRITEPROTECT)),
 	/* The event loops, shim connections, processes that join. */
 	ANY(epoll_wait), ANY(epoll_ctl), ANY(accept4), ANY(recvmsg),
+	IF2(poll, EQ32(1, 1), EQ32(2, 0)), /* has a shim connection hung up? one fd, no wait */
 	IF1(sendto, EQ64(4, 0)), /* send() on a connected socket */
 	IF2(getsockopt, EQ32(1, SOL_SOCKET), EQ32(2, SO_PEERCRED)),
 	ANY(pidfd_open), ANY(getpid), ANY(gettid), ANY(geteuid),
