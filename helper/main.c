@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -232,8 +233,10 @@ int main(int argc, char **argv)
 	bool exiting = false, detach = false, recover = false, recovering;
 	uint64_t last_faults = UINT64_MAX, last_err = 0;
 
-	if (argc > 1 && !strcmp(argv[1], "--recover"))
+	if (argc > 1 && !strcmp(argv[1], "--recover")) {
 		vs_recover_scan_fds(); /* before we open anything */
+		prctl(PR_SET_NAME, "vmswap-helper"); /* exec'd as /proc/self/exe: "exe" otherwise */
+	}
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--daemonize") && i == 1)
 			detach = true;
