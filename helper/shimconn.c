@@ -44,7 +44,8 @@ struct vs_conn *vs_conn_adopt(int fd, int proc, bool is_vmm_conn)
 {
 	for (int i = 0; i < VS_MAX_CONNS; i++) {
 		if (conns[i].fd <= 0) {
-			conns[i] = (struct vs_conn){ .fd = fd, .proc = proc, .is_vmm_conn = is_vmm_conn };
+			conns[i] = (struct vs_conn){ .fd = fd, .proc = proc, .is_vmm_conn = is_vmm_conn,
+						     .gen = proc >= 0 ? vs.procs[proc].gen : 0 };
 			return &conns[i];
 		}
 	}
