@@ -188,7 +188,7 @@ $(B)/tsan/obj/%.o: %.c
 	$(CC) $(CFLAGS) $(TSAN) -MMD -c -o $@ $<
 
 $(B)/tsan/driver: $(patsubst %.c,$(B)/tsan/obj/%.o,$(TSAN_SRCS))
-	$(CC) $(TSAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(TSAN) -o $@ $^ $$(pkg-config --libs libseccomp) $(LDLIBS)
 
 check-tsan: $(B)/tsan/driver
 	@echo "== $< (TSan)"; TSAN_OPTIONS="$(TSAN_OPTS)" $<; r=$$?; \
