@@ -139,6 +139,11 @@ char *h_status_fresh(int pid);
  * waited for, the helper had got there without publishing it.
  */
 char *h_status_nudged(int pid);
+/*
+ * One line per thread of @pid into @out: "tid comm state wchan", and
+ * " | kernel stack" with @stack. Returns the length, 0 when @pid is gone.
+ */
+size_t h_thread_lines(pid_t pid, bool stack, char *out, size_t n);
 uint64_t h_json_u64(const char *json, const char *key);
 void h_json_str(const char *json, const char *key, char *buf, size_t n);
 /* "state" of json must be state. */

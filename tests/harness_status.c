@@ -16,17 +16,22 @@
 #include "vmswap/common.h"
 
 /* A small /proc file, one line, without its newline; "" on error. */
+/* A small /proc file on one line: newlines become spaces, trailing ones go. */
 static void read_small(const char *path, char *buf, size_t n)
 {
 	FILE *f = fopen(path, "re");
+	size_t len = 0;
+	int c;
 
 	buf[0] = '\0';
-	if (f) {
-		if (!fgets(buf, (int)n, f))
-			buf[0] = '\0';
-		fclose(f);
-	}
-	buf[strcspn(buf, "\n")] = '\0';
+	if (!f)
+		return;
+	while ((c = fgetc(f)) != EOF && len + 1 < n)
+		buf[len++] = c == '\n' ? ' ' : (char)c;
+	while (len && buf[len - 1] == ' ')
+		len--;
+	buf[len] = '\0';
+	fclose(f);
 }
 
 char *h_status(int pid)
@@ -100,21 +105,18 @@ int h_fifo_write_n(int pid, const char *data, size_t len)
 	return 0;
 }
 
-/* "tid comm state wchan" per helper thread, for failure messages. */
-static const char *helper_threads(int pid)
+size_t h_thread_lines(pid_t pid, bool stack, char *out, size_t n)
 {
-	static char out[1024];
-	char dir[64], path[400], comm[32], st[512], wchan[64];
-	pid_t hp = h_helper_pid(pid);
+	char dir[64], path[400], comm[32], st[512], wchan[64], stk[1024] = "";
 	struct dirent *de;
 	size_t len = 0;
 	DIR *d;
 
 	out[0] = '\0';
-	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)hp);
-	if (hp <= 0 || !(d = opendir(dir)))
-		return "(helper gone)";
-	while ((de = readdir(d)) && len < sizeof(out) - 200) {
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	if (pid <= 0 || !(d = opendir(dir)))
+		return 0;
+	while ((de = readdir(d)) && len + 200 < n) {
 		char *p;
 
 		if (de->d_name[0] == '.')
@@ -125,12 +127,26 @@ static const char *helper_threads(int pid)
 		read_small(path, st, sizeof(st));
 		snprintf(path, sizeof(path), "%s/%s/wchan", dir, de->d_name);
 		read_small(path, wchan, sizeof(wchan));
+		if (stack) {
+			snprintf(path, sizeof(path), "%s/%s/stack", dir, de->d_name);
+			read_small(path, stk, sizeof(stk));
+		}
 		p = strrchr(st, ')');
-		len += (size_t)snprintf(out + len, sizeof(out) - len, "  %s %s %c %s\n", de->d_name,
-					comm, p && p[1] ? p[2] : '?', wchan);
+		len += (size_t)snprintf(out + len, n - len, "  %s %s %c %s%s%s\n", de->d_name, comm,
+					p && p[1] ? p[2] : '?', wchan, stack ? " | " : "", stk);
+		if (len >= n)
+			len = n - 1;
 	}
 	closedir(d);
-	return out;
+	return len;
+}
+
+/* "tid comm state wchan" per helper thread, for failure messages. */
+static const char *helper_threads(int pid)
+{
+	static char out[1024];
+
+	return h_thread_lines(h_helper_pid(pid), false, out, sizeof(out)) ? out : "(helper gone)";
 }
 
 char *h_status_nudged(int pid)

@@ -107,6 +107,18 @@ static void range(struct st_run *s, uint64_t r1, uint64_t r2, uint64_t max, uint
 	*start = st_below(r1, n - *count + 1);
 }
 
+/* @m toyvmm @verb commands ("touch", "write") on random ranges of at most @max pages. */
+static unsigned small_ranges(struct st_run *s, const char *verb, unsigned m, uint64_t max)
+{
+	uint64_t start, count;
+
+	for (unsigned i = 0; i < m; i++) {
+		range(s, st_rand(s), st_rand(s), max, &start, &count);
+		toy(s, false, "%s %" PRIu64 " %" PRIu64, verb, start, count);
+	}
+	return m;
+}
+
 static void balloon(struct st_run *s, const uint64_t r[], bool async)
 {
 	uint64_t n = s->vm->pages, start, count;
@@ -153,21 +165,9 @@ void st_guest_step(struct st_run *s, const uint64_t r[])
 		s->st.touches++;
 		toy(s, async, "touch %" PRIu64 " %" PRIu64, start, count);
 	} else if (k < 42) {
-		unsigned m = 4 + (unsigned)st_below(r[2], 29);
-
-		for (unsigned i = 0; i < m; i++) {
-			range(s, st_rand(s), st_rand(s), 8, &start, &count);
-			toy(s, false, "touch %" PRIu64 " %" PRIu64, start, count);
-		}
-		s->st.touches += m;
+		s->st.touches += small_ranges(s, "touch", 4 + (unsigned)st_below(r[2], 29), 8);
 	} else if (k < 54) {
-		unsigned m = 2 + (unsigned)st_below(r[2], 15);
-
-		for (unsigned i = 0; i < m; i++) {
-			range(s, st_rand(s), st_rand(s), 64, &start, &count);
-			toy(s, false, "write %" PRIu64 " %" PRIu64, start, count);
-		}
-		s->st.writes += m;
+		s->st.writes += small_ranges(s, "write", 2 + (unsigned)st_below(r[2], 15), 64);
 	} else if (k < 62) {
 		range(s, r[2], r[4], n / 4, &start, &count);
 		s->st.writes++;

@@ -42,52 +42,15 @@ void st_trace(struct st_run *s, const char *fmt, ...)
 		fprintf(stderr, "stress: %s\n", t);
 }
 
-/* A small /proc file, whitespace squeezed into one line. */
-static void read_proc(const char *path, char *buf, size_t n)
-{
-	FILE *f = fopen(path, "re");
-	size_t len = 0;
-	int c;
-
-	buf[0] = '\0';
-	if (!f)
-		return;
-	while ((c = fgetc(f)) != EOF && len + 1 < n)
-		buf[len++] = c == '\n' ? ' ' : (char)c;
-	buf[len] = '\0';
-	fclose(f);
-}
-
 /* Each thread of pid: name, state, wchan and kernel stack, for a hang. */
 static void dump_threads(const char *who, pid_t pid)
 {
-	char dir[64], path[400], comm[32], stat[512], wchan[64], stack[1024], *p;
-	struct dirent *de;
-	DIR *d;
+	static char out[64 * 1024];
 
-	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
-	d = opendir(dir);
-	if (!d) {
+	if (!h_thread_lines(pid, true, out, sizeof(out)))
 		fprintf(stderr, "stress: %s %d: gone\n", who, (int)pid);
-		return;
-	}
-	fprintf(stderr, "stress: %s %d threads:\n", who, (int)pid);
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || strlen(de->d_name) > 20)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/comm", dir, de->d_name);
-		read_proc(path, comm, sizeof(comm));
-		snprintf(path, sizeof(path), "%s/%s/stat", dir, de->d_name);
-		read_proc(path, stat, sizeof(stat));
-		snprintf(path, sizeof(path), "%s/%s/wchan", dir, de->d_name);
-		read_proc(path, wchan, sizeof(wchan));
-		snprintf(path, sizeof(path), "%s/%s/stack", dir, de->d_name);
-		read_proc(path, stack, sizeof(stack));
-		p = strrchr(stat, ')');
-		fprintf(stderr, "  %s %s %c %s | %s\n", de->d_name, comm, p && p[1] ? p[2] : '?',
-			wchan, stack);
-	}
-	closedir(d);
+	else
+		fprintf(stderr, "stress: %s %d threads:\n%s", who, (int)pid, out);
 }
 
 void st_fail_at(const char *file, int line, struct st_run *s, const char *fmt, ...)
