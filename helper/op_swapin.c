@@ -28,18 +28,18 @@
 static int in_fd = -1;        /* the swap file, read through the page cache */
 static int in_direct_fl = -1;  /* its flags while O_DIRECT is off, else -1 */
 
-/* One of the two swap-in threads: its half of an object, its buffer, its read-ahead. */
+/* One of the two swap-in threads: its half of an object, its buffer. */
 struct in_half {
 	struct vs_obj *o;
 	int obj;
 	uint64_t pg, end;
 	uint64_t moved;
-	uint32_t ahead;     /* slots below this were already asked for */
+	uint32_t behind;    /* slots from here to the last read are still cached */
 	int r;
 	uint8_t *buf;       /* IN_BATCH pages */
 };
 
-#define AHEAD_SLOTS 4096 /* 16 MiB of read-ahead in flight */
+#define BEHIND_SLOTS 4096 /* dropped from the cache in steps of 16 MiB */
 
 /*
  * Swap-in reads the file in order, buffered, with the kernel reading ahead
@@ -71,15 +71,30 @@ static void in_close(void)
 	in_direct_fl = -1;
 }
 
+/*
+ * Read with the kernel's own sequential read-ahead. An explicit
+ * POSIX_FADV_WILLNEED ahead of each half halved disable's throughput
+ * here (615 against 1205 MiB/s): it reads synchronously and competes.
+ */
 static int in_read(struct in_half *h, uint32_t slot, size_t n)
 {
-	if (in_fd != vs.swap_fd && (slot + n + AHEAD_SLOTS / 2 > h->ahead || slot < h->ahead -
-				    AHEAD_SLOTS)) {
-		posix_fadvise(in_fd, (off_t)slot * VS_PAGE_SIZE, (off_t)AHEAD_SLOTS * VS_PAGE_SIZE,
-			      POSIX_FADV_WILLNEED);
-		h->ahead = slot + AHEAD_SLOTS;
+	int r = vs_swapfile_read(in_fd, slot, h->buf, n);
+
+	/*
+	 * Drop what is read from the cache as we go: the cache stays small,
+	 * and its pages are reused for the next reads instead of fresh ones
+	 * (cold reads of 1 GiB: 1.6-1.9 GiB/s instead of 0.6-1.2 here).
+	 */
+	if (!r && in_fd >= 0) {
+		if (slot < h->behind)
+			h->behind = slot;
+		else if (slot - h->behind >= BEHIND_SLOTS) {
+			posix_fadvise(in_fd, (off_t)h->behind * VS_PAGE_SIZE,
+				      (off_t)(slot - h->behind) * VS_PAGE_SIZE, POSIX_FADV_DONTNEED);
+			h->behind = slot;
+		}
 	}
-	return vs_swapfile_read(in_fd, slot, h->buf, n);
+	return r;
 }
 
 /*
@@ -365,7 +380,7 @@ int vs_op_disable(char *msg, size_t n)
 	int r = 0;
 
 	for (int j = 0; j < 2; j++) {
-		half[j].ahead = 0;
+		half[j].behind = 0;
 		if (!half[j].buf &&
 		    !(half[j].buf = aligned_alloc(VS_PAGE_SIZE, IN_BATCH * VS_PAGE_SIZE)))
 			return -ENOMEM;

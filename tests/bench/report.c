@@ -25,6 +25,7 @@ static const struct row rows[] = {
 	{ "limits", "pwrite_MiBps", "pwrite 1 MiB + fdatasync, sequential", "MiB/s", 0 },
 	{ "limits", "dwrite_MiBps", "O_DIRECT pwrite 1 MiB, sequential (info)", "MiB/s", 0 },
 	{ "limits", "pread_MiBps", "cold pread 1 MiB, sequential", "MiB/s", 0 },
+	{ "limits", "pread_db_MiBps", "  same, dropping behind every 16 MiB (info)", "MiB/s", 0 },
 	{ "limits", "rread_p50_us", "cold random pread 4 KiB, p50", "us", 1 },
 	{ "limits", "rread_p99_us", "cold random pread 4 KiB, p99", "us", 1 },
 	{ "limits", "rread16_p50_us", "cold random pread 16 KiB, p50 (info)", "us", 1 },
@@ -125,6 +126,7 @@ static double i_disable_fresh(int r)
 {
 	return g("vs_disable_MiBps", r) / g("memcpy_fresh_2t_MiBps", r);
 }
+static double i_disable_db(int r) { return g("vs_disable_MiBps", r) / g("pread_db_MiBps", r); }
 static double i_stg_1cpu(int r) { return g("vs_fault_stg_p50_us", r) / g("uffd_1cpu_p50_us", r); }
 
 static const struct target targets[] = {
@@ -153,6 +155,8 @@ static const struct target targets[] = {
 	/* Swap-in must fill fresh guest pages: on some hosts that, not the disk, is the ceiling. */
 	{ "i_disable_fresh", "(info) disable throughput / memcpy into fresh pages", INFO, 0,
 	  i_disable_fresh, "vmswap limits" },
+	{ "i_disable_db", "(info) disable throughput / pread dropping behind", INFO, 0,
+	  i_disable_db, "vmswap limits" },
 	{ "i_fault_stg_1cpu", "(info) staging fault p50 / uffd RT on one CPU", INFO, 0,
 	  i_stg_1cpu, "probe limits" },
 };
