@@ -3,6 +3,7 @@
 #   make demo     walk a 512 MiB toy VMM through enable/trim/out/disable
 #   make check    run every test (with a short stress run)
 #   make stress   the long stress run (STRESS_* variables, see tests/README.md)
+#   make bench    the benchmark (tests/bench/README.md); make check-bench, a short one
 #   make fuzz     fuzz the control parser and the wire protocol (FUZZ_SECONDS each)
 #   make clean
 
@@ -219,6 +220,13 @@ $(B)/bench/vmprobe: tests/bench/probe.c tests/bench/util.c tests/bench/bench.h
 
 bench: all $(B)/bench/vmswap-bench $(B)/bench/vmprobe
 	@tests/bench/run.sh $(B)
+
+# A short bench for CI: every part runs and every target gets a value, or
+# a part says why it was skipped (not root, no swapon). No number is judged.
+.PHONY: check-bench
+check-bench: all $(B)/bench/vmswap-bench $(B)/bench/vmprobe
+	@BENCH_SIZE=128M BENCH_PROBE_SIZE=64M BENCH_REPS=1 BENCH_SAMPLES=200 BENCH_STRICT=1 \
+	  tests/bench/run.sh $(B)
 
 # Fuzzing (tests/fuzz/): the control-line parser and the wire-protocol
 # check. `make check` replays the kept corpora under ASan+UBSan (gcc);

@@ -106,6 +106,6 @@ int bm_cg_reclaim(void);                  /* reclaim all the cgroup's memory */
 void bm_cg_remove(void);                  /* async-signal-safe */
 
 /* report.c */
-void bm_report(double elapsed_s, const char *json_path);
+int bm_report(double elapsed_s, const char *json_path);
 
 #endif

@@ -331,11 +331,12 @@ static void write_json(const char *path, double elapsed, const struct utsname *u
 	fclose(f);
 }
 
-void bm_report(double elapsed, const char *json_path)
+/* Returns how many targets went unmeasured with no part saying it was skipped. */
+int bm_report(double elapsed, const char *json_path)
 {
 	struct utsname u;
 	double per[BM_MAX_REPS];
-	int pass_n = 0, miss_n = 0, na_n = 0;
+	int pass_n = 0, miss_n = 0, na_n = 0, broken = 0;
 	char title[700];
 
 	uname(&u);
@@ -383,6 +384,7 @@ void bm_report(double elapsed, const char *json_path)
 			printf("  %-52s %9s %8s  n/a%s%s\n", t->label, "-", goal, why ? ": " : "",
 			       why ? why : "");
 			na_n += t->cmp != INFO;
+			broken += t->cmp != INFO && !why;
 			continue;
 		}
 		if (t->cmp == INFO) {
@@ -395,4 +397,5 @@ void bm_report(double elapsed, const char *json_path)
 	printf("\n%d passed, %d missed, %d not measured; JSON: %s\n", pass_n, miss_n, na_n,
 	       json_path);
 	write_json(json_path, elapsed, &u);
+	return broken;
 }
