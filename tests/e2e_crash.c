@@ -142,6 +142,30 @@ static struct h_vm *start(const char *args, bool slow)
 	return h_vm_start_filled(args, slow ? env_slow : NULL);
 }
 
+/* enable, then @cmd; kill the helper while @state runs; check the restart. */
+static void crash_during(struct h_vm *vm, const char *cmd, const char *state)
+{
+	h_ctl_ok(vm->pid, "enable", NULL);
+	h_ctl_ok(vm->pid, cmd, NULL);
+	wait_running(vm, state);
+	wait_recovered(vm, kill_helper(vm), 1);
+	check_after(vm);
+}
+
+/* With the vCPUs writing, kill the helper in enable's @phase (NULL: any). */
+static void crash_in_enable(struct h_vm *vm, const char *phase)
+{
+	h_ok(vm->p, "churn start");
+	cr_assert_eq(h_fifo_write(vm->pid, "enable id=crash\n"), 0);
+	if (phase)
+		wait_phase(vm, "Ready", phase);
+	else
+		wait_running(vm, "Ready");
+	wait_recovered(vm, kill_helper(vm), 1);
+	h_churn_stop_ok(vm->p, "churn");
+	check_after(vm);
+}
+
 Test(crash, in_ready)
 {
 	struct h_vm *vm = start("--size 64M", false);
@@ -162,24 +186,12 @@ Test(crash, in_pending)
 
 Test(crash, in_trim)
 {
-	struct h_vm *vm = start("--size 64M", true);
-
-	h_ctl_ok(vm->pid, "enable", NULL);
-	h_ctl_ok(vm->pid, "trim", NULL);
-	wait_running(vm, "TrimInProgress");
-	wait_recovered(vm, kill_helper(vm), 1);
-	check_after(vm);
+	crash_during(start("--size 64M", true), "trim", "TrimInProgress");
 }
 
 Test(crash, in_swap_out)
 {
-	struct h_vm *vm = start("--size 64M", true);
-
-	h_ctl_ok(vm->pid, "enable", NULL);
-	h_ctl_ok(vm->pid, "out", NULL);
-	wait_running(vm, "SwapOutInProgress");
-	wait_recovered(vm, kill_helper(vm), 1);
-	check_after(vm);
+	crash_during(start("--size 64M", true), "out", "SwapOutInProgress");
 }
 
 Test(crash, in_active_with_writers_twice)
@@ -210,41 +222,21 @@ Test(crash, in_swap_in)
 /* While enable copies with write-protect tracking, the vCPUs writing. */
 Test(crash, in_enable_write_protect_copy)
 {
-	struct h_vm *vm = start("--size 64M", true);
-
-	h_ok(vm->p, "churn start");
-	cr_assert_eq(h_fifo_write(vm->pid, "enable id=crash\n"), 0);
-	wait_phase(vm, "Ready", "track");
-	wait_recovered(vm, kill_helper(vm), 1);
-	h_churn_stop_ok(vm->p, "churn");
-	check_after(vm);
+	crash_in_enable(start("--size 64M", true), "track");
 }
 
 /* After the thaw, while enable punches the copied units out of guest memory. */
 Test(crash, in_enable_punch)
 {
-	struct h_vm *vm = start("--size 64M", true);
-
-	h_ok(vm->p, "churn start");
-	cr_assert_eq(h_fifo_write(vm->pid, "enable id=crash\n"), 0);
-	wait_phase(vm, "Ready", "punch");
-	wait_recovered(vm, kill_helper(vm), 1);
-	h_churn_stop_ok(vm->p, "churn");
-	check_after(vm);
+	crash_in_enable(start("--size 64M", true), "punch");
 }
 
 /* VMSWAP_PRECOPY=0: the copy runs with the VMM frozen; the new helper thaws it. */
 Test(crash, in_enable_while_frozen)
 {
 	static const char *const env[] = { SLOW, "VMSWAP_PRECOPY=0", NULL };
-	struct h_vm *vm = h_vm_start_filled("--size 64M", env);
 
-	h_ok(vm->p, "churn start");
-	cr_assert_eq(h_fifo_write(vm->pid, "enable id=crash\n"), 0);
-	wait_running(vm, "Ready");
-	wait_recovered(vm, kill_helper(vm), 1);
-	h_churn_stop_ok(vm->p, "churn");
-	check_after(vm);
+	crash_in_enable(h_vm_start_filled("--size 64M", env), NULL);
 }
 
 Test(crash, anon_in_active_with_writers)
@@ -260,13 +252,8 @@ Test(crash, anon_in_active_with_writers)
 
 Test(crash, two_regions_in_swap_out)
 {
-	struct h_vm *vm = start("--size 64M --regions 2 --separate-memfds", true);
-
-	h_ctl_ok(vm->pid, "enable", NULL);
-	h_ctl_ok(vm->pid, "out", NULL);
-	wait_running(vm, "SwapOutInProgress");
-	wait_recovered(vm, kill_helper(vm), 1);
-	check_after(vm);
+	crash_during(start("--size 64M --regions 2 --separate-memfds", true), "out",
+		     "SwapOutInProgress");
 }
 
 /* The keeper follows its VMM: killed while Active, nothing is left behind. */
