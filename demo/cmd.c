@@ -273,6 +273,38 @@ static void cmd_fork_verify(struct tvm_ctx *ctx, char **argv)
 		reply("ok fork-verify");
 }
 
+static void cmd_fork_hold(struct tvm_ctx *ctx, char **argv)
+{
+	unsigned long n;
+	char *end;
+	int r;
+
+	(void)ctx;
+	n = strtoul(argv[1], &end, 10);
+	if (*end || !n || n > TVM_HOLD_MAX) {
+		reply("err bad arguments");
+		return;
+	}
+	r = tvm_fork_hold((unsigned)n);
+	if (r)
+		reply("err fork-hold %s", strerror(-r));
+	else
+		reply("ok fork-hold children=%lu", n);
+}
+
+static void cmd_fork_release(struct tvm_ctx *ctx, char **argv)
+{
+	unsigned failed;
+
+	(void)ctx;
+	(void)argv;
+	tvm_fork_release(&failed);
+	if (failed)
+		reply("err fork-release failed=%u", failed);
+	else
+		reply("ok fork-release");
+}
+
 static void cmd_fork_write(struct tvm_ctx *ctx, char **argv)
 {
 	uint64_t start, count;
@@ -391,6 +423,8 @@ static const struct {
 	{ "balloon", 2, cmd_balloon },
 	{ "fork-verify", 0, cmd_fork_verify },
 	{ "fork-write", 2, cmd_fork_write },
+	{ "fork-hold", 1, cmd_fork_hold },
+	{ "fork-release", 0, cmd_fork_release },
 	{ "hotplug", 1, cmd_hotplug },
 	{ "kvm-fill", 0, cmd_kvm_fill },
 	{ "kvm-verify", 0, cmd_kvm_verify },

@@ -6,6 +6,7 @@
  * processes' views correct.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -73,5 +74,55 @@ int tvm_fork_write(struct tvm_guest *g, uint64_t start, uint64_t count,
 		return r;
 	for (uint64_t p = start; p < start + count; p++)
 		g->gen[p] = tvm_next_gen(g->gen[p]);
+	return 0;
+}
+
+/* Children parked by tvm_fork_hold(): each waits for EOF on the pipe. */
+static pid_t held[TVM_HOLD_MAX];
+static int nheld, hold_rfd = -1, hold_wfd = -1;
+
+int tvm_fork_hold(unsigned n)
+{
+	int fds[2];
+
+	if (nheld + (int)n > TVM_HOLD_MAX)
+		return -ENOSPC;
+	if (hold_wfd < 0) {
+		if (pipe2(fds, O_CLOEXEC) < 0)
+			return -errno;
+		hold_rfd = fds[0];
+		hold_wfd = fds[1];
+	}
+	for (unsigned i = 0; i < n; i++) {
+		pid_t pid = spawn();
+		char c;
+
+		if (pid < 0)
+			return -errno;
+		if (pid == 0) {
+			close(hold_wfd);
+			while (read(hold_rfd, &c, 1) < 0 && errno == EINTR)
+				;
+			_exit(0);
+		}
+		held[nheld++] = pid;
+	}
+	return 0;
+}
+
+int tvm_fork_release(unsigned *failed)
+{
+	int status;
+
+	*failed = 0;
+	if (hold_wfd >= 0) {
+		close(hold_wfd);
+		close(hold_rfd);
+		hold_wfd = hold_rfd = -1;
+	}
+	for (int i = 0; i < nheld; i++)
+		if (wait_child(held[i], &status) || status)
+			(*failed)++;
+	nheld = 0;
 	return 0;
 }

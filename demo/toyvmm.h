@@ -137,6 +137,11 @@ void tvm_vcpus_stop(struct tvm_vcpus *vs);
 
 /* forkops.c: work done by a fork()ed child on the inherited mappings. */
 int tvm_fork_verify(struct tvm_guest *g, int *status);
+/* Fork @n children that only wait (as a VMM's helper processes would),
+ * until tvm_fork_release(), which counts those that did not exit 0. */
+#define TVM_HOLD_MAX 1024
+int tvm_fork_hold(unsigned n);
+int tvm_fork_release(unsigned *failed);
 int tvm_fork_write(struct tvm_guest *g, uint64_t start, uint64_t count,
 		   int *status);
 

@@ -29,9 +29,9 @@
 
 #define VS_PAGE_SIZE 4096u
 #define VS_PAGE_SHIFT 12
-#define VS_MAX_PROCS 64
+#define VS_MAX_PROCS 256
 #define VS_MAX_OBJS 64
-#define VS_MAX_MAPS 256
+#define VS_MAX_MAPS 1024
 #define VS_ERR_MAX 256
 
 /* Page-table entry: bits 0-1 state, bit 2 "has a swap-file slot", 3-31 slot. */

@@ -132,6 +132,38 @@ static bool on_signal(int sfd)
 	return vs_state_exit_ready();
 }
 
+static void drop_conn(struct vs_conn *c)
+{
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	vs_conn_close(c);
+}
+
+/*
+ * A process joins through shim.sock. Its peer is checked before it takes
+ * a slot, so that nobody outside the VMM's tree can fill the table.
+ */
+static void on_listen(void)
+{
+	char why[VMSWAP_REASON_MAX];
+	struct vs_conn *c;
+	int fd, r;
+
+	while ((fd = accept4(rd.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		if ((r = vs_conn_peer_check(fd, why, sizeof(why)))) {
+			vs_warn("refused a shim.sock connection: %s", why);
+			close(fd);
+			continue;
+		}
+		c = vs_conn_add(fd, false);
+		if (!c) {
+			vs_warn("refused a shim.sock connection: %d connections already", VS_MAX_CONNS);
+			close(fd);
+			continue;
+		}
+		watch(fd, EV_CONN, (uint32_t)vs_conn_index(c));
+	}
+}
+
 /* A process exited. Returns true when none we serve is left. */
 static bool on_pidfd(int idx)
 {
@@ -333,16 +365,9 @@ int main(int argc, char **argv)
 				exiting = on_signal(sfd);
 				publish = true;
 				break;
-			case EV_LISTEN: {
-				int fd = accept4(rd.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-				struct vs_conn *c = fd >= 0 ? vs_conn_add(fd, false) : NULL;
-
-				if (fd >= 0 && !c)
-					close(fd);
-				else if (c)
-					watch(fd, EV_CONN, (uint32_t)vs_conn_index(c));
+			case EV_LISTEN:
+				on_listen();
 				break;
-			}
 			case EV_CONN: {
 				struct vs_conn *c = vs_conn_at((int)idx);
 				int before = c->proc;
@@ -381,6 +406,7 @@ int main(int argc, char **argv)
 					break;
 				bool busy = vs_state_busy();
 
+				vs_conn_drop_silent(vs_now_ms(), drop_conn);
 				pthread_mutex_lock(&vs.lock);
 				publish |= busy || vs.c.faults != last_faults ||
 					   vs.err_seq != last_err;

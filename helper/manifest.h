@@ -15,7 +15,7 @@
 #include "shimconn.h"
 
 #define VS_MF_MAGIC 0x766d73776d616e66ull /* "vmswmanf" */
-#define VS_MF_VERSION 1
+#define VS_MF_VERSION 2
 
 struct vs_mf_obj {
 	uint32_t used;

@@ -21,7 +21,9 @@
 #include "keeper.h"
 #include "log.h"
 #include "manifest.h"
+#include "ops.h"
 #include "shimconn.h"
+#include "state.h"
 
 static struct vs_conn conns[VS_MAX_CONNS];
 
@@ -29,7 +31,8 @@ struct vs_conn *vs_conn_add(int fd, bool is_vmm_conn)
 {
 	for (int i = 0; i < VS_MAX_CONNS; i++) {
 		if (conns[i].fd <= 0) {
-			conns[i] = (struct vs_conn){ .fd = fd, .proc = -1, .is_vmm_conn = is_vmm_conn };
+			conns[i] = (struct vs_conn){ .fd = fd, .proc = -1, .is_vmm_conn = is_vmm_conn,
+						     .since_ms = vs_now_ms() };
 			vs_keep(fd);
 			pthread_mutex_lock(&vs.lock);
 			vs_manifest_sync();
@@ -90,9 +93,10 @@ void vs_conn_close(struct vs_conn *c)
 	vs_keep_close(fd);
 }
 
-static void send_reply(struct vs_conn *c, uint32_t seq, int result, const char *msg)
+static void send_reply(struct vs_conn *c, uint32_t seq, int result, uint32_t flags,
+		       const char *msg)
 {
-	struct vmswap_msg_reply rep = { .result = result };
+	struct vmswap_msg_reply rep = { .result = result, .flags = flags };
 
 	vmswap_msg_init(&rep.hdr, VMSWAP_MSG_REPLY, sizeof(rep), seq);
 	snprintf(rep.message, sizeof(rep.message), "%s", msg ? msg : "");
@@ -168,11 +172,99 @@ static pid_t parent_of(pid_t pid)
 	return p && p[1] ? (pid_t)strtol(p + 4, NULL, 10) : -1;
 }
 
+/* The uids of @pid (real and effective), from /proc; -errno when gone. */
+static int proc_uids(pid_t pid, uid_t *ruid, uid_t *euid)
+{
+	char path[64], buf[2048], *p;
+	unsigned long r, e;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = 0;
+	p = strstr(buf, "\nUid:");
+	if (!p || sscanf(p + 5, "%lu %lu", &r, &e) != 2)
+		return -EIO;
+	*ruid = (uid_t)r;
+	*euid = (uid_t)e;
+	return 0;
+}
+
+/* Is @pid the VMM or one of its descendants? */
+static bool in_vmm_tree(pid_t pid)
+{
+	for (int depth = 0; depth < 64 && pid > 1; depth++) {
+		if (pid == vs.vmm_pid)
+			return true;
+		pid = parent_of(pid);
+	}
+	return false;
+}
+
+int vs_conn_peer_check(int fd, char *why, size_t n)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	uid_t ruid, euid;
+	int r;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return snprintf(why, n, "no peer credentials: %s", strerror(errno)), -errno;
+	if (!in_vmm_tree(cred.pid))
+		return snprintf(why, n, "pid %d is not the VMM %d or its descendant",
+				cred.pid, vs.vmm_pid), -EPERM;
+	if ((r = proc_uids(vs.vmm_pid, &ruid, &euid)))
+		return snprintf(why, n, "cannot read the VMM's uid: %s", strerror(-r)), r;
+	if (cred.uid != 0 && cred.uid != ruid && cred.uid != euid && cred.uid != geteuid())
+		return snprintf(why, n, "pid %d runs as uid %u, the VMM as uid %u", cred.pid,
+				cred.uid, euid), -EPERM;
+	return 0;
+}
+
+void vs_conn_drop_silent(uint64_t now_ms, void (*drop)(struct vs_conn *c))
+{
+	for (int i = 0; i < VS_MAX_CONNS; i++) {
+		struct vs_conn *c = &conns[i];
+
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+		if (c->fd <= 0 || c->proc >= 0 || c->is_vmm_conn ||
+		    now_ms - c->since_ms < VS_CONN_HELLO_MS)
+			continue;
+		/* A HELLO that waits to be read (we were stalled) is not late. */
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN))
+			continue;
+		{
+			vs_warn("dropping a shim.sock connection that sent no HELLO in %d ms",
+				VS_CONN_HELLO_MS);
+			drop(c);
+		}
+	}
+}
+
 static int hello_refuse(int fd, int r)
 {
 	if (fd >= 0)
 		close(fd);
 	return r;
+}
+
+/*
+ * May a process that is not covered by a uffd keep guest mappings? Only
+ * while no page is out of guest memory and nothing is registered: any
+ * later enable registers first and refuses while an uncovered mapping
+ * exists (vs_find_uncovered), so it can never punch under this process.
+ * vs.lock held.
+ */
+static bool uncovered_is_safe(void)
+{
+	return vs.state == VS_READY && !vs.registered && !vs.c.staging && !vs.c.swapped;
 }
 
 /* A process joins. Refused, it changes nothing and @fd (its uffd or -1) is closed. */
@@ -194,6 +286,10 @@ static int on_hello(struct vs_conn *c, const struct vmswap_msg_hello *m, int fd,
 		       hello_refuse(fd, -EPERM);
 	if (fd >= 0 && (r = check_uffd(fd, why, n)))
 		return hello_refuse(fd, r);
+	if (fd < 0 && !c->is_vmm_conn && !uncovered_is_safe())
+		return snprintf(why, n, "pid %d has no userfaultfd while guest pages are "
+				"swapped out (state %s)", m->pid, vs_state_name(vs.state)),
+		       hello_refuse(fd, -EPERM);
 
 	/*
 	 * An exec'd process comes back with the same pid and a new mm: the
@@ -318,6 +414,37 @@ static int on_discard(const struct vmswap_msg_discard *m, int fd, char *why, siz
 	return r;
 }
 
+/*
+ * A shim stopped waiting for us and runs unmanaged: it no longer reports
+ * new regions, unmaps or punches. Refuse to swap from now on, and put
+ * back what we hold. Returns true when a swap-in must start. vs.lock held.
+ */
+static bool on_giveup(struct vs_conn *c, const struct vmswap_msg_giveup *m)
+{
+	const struct vs_proc *p = conn_proc(c);
+
+	if (!p || p->pid != m->pid) {
+		vs_warn("ignored a GIVEUP for pid %d on a connection of another process", m->pid);
+		return false;
+	}
+	char what[64];
+	size_t i;
+
+	/* The shim's words, printable only: they go to the log and status. */
+	for (i = 0; i < sizeof(what) - 1 && m->reason[i]; i++)
+		what[i] = m->reason[i] >= 0x20 && m->reason[i] < 0x7f ? m->reason[i] : '?';
+	what[i] = '\0';
+	vs_warn("the shim of pid %d gave up on the helper (%s: %s); swapping is off for good",
+		m->pid, what, strerror(m->err > 0 && m->err < 4096 ? m->err : EPROTO));
+	if (vs.managed) {
+		vs.managed = false;
+		snprintf(vs.reason, sizeof(vs.reason), "the shim of pid %d stopped waiting for "
+			 "the helper (%s)", m->pid, what);
+	}
+	vs_manifest_sync();
+	return vs.state != VS_READY;
+}
+
 /* A zero-length read is the peer hanging up, or an empty packet. */
 static bool peer_gone(int fd)
 {
@@ -342,6 +469,7 @@ int vs_conn_handle(struct vs_conn *c)
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
 	int fds[4], nfds = 0, fd = -1, r;
+	uint32_t flags = 0;
 	ssize_t len = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 
 	if (len < 0)
@@ -364,7 +492,16 @@ int vs_conn_handle(struct vs_conn *c)
 			close(fds[i]);
 		vs_warn("rejected a malformed shim message (%zd bytes, %d fds): %s", len, nfds,
 			strerror(-r));
-		send_reply(c, len >= (ssize_t)sizeof(u.hdr) ? u.hdr.seq : 0, r, "malformed message");
+		send_reply(c, len >= (ssize_t)sizeof(u.hdr) ? u.hdr.seq : 0, r, 0,
+			   "malformed message");
+		return 0;
+	}
+	if (u.hdr.type == VMSWAP_MSG_GIVEUP) { /* one way: no reply */
+		pthread_mutex_lock(&vs.lock);
+		bool swap_in = on_giveup(c, (const void *)u.buf);
+		pthread_mutex_unlock(&vs.lock);
+		if (swap_in)
+			vs_state_command(VS_CMD_DISABLE, "giveup", false);
 		return 0;
 	}
 	if (nfds)
@@ -400,12 +537,15 @@ int vs_conn_handle(struct vs_conn *c)
 				close(fd);
 		}
 	}
+	/* A refused process knows whether it may keep its guest mappings. */
+	if (r && u.hdr.type == VMSWAP_MSG_HELLO && uncovered_is_safe())
+		flags |= VMSWAP_REPLY_MAY_KEEP;
 	vs_obj_gc();
 	pthread_mutex_unlock(&vs.lock);
 	if (r && !why[0])
 		snprintf(why, sizeof(why), "%s", strerror(-r));
 	if (r)
 		vs_warn("shim request %u failed: %s", u.hdr.type, why);
-	send_reply(c, u.hdr.seq, r, why);
+	send_reply(c, u.hdr.seq, r, flags, why);
 	return 0;
 }

@@ -6,9 +6,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VS_MAX_CONNS 64
+#define VS_MAX_CONNS 320 /* every process, and some that have not said HELLO yet */
+
+/* A connection on shim.sock must say HELLO within this, or it is dropped. */
+#define VS_CONN_HELLO_MS 2000
 
 struct vs_conn {
+	uint64_t since_ms; /* accepted at (vs_now_ms) */
 	int fd;            /* 0 = free slot */
 	int proc;          /* -1 until HELLO */
 	uint32_t gen;      /* vs.procs[proc].gen at HELLO: the slot may be reused later */
@@ -21,6 +25,14 @@ struct vs_conn *vs_conn_adopt(int fd, int proc, bool is_vmm_conn);
 int vs_conn_index(const struct vs_conn *c);
 struct vs_conn *vs_conn_at(int idx);
 void vs_conn_close(struct vs_conn *c);
+/*
+ * May the peer of a new shim.sock connection take a slot? Only the VMM
+ * and its descendants, running as the VMM's uid (or root), may. 0, or
+ * -errno with the reason in @why.
+ */
+int vs_conn_peer_check(int fd, char *why, size_t n);
+/* Hand @drop each connection that has not said HELLO in VS_CONN_HELLO_MS. */
+void vs_conn_drop_silent(uint64_t now_ms, void (*drop)(struct vs_conn *c));
 /* Read and answer one message. 0, or -errno when the connection is done. */
 int vs_conn_handle(struct vs_conn *c);
 

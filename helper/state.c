@@ -260,7 +260,8 @@ void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain)
 		reply(id, name, true, "status published");
 		goto out;
 	}
-	if (!vs.managed) {
+	/* Unmanaged, pages the helper holds can still be put back. */
+	if (!vs.managed && (verb != VS_CMD_DISABLE || vs.state == VS_READY)) {
 		snprintf(msg, sizeof(msg), "VMM runs unmanaged: %s", vs.reason);
 		reply(id, name, false, msg);
 		goto out;

@@ -19,6 +19,7 @@
 
 struct shim_config shim_cfg = {
 	.min_size = VMSWAP_DEFAULT_MIN_SIZE,
+	.join_timeout_ms = VMSWAP_DEFAULT_JOIN_TIMEOUT_S * 1000ull,
 	.anon = true,
 };
 
@@ -129,6 +130,13 @@ int shim_config_load(void)
 		if (strcmp(v, "0") && strcmp(v, "1"))
 			return bad(SHIM_ENV_ANON, v, "expected 0 or 1");
 		shim_cfg.anon = v[0] == '1';
+	}
+	if ((v = env(VMSWAP_ENV_JOIN_TIMEOUT))) {
+		uint64_t s;
+
+		if (vmswap_parse_count(v, NULL, &s) || !s || s > VMSWAP_MAX_JOIN_TIMEOUT_S)
+			return bad(VMSWAP_ENV_JOIN_TIMEOUT, v, "expected seconds, 1 to 3600");
+		shim_cfg.join_timeout_ms = s * 1000;
 	}
 	/* Read by the helper; checked here so that a typo cannot weaken it. */
 	if ((v = env(VMSWAP_ENV_SECCOMP)) && strcmp(v, "0") && strcmp(v, "1"))

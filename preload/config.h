@@ -16,6 +16,7 @@ struct shim_config {
 	bool no_uffd;      /* VMSWAP_TEST_NO_UFFD=1 */
 	bool anon;         /* VMSWAP_ANON: take anonymous guest memory too */
 	uint64_t min_size; /* smallest mapping treated as guest memory */
+	uint64_t join_timeout_ms; /* VMSWAP_JOIN_TIMEOUT: a fork child's wait to join */
 	char match[256];   /* fnmatch glob on the memfd name; "" = any */
 	char helper[PATH_MAX];
 };

@@ -34,9 +34,10 @@ static void parent(void)
 static void child(void)
 {
 	shim_forkmem_child();
+	if (shim_conn_child_rejoin())
+		shim_forkmem_child_close_off();
 	shim_regions_unlock();
 	shim_memfd_unlock();
-	shim_conn_child_rejoin();
 	shim_forkmem_child_notify();
 	shim_conn_unlock();
 }

@@ -33,6 +33,7 @@
 #include <vmswap/util.h>
 
 #include "anon.h"
+#include "closeoff.h"
 #include "forkmem.h"
 #include "helper_conn.h"
 #include "log.h"
@@ -54,6 +55,14 @@ static struct {
 	dev_t dev;
 	ino_t ino;
 } fds[SHIM_REGIONS_MAX];
+/* Made private: still reads through to the memfd where not written. */
+static struct {
+	uintptr_t addr;
+	size_t len;
+	dev_t dev;
+	ino_t ino;
+} priv[SHIM_REGIONS_MAX];
+static size_t npriv;
 static size_t nfds;
 static bool shared_logged;
 
@@ -169,8 +178,8 @@ static bool child_entry(struct shim_region *r, void *arg)
 		return false; /* a shared memfd mapping: still guest memory */
 	else if (keep_shared && !(r->fork & SHIM_FORK_WIPE))
 		return share(r), false;
-	else
-		privatize_region(r);
+	else if ((privatize_region(r), !(r->fork & SHIM_FORK_WIPE)))
+		priv[npriv++] = (typeof(priv[0])){ r->addr, r->len, r->dev, r->ino };
 	if (r->sent)
 		gone[ngone++] = (typeof(gone[0])){ r->addr, r->len };
 	return true;
@@ -178,7 +187,7 @@ static bool child_entry(struct shim_region *r, void *arg)
 
 void shim_forkmem_child(void)
 {
-	ngone = nfds = 0;
+	ngone = nfds = npriv = 0;
 	shim_regions_child_sweep(child_entry, NULL);
 	/* The child's mappings hold the memfds; our fds are not needed. */
 	for (size_t i = 0; i < nfds; i++)
@@ -200,4 +209,19 @@ void shim_forkmem_child_notify(void)
 		if (shim_conn_child_request(&m.hdr, -1, &rep))
 			return;
 	}
+}
+
+static bool close_entry(struct shim_region *r, void *arg)
+{
+	(void)arg;
+	shim_closeoff_range(r->addr, r->len, r->dev, r->ino);
+	return true;
+}
+
+void shim_forkmem_child_close_off(void)
+{
+	shim_regions_child_sweep(close_entry, NULL);
+	for (size_t i = 0; i < npriv; i++)
+		shim_closeoff_range(priv[i].addr, priv[i].len, priv[i].dev, priv[i].ino);
+	npriv = ngone = 0;
 }

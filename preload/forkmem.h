@@ -23,4 +23,11 @@ void shim_forkmem_child(void);
  */
 void shim_forkmem_child_notify(void);
 
+/*
+ * The child could not join a helper that may hold pages: make all its
+ * guest memory, shared or made private above, inaccessible, and refuse
+ * to map it again (closeoff.h). Table lock held. Async-signal-safe.
+ */
+void shim_forkmem_child_close_off(void);
+
 #endif

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "anon.h"
+#include "closeoff.h"
 #include "guest.h"
 #include "helper_conn.h"
 #include "log.h"
@@ -222,6 +223,8 @@ void *shim_guest_mmap(const struct shim_map *m, shim_mmap_fn call)
 		return call(m->addr, m->len, m->prot, m->flags, m->fd,
 			    (off_t)m->offset);
 	kind = shim_classify(m, &r);
+	if (shim_closeoff_refuses(m, kind))
+		return MAP_FAILED;
 	if (kind == SHIM_GUEST_NONE &&
 	    !(fixed && plen && shim_regions_overlap((uintptr_t)m->addr, plen))) {
 		errno = saved;

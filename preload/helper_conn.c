@@ -7,11 +7,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <vmswap/common.h>
 #include <vmswap/util.h>
 
+#include "closeoff.h"
 #include "config.h"
 #include "helper_conn.h"
 #include "log.h"
@@ -24,6 +26,11 @@ static struct {
 	bool started;  /* a start was attempted */
 	bool dead;     /* nothing to talk to: unmanaged */
 	bool has_uffd; /* the helper holds our uffd */
+	/*
+	 * The helper held our uffd at some time, so it may hold guest pages:
+	 * a fork child must join it or close off guest memory (closeoff.h).
+	 */
+	bool ever_uffd;
 	int sock;
 	/*
 	 * Kept open: if the helper dies, closing the last reference would
@@ -56,12 +63,32 @@ bool shim_conn_held(void)
 	return held;
 }
 
+/*
+ * Tell a helper that managed us that we stop talking to it: from now on
+ * it would not learn of new regions, unmaps or punches, so it must stop
+ * swapping. One way: it may be stalled, and we do not wait.
+ */
+static void send_giveup(const char *what, int err)
+{
+	struct vmswap_msg_giveup g;
+
+	memset(&g, 0, sizeof(g));
+	vmswap_msg_init(&g.hdr, VMSWAP_MSG_GIVEUP, sizeof(g), ++conn.seq);
+	g.pid = getpid();
+	g.err = err;
+	snprintf(g.reason, sizeof(g.reason), "%s", what);
+	if (shim_wire_send(conn.sock, &g.hdr))
+		shim_log(SHIM_LOG_DEBUG, "could not tell the helper that we gave up");
+}
+
 /* Give up on the helper; logged once (@what NULL: already logged). */
 static void conn_fail(const char *what, int err)
 {
 	if (!conn.dead && what)
 		shim_log(SHIM_LOG_ERROR, "%s: %s; guest memory runs unmanaged "
 			 "from now on", what, strerror(-err));
+	if (!conn.dead && what && conn.has_uffd && conn.sock >= 0)
+		send_giveup(what, -err);
 	conn.dead = true;
 	conn.has_uffd = false;
 	if (conn.sock >= 0)
@@ -152,11 +179,14 @@ static pid_t parent_of(pid_t pid)
  * preloaded, e.g. a vhost-user backend mapping the same guest memfd,
  * joins the helper of the nearest ancestor that has one instead of
  * starting a second helper for the same memory. Returns the connected
- * socket and sets conn.vmm_pid and conn.sock_path, or -1.
+ * socket and sets conn.vmm_pid and conn.sock_path; -ENOENT when no
+ * ancestor has a helper, or another -errno when one has but we cannot
+ * reach it.
  */
 static int join_ancestor(void)
 {
 	pid_t pid = getpid();
+	int r;
 
 	for (int depth = 0; depth < 16; depth++) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -164,21 +194,26 @@ static int join_ancestor(void)
 
 		pid = parent_of(pid);
 		if (pid <= 1)
-			return -1;
+			return -ENOENT;
 		if (vmswap_run_path(sa.sun_path, sizeof(sa.sun_path), pid, VMSWAP_SOCK_NAME) ||
 		    access(sa.sun_path, F_OK))
 			continue;
+		conn.vmm_pid = pid;
+		memcpy(conn.sock_path, sa.sun_path, sizeof(conn.sock_path));
 		s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 		if (s < 0)
-			return -1;
-		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			conn.vmm_pid = pid;
-			memcpy(conn.sock_path, sa.sun_path, sizeof(conn.sock_path));
+			return -errno;
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return s;
-		}
+		/*
+		 * That helper may hold pages of the memory we are about to
+		 * map: never start a second helper for it.
+		 */
+		r = -errno;
 		close(s);
+		return r;
 	}
-	return -1;
+	return -ENOENT;
 }
 
 static void conn_start(void)
@@ -199,19 +234,36 @@ static void conn_start(void)
 			 "children cannot join the helper", strerror(-r));
 	}
 	uffd = make_uffd(&uffd_err, reason, sizeof(reason));
-	if ((conn.sock = join_ancestor()) >= 0) {
+	r = join_ancestor();
+	if (r != -ENOENT) {
+		if (r < 0) {
+			shim_log(SHIM_LOG_ERROR, "cannot reach the helper of pid %d (%s); "
+				 "guest memory of this process is refused", conn.vmm_pid,
+				 strerror(-r));
+			shim_closeoff_all();
+			conn_fail(NULL, 0);
+			goto fail_quiet;
+		}
+		conn.sock = r;
 		hello_init(&hello, uffd, uffd_err, reason);
 		hello.flags |= VMSWAP_HELLO_EXEC;
-		if (shim_conn_request(&hello.hdr, uffd, &rep))
+		if (shim_conn_request(&hello.hdr, uffd, &rep)) {
+			shim_closeoff_all(); /* the helper may hold pages we would map */
 			goto fail_quiet;
+		}
 		if (rep.result) {
+			bool keep = rep.flags & VMSWAP_REPLY_MAY_KEEP;
+
 			shim_log(SHIM_LOG_ERROR, "the helper of pid %d refused this process: "
-				 "%s; guest memory runs unmanaged", conn.vmm_pid, rep.message);
+				 "%s; guest memory %s", conn.vmm_pid, rep.message,
+				 keep ? "runs unmanaged" : "of this process is refused");
+			if (!keep)
+				shim_closeoff_all();
 			conn_fail(NULL, 0);
 			goto fail_quiet;
 		}
 		conn.uffd = uffd;
-		conn.has_uffd = uffd >= 0;
+		conn.has_uffd = conn.ever_uffd = uffd >= 0;
 		shim_log(SHIM_LOG_INFO, "joined the helper of pid %d", conn.vmm_pid);
 		return;
 	}
@@ -240,7 +292,7 @@ static void conn_start(void)
 		goto fail_quiet;
 	}
 	conn.uffd = uffd;
-	conn.has_uffd = uffd >= 0;
+	conn.has_uffd = conn.ever_uffd = uffd >= 0;
 	shim_log(SHIM_LOG_INFO, "helper %s started for pid %d%s",
 		 shim_cfg.helper, conn.vmm_pid,
 		 conn.has_uffd ? "" : " (without userfaultfd)");
@@ -270,14 +322,17 @@ pid_t shim_conn_vmm_pid(void)
 }
 
 /* Why the child could not join, on fd 2; no stdio in a fork child. */
-static void child_fail(const char *what, int err)
+static void child_fail(const char *what, int err, bool may_keep)
 {
 	char pid[24], num[24];
 
 	shim_log_raw("forked child ", shim_fmt_long(pid, getpid()),
 		     " could not join the helper (", what, ", errno ",
-		     shim_fmt_long(num, err), "); its guest memory runs "
-		     "unmanaged", NULL);
+		     shim_fmt_long(num, err), "); ", may_keep ?
+		     "its guest memory runs unmanaged (nothing is swapped out, "
+		     "and enable refuses while it maps guest memory)" :
+		     "its guest memory is made inaccessible, so that it cannot "
+		     "destroy pages the helper holds", NULL);
 }
 
 static int child_connect(void)
@@ -300,12 +355,73 @@ static int child_connect(void)
 	return s;
 }
 
-void shim_conn_child_rejoin(void)
+/* Sleep @ms without libc state: the fork child is async-signal-safe only. */
+static void child_nap(long ms)
 {
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static long child_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Join through shim.sock, retrying a connection the helper dropped or
+ * could not take yet (its tables full, a restart) until the join
+ * deadline. 0 with the socket in *sock, or -errno; a refusal is
+ * -EPERM-like with *may_keep from the reply.
+ */
+static int child_join(int uffd, int *sock, bool *may_keep, const char **what)
+{
+	long deadline = child_now_ms() + (long)shim_cfg.join_timeout_ms;
 	struct vmswap_msg_hello hello;
 	struct vmswap_msg_reply rep;
-	bool had_uffd = conn.has_uffd;
-	int uffd, dev_err = 0, s, r;
+	int s, r;
+
+	hello_init(&hello, uffd, uffd < 0 ? EPERM : 0,
+		   uffd < 0 ? "userfaultfd unavailable in forked child" : NULL);
+	hello.hdr.seq = 1;
+	for (;;) {
+		long left = deadline - child_now_ms();
+
+		*what = "connect to shim.sock";
+		s = child_connect();
+		if (s >= 0) {
+			*what = "HELLO";
+			r = shim_wire_xfer_wait(s, &hello.hdr, uffd, &rep, left > 0 ? left : 0);
+			if (!r && !rep.result) {
+				*sock = s;
+				return 0;
+			}
+			close(s);
+			if (!r) {
+				*what = "HELLO refused";
+				*may_keep = rep.flags & VMSWAP_REPLY_MAY_KEEP;
+				return rep.result < 0 ? rep.result : -EPERM;
+			}
+		} else {
+			r = s;
+		}
+		/* Only a dropped or refused connection is worth another try. */
+		if ((r != -ECONNRESET && r != -EPIPE && r != -ECONNREFUSED && r != -EAGAIN) ||
+		    child_now_ms() + 50 >= deadline)
+			return r;
+		child_nap(50);
+	}
+}
+
+bool shim_conn_child_rejoin(void)
+{
+	bool had_uffd = conn.has_uffd, may_keep = false;
+	int uffd, dev_err = 0, s = -1, r;
+	const char *what = "";
 	char pidbuf[24];
 
 	/* The parent's connection and uffd belong to the parent. */
@@ -315,27 +431,24 @@ void shim_conn_child_rejoin(void)
 		close(conn.uffd);
 	conn.sock = conn.uffd = -1;
 	conn.has_uffd = false;
-	if (!had_uffd) {
-		conn.dead = conn.started;
-		return;
-	}
 	conn.dead = true;
-	s = child_connect();
-	if (s < 0) {
-		child_fail("connect to shim.sock", -s);
-		return;
+	/*
+	 * Even a parent that gave up on the helper must send its children:
+	 * the helper may still hold pages of the memory they inherit.
+	 */
+	if (!conn.ever_uffd) {
+		conn.dead = conn.started;
+		return false;
 	}
+	if (!had_uffd && !conn.sock_path[0])
+		return true;
 	uffd = shim_uffd_create(&dev_err);
-	hello_init(&hello, uffd, uffd < 0 ? -uffd : 0,
-		   uffd < 0 ? "userfaultfd unavailable in forked child" : NULL);
-	hello.hdr.seq = 1;
-	r = shim_wire_xfer(s, &hello.hdr, uffd, &rep);
-	if (r || rep.result) {
-		child_fail(r ? "HELLO" : "HELLO refused", r ? -r : -rep.result);
-		close(s);
+	r = child_join(uffd, &s, &may_keep, &what);
+	if (r) {
+		child_fail(what, -r, may_keep);
 		if (uffd >= 0)
 			close(uffd);
-		return;
+		return !may_keep;
 	}
 	conn.sock = s;
 	conn.seq = 1;
@@ -346,8 +459,9 @@ void shim_conn_child_rejoin(void)
 	} else {
 		shim_log_raw("forked child ", shim_fmt_long(pidbuf, getpid()),
 			     " has no userfaultfd; its guest memory runs "
-			     "unmanaged", NULL);
+			     "unmanaged (nothing is swapped out now)", NULL);
 	}
+	return false;
 }
 
 int shim_conn_child_request(struct vmswap_msg_hdr *m, int fd,
@@ -359,7 +473,7 @@ int shim_conn_child_request(struct vmswap_msg_hdr *m, int fd,
 		return -EPIPE;
 	r = conn_xfer(m, fd, rep);
 	if (r) {
-		child_fail("request", -r);
+		child_fail("request", -r, true);
 		close(conn.sock);
 		conn.sock = -1;
 		conn.dead = true;

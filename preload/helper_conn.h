@@ -40,10 +40,13 @@ int shim_conn_request(struct vmswap_msg_hdr *m, int fd,
 
 /*
  * In a fork child, with the lock held since the fork: drop the parent's
- * connection and, if it held a uffd, join the helper through shim.sock
- * with a uffd of our own. Async-signal-safe.
+ * connection and, if the helper ever held the parent's uffd, join it
+ * through shim.sock with a uffd of our own, waiting up to
+ * VMSWAP_JOIN_TIMEOUT. Returns true when the child could not join and
+ * the helper did not say it may keep guest memory: the caller must close
+ * it off. Async-signal-safe.
  */
-void shim_conn_child_rejoin(void);
+bool shim_conn_child_rejoin(void);
 
 /*
  * shim_conn_request() for the fork child after it rejoined: -EPIPE when

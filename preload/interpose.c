@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 
 #include "advise.h"
+#include "closeoff.h"
 #include "guest.h"
 #include "init.h"
 #include "memfd.h"
@@ -48,7 +49,7 @@ static bool mmap_slow(void *addr, size_t len, int flags, int fd)
 	/* Anonymous guest memory: see shim_classify(). */
 	if (flags & MAP_ANONYMOUS)
 		return flags & (MAP_FIXED | MAP_NORESERVE);
-	return fd >= 0 && (flags & MAP_SHARED);
+	return fd >= 0 && ((flags & MAP_SHARED) || shim_closeoff_active());
 }
 
 SHIM_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,

@@ -38,9 +38,9 @@ static int drop_fds(struct msghdr *mh)
 }
 
 /* Wait for the valid REPLY to @seq, up to the timeout. */
-static int recv_reply(int sock, uint32_t seq, struct vmswap_msg_reply *rep)
+static int recv_reply(int sock, uint32_t seq, struct vmswap_msg_reply *rep, long timeout_ms)
 {
-	long deadline = now_ms() + SHIM_WIRE_TIMEOUT_MS;
+	long deadline = now_ms() + timeout_ms;
 	union {
 		char buf[VMSWAP_MSG_MAX];
 		struct vmswap_msg_reply rep;
@@ -93,6 +93,24 @@ static int recv_reply(int sock, uint32_t seq, struct vmswap_msg_reply *rep)
 int shim_wire_xfer(int sock, struct vmswap_msg_hdr *m, int fd,
 		   struct vmswap_msg_reply *rep)
 {
+	return shim_wire_xfer_wait(sock, m, fd, rep, SHIM_WIRE_TIMEOUT_MS);
+}
+
+int shim_wire_send(int sock, const struct vmswap_msg_hdr *m)
+{
+	ssize_t n;
+
+	do
+		n = send(sock, m, m->size, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == m->size ? 0 : -EPROTO;
+}
+
+int shim_wire_xfer_wait(int sock, struct vmswap_msg_hdr *m, int fd,
+			struct vmswap_msg_reply *rep, long timeout_ms)
+{
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -120,5 +138,5 @@ int shim_wire_xfer(int sock, struct vmswap_msg_hdr *m, int fd,
 		return -errno;
 	if ((size_t)n != m->size)
 		return -EPROTO;
-	return recv_reply(sock, m->seq, rep);
+	return recv_reply(sock, m->seq, rep, timeout_ms);
 }

@@ -17,4 +17,11 @@
 int shim_wire_xfer(int sock, struct vmswap_msg_hdr *m, int fd,
 		   struct vmswap_msg_reply *rep);
 
+/* The same, waiting up to @timeout_ms for the reply. */
+int shim_wire_xfer_wait(int sock, struct vmswap_msg_hdr *m, int fd,
+			struct vmswap_msg_reply *rep, long timeout_ms);
+
+/* Send @m without waiting for anything (a one-way notice). 0 or -errno. */
+int shim_wire_send(int sock, const struct vmswap_msg_hdr *m);
+
 #endif

@@ -30,6 +30,10 @@
 #define VMSWAP_ENV_PRECOPY "VMSWAP_PRECOPY"    /* 0: enable copies while frozen */
 #define VMSWAP_ENV_HELPER "VMSWAP_HELPER"      /* path of vmswap-helper */
 #define VMSWAP_ENV_SECCOMP "VMSWAP_SECCOMP"    /* 0: the helper runs without its sandbox */
+/* Seconds a fork child waits to join the helper before closing off guest memory. */
+#define VMSWAP_ENV_JOIN_TIMEOUT "VMSWAP_JOIN_TIMEOUT"
+#define VMSWAP_DEFAULT_JOIN_TIMEOUT_S 30
+#define VMSWAP_MAX_JOIN_TIMEOUT_S 3600
 /* Test hook: "1" makes the shim act as if userfaultfd were unavailable. */
 #define VMSWAP_ENV_TEST_NO_UFFD "VMSWAP_TEST_NO_UFFD"
 /* Test hooks of the helper's swap file: "N" (writes after the Nth fail with

@@ -34,6 +34,12 @@ enum vmswap_msg_type {
 	VMSWAP_MSG_REPLY = 4,
 	/* shim -> helper: the VMM punched [offset, offset+len) of a guest memfd. fds: [memfd]. */
 	VMSWAP_MSG_DISCARD = 5,
+	/*
+	 * shim -> helper, one way (no reply): this shim stopped waiting for
+	 * the helper (a request timed out, or the protocol broke) and runs
+	 * unmanaged from now on; the helper must not start swapping again.
+	 */
+	VMSWAP_MSG_GIVEUP = 6,
 };
 
 struct vmswap_msg_hdr {
@@ -77,10 +83,25 @@ struct vmswap_msg_discard {
 	uint64_t len;
 };
 
+/*
+ * In a refused HELLO's reply: nothing is saved or registered and any later
+ * enable scans for uncovered mappings, so the process may keep its guest
+ * mappings unmanaged. Without it, a refused fork child must make them
+ * inaccessible: pages may be held by the helper.
+ */
+#define VMSWAP_REPLY_MAY_KEEP 0x1u
+
+struct vmswap_msg_giveup {
+	struct vmswap_msg_hdr hdr;
+	int32_t pid;
+	int32_t err;    /* errno of the failed request */
+	char reason[VMSWAP_REASON_MAX]; /* NUL-terminated */
+};
+
 struct vmswap_msg_reply {
 	struct vmswap_msg_hdr hdr;
 	int32_t result; /* 0 or -errno */
-	uint32_t reserved;
+	uint32_t flags; /* VMSWAP_REPLY_* */
 	char message[VMSWAP_REASON_MAX]; /* NUL-terminated, for the log */
 };
 
@@ -108,6 +129,7 @@ static inline size_t vmswap_msg_size(uint16_t type)
 	case VMSWAP_MSG_REGION_DEL: return sizeof(struct vmswap_msg_region_del);
 	case VMSWAP_MSG_REPLY: return sizeof(struct vmswap_msg_reply);
 	case VMSWAP_MSG_DISCARD: return sizeof(struct vmswap_msg_discard);
+	case VMSWAP_MSG_GIVEUP: return sizeof(struct vmswap_msg_giveup);
 	default: return 0;
 	}
 }
@@ -176,7 +198,14 @@ static inline int vmswap_msg_check(const void *buf, size_t len, int nfds)
 	}
 	case VMSWAP_MSG_REPLY: {
 		const struct vmswap_msg_reply *m = buf;
-		if (!memchr(m->message, 0, sizeof(m->message)))
+		if (!memchr(m->message, 0, sizeof(m->message)) ||
+		    (m->flags & ~VMSWAP_REPLY_MAY_KEEP))
+			return -EBADMSG;
+		break;
+	}
+	case VMSWAP_MSG_GIVEUP: {
+		const struct vmswap_msg_giveup *m = buf;
+		if (!memchr(m->reason, 0, sizeof(m->reason)) || m->pid <= 0)
 			return -EBADMSG;
 		break;
 	}

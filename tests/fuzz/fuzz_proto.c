@@ -70,7 +70,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case VMSWAP_MSG_REPLY: {
 		const struct vmswap_msg_reply *m = (const void *)buf.b;
 
-		must(strlen(m->message) < sizeof(m->message));
+		must(strlen(m->message) < sizeof(m->message) && !(m->flags & ~VMSWAP_REPLY_MAY_KEEP));
+		break;
+	}
+	case VMSWAP_MSG_GIVEUP: {
+		const struct vmswap_msg_giveup *m = (const void *)buf.b;
+
+		must(m->pid > 0 && strlen(m->reason) < sizeof(m->reason));
 		break;
 	}
 	default:
