@@ -30,6 +30,7 @@
 #define VMSWAP_ENV_PRECOPY "VMSWAP_PRECOPY"    /* 0: enable copies while frozen */
 #define VMSWAP_ENV_HELPER "VMSWAP_HELPER"      /* path of vmswap-helper */
 #define VMSWAP_ENV_SECCOMP "VMSWAP_SECCOMP"    /* 0: the helper runs without its sandbox */
+#define VMSWAP_ENV_HEADROOM_CHECK "VMSWAP_HEADROOM_CHECK" /* 0: enable skips its memory check */
 /* Test hook: "1" makes the shim act as if userfaultfd were unavailable. */
 #define VMSWAP_ENV_TEST_NO_UFFD "VMSWAP_TEST_NO_UFFD"
 /* Test hooks of the helper's swap file: "N" (writes after the Nth fail with
