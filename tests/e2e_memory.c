@@ -270,3 +270,25 @@ Test(memory, fits_v2) { fits(2); }
 Test(memory, fits_v1) { fits(1); }
 Test(memory, oom_named_v2) { oom_named(2); }
 Test(memory, oom_named_v1) { oom_named(1); }
+
+/* A bad VMSWAP_HEADROOM_CHECK is reported, and the check stays on; 0 turns it off. */
+Test(memory, bad_setting_keeps_the_check)
+{
+	const char *bad[] = { "VMSWAP_HEADROOM_CHECK=yes", NULL };
+	const char *off[] = { "VMSWAP_HEADROOM_CHECK=0", NULL };
+	struct h_vm *vm = h_vm_start("--size 16M", bad, true);
+	char *js = h_status_fresh(vm->pid), *err = h_proc_stderr(vm->p);
+
+	cr_assert(strstr(js, "\"headroom\":{\"check\":true,"), "%s", js);
+	cr_assert_eq(h_count_lines(err, "VMSWAP_HEADROOM_CHECK=yes: expected 0 or 1"), 1,
+		     "want the helper's warning once:\n%s", err);
+	free(js);
+	free(err);
+	h_vm_finish(vm);
+
+	vm = h_vm_start("--size 16M", off, true);
+	js = h_status_fresh(vm->pid);
+	cr_assert(strstr(js, "\"headroom\":{\"check\":false,"), "%s", js);
+	free(js);
+	h_vm_finish(vm);
+}
