@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "cmd.h"
+#include "memcg.h"
 
 /* Exit codes: part of the CLI contract, scripts and tests rely on them. */
 enum vs_ctl_exit {
@@ -63,6 +64,20 @@ int vs_ctl_send_error(const struct vs_ctl_target *t, enum vs_cmd_verb verb, int 
 typedef bool (*vs_ctl_done_fn)(const char *json, void *arg);
 int vs_ctl_poll(const struct vs_ctl_target *t, double deadline, vs_ctl_done_fn done,
 		void *arg, char **json_out);
+
+/* ctl_death.c: why the helper died under a command (the VMM too? the OOM killer?) */
+struct vs_ctl_watch {
+	int vmm_pid;
+	struct vs_memcg cg;   /* the VMM's memory cgroup (version 0: none found) */
+	uint64_t kills;       /* its OOM kills before the command */
+	bool have_kills;
+	int kmsg;             /* /dev/kmsg from its end when the watch began, or -1 */
+};
+/* Before sending the command. */
+void vs_ctl_watch_start(struct vs_ctl_watch *w, int vmm_pid);
+void vs_ctl_watch_end(struct vs_ctl_watch *w);
+/* The helper died before @what ("answering enable"): say so, and why if known. */
+void vs_ctl_report_death(struct vs_ctl_watch *w, pid_t helper_pid, const char *what);
 
 /* ctl_run.c, ctl_status.c, ctl_list.c: each returns an exit code. */
 int vs_ctl_run(const struct vs_ctl_opts *o);

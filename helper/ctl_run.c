@@ -58,7 +58,7 @@ static void describe(const char *json, char *buf, size_t n)
 }
 
 static int wait_end(const struct vs_ctl_target *t, const struct vs_ctl_opts *o,
-		    double deadline)
+		    double deadline, struct vs_ctl_watch *watch)
 {
 	const char *verb = vs_cmd_name(o->verb), *busy = busy_state(o->verb);
 	char *json = NULL, state[64] = "?", info[128], err[512];
@@ -74,8 +74,8 @@ static int wait_end(const struct vs_ctl_target *t, const struct vs_ctl_opts *o,
 			   verb, t->vmm_pid, info);
 		rc = VS_EXIT_TIMEOUT;
 	} else if (r) {
-		vs_ctl_err("vmswap helper (pid %d) for pid %d died before %s finished",
-			   (int)t->helper_pid, t->vmm_pid, verb);
+		snprintf(info, sizeof(info), "%s finished", verb);
+		vs_ctl_report_death(watch, t->helper_pid, info);
 		rc = VS_EXIT_NOHELPER;
 	} else if (!strcmp(state, "Failed")) {
 		r = vs_json_get_str(json, "last_error", err, sizeof(err));
@@ -100,6 +100,7 @@ int vs_ctl_run(const struct vs_ctl_opts *o)
 {
 	const char *verb = vs_cmd_name(o->verb);
 	struct reply_wait w = { 0 };
+	struct vs_ctl_watch watch;
 	struct vs_ctl_target t;
 	char id[VMSWAP_TOKEN_MAX + 1], info[128];
 	double deadline;
@@ -110,11 +111,14 @@ int vs_ctl_run(const struct vs_ctl_opts *o)
 	if (rc)
 		return rc;
 	deadline = vs_ctl_now() + o->timeout_s;
+	vs_ctl_watch_start(&watch, t.vmm_pid);
 	r = vs_ctl_new_id(t.vmm_pid, id, sizeof(id));
 	if (!r)
 		r = vs_ctl_send(&t, o->verb, id, deadline);
-	if (r)
+	if (r) {
+		vs_ctl_watch_end(&watch);
 		return vs_ctl_send_error(&t, o->verb, r);
+	}
 
 	w.id = id;
 	r = vs_ctl_poll(&t, deadline, reply_done, &w, &json);
@@ -124,8 +128,8 @@ int vs_ctl_run(const struct vs_ctl_opts *o)
 			   o->timeout_s, verb, t.vmm_pid, info);
 		rc = VS_EXIT_TIMEOUT;
 	} else if (r) {
-		vs_ctl_err("vmswap helper (pid %d) for pid %d died before answering %s",
-			   (int)t.helper_pid, t.vmm_pid, verb);
+		snprintf(info, sizeof(info), "answering %s", verb);
+		vs_ctl_report_death(&watch, t.helper_pid, info);
 		rc = VS_EXIT_NOHELPER;
 	} else if (!w.ok) {
 		vs_ctl_oneline(w.msg);
@@ -139,8 +143,9 @@ int vs_ctl_run(const struct vs_ctl_opts *o)
 		puts(w.msg[0] ? w.msg : verb);
 		fflush(stdout); /* the line should show while --wait goes on */
 		if (o->wait && busy_state(o->verb))
-			rc = wait_end(&t, o, deadline);
+			rc = wait_end(&t, o, deadline, &watch);
 	}
+	vs_ctl_watch_end(&watch);
 	free(json);
 	return rc;
 }

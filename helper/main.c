@@ -28,6 +28,7 @@
 #include "caps.h"
 #include "cmd.h"
 #include "fault.h"
+#include "headroom.h"
 #include "helper.h"
 #include "keeper.h"
 #include "log.h"
@@ -204,6 +205,7 @@ static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, 
 		vs_warn("%s=%s: expected 0 or 1; copying before the freeze (1)",
 			VMSWAP_ENV_PRECOPY, s);
 	vs.wp_off = s && !strcmp(s, "0");
+	vs_headroom_init();
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);

@@ -22,6 +22,7 @@
 
 #include "enable.h"
 #include "freeze.h"
+#include "headroom.h"
 #include "helper.h"
 #include "log.h"
 #include "manifest.h"
@@ -246,6 +247,13 @@ int vs_op_enable(char *msg, size_t n)
 
 	pthread_mutex_lock(&vs.lock);
 	vs.enable_moving = false;
+	pthread_mutex_unlock(&vs.lock);
+	/* Refuse, with nothing changed, when staging would not fit. */
+	r = vs_headroom_check(msg, n);
+	if (r)
+		return r;
+
+	pthread_mutex_lock(&vs.lock);
 	memset(&vs.en, 0, sizeof(vs.en));
 	nextra = other_pids(extra);
 	pthread_mutex_unlock(&vs.lock);

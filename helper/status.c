@@ -10,6 +10,7 @@
 #include <vmswap/common.h>
 
 #include "fault.h"
+#include "headroom.h"
 #include "helper.h"
 #include "keeper.h"
 #include "manifest.h"
@@ -82,6 +83,9 @@ int vs_status_render(char *buf, size_t n)
 	int nprocs = 0, nmaps = 0, nrep;
 	static uint64_t seq;
 	struct stat st;
+	struct vs_headroom hr;
+	/* A few small files: read before taking the lock (it takes it itself). */
+	bool have_hr = !vs_headroom_get(&hr);
 
 	pthread_mutex_lock(&vs.lock);
 	for (int i = 0; i < VS_MAX_OBJS; i++)
@@ -127,6 +131,13 @@ int vs_status_render(char *buf, size_t n)
 	    (unsigned long long)vs.en.frozen_ms,
 	    vs.en.tracked ? "true" : "false", (unsigned long long)vs.en.recopied,
 	    (unsigned long long)vs.en.kept_units);
+	put(&b, " \"headroom\":{\"check\":%s,\"need_mib\":%llu,\"free_mib\":%llu,\"limit_mib\":%llu,"
+		"\"by\":", vs_headroom_enabled() ? "true" : "false",
+	    have_hr ? (unsigned long long)((hr.need + (1ull << 20) - 1) >> 20) : 0ull,
+	    have_hr ? (unsigned long long)(hr.free >> 20) : 0ull,
+	    have_hr ? (unsigned long long)(hr.limit >> 20) : 0ull);
+	put_str(&b, have_hr ? hr.what : "");
+	put(&b, "},\n");
 	put(&b, " \"progress\":{\"done\":%llu,\"total\":%llu},\n \"last_error\":",
 	    (unsigned long long)vs.progress_done, (unsigned long long)vs.progress_total);
 	vs_get_error(err, sizeof(err));
