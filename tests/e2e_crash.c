@@ -385,3 +385,52 @@ Test(crash, keeper_never_gives_up)
 	cr_assert_eq(status_pid(vm, "keeper_pid"), keeper);
 	check_after(vm);
 }
+
+/*
+ * A recovery that cannot start (its run dir moved away) is retried with
+ * the backoff, the pages held meanwhile; once the run dir is back the
+ * next try recovers every page.
+ */
+Test(crash, keeper_retries_a_recovery_that_cannot_start)
+{
+	static const char *const env[] = { "VMSWAP_TEST_RESTART_DELAY_MS=20", NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
+	pid_t keeper = status_pid(vm, "keeper_pid"), dead;
+	char dir[400], away[420];
+	double deadline;
+	char *js;
+
+	h_swap_out(vm->p);
+	snprintf(dir, sizeof(dir), "%s/%d", h_env.run, vm->pid);
+	snprintf(away, sizeof(away), "%s.away", dir);
+	dead = status_pid(vm, "helper_pid");
+	cr_assert_eq(rename(dir, away), 0, "rename %s: %s", dir, strerror(errno));
+	vm->kills++;
+	cr_assert_eq(kill(dead, SIGKILL), 0);
+	cr_assert(h_wait_dead(dead));
+	/* Past the quick restarts, into the backoff. */
+	deadline = h_now() + H_STATE_TIMEOUT_S;
+	for (;;) {
+		char *err = h_proc_stderr(vm->p);
+		int fails = h_count_lines(err, "could not start");
+
+		free(err);
+		if (fails >= 7)
+			break;
+		if (h_now() > deadline) {
+			rename(away, dir);
+			cr_assert_fail("%d failed recoveries, expected 7", fails);
+		}
+		h_nap_ms(20);
+	}
+	cr_assert(h_alive(keeper), "keeper %d gave up", (int)keeper);
+	h_ok(vm->p, "info");
+	cr_assert_eq(rename(away, dir), 0, "rename back: %s", strerror(errno));
+	wait_recovered(vm, dead, 1);
+	js = status(vm);
+	cr_assert_eq(h_json_u64(js, "keeper_pid"), (uint64_t)keeper, "%s", js);
+	cr_assert_geq(h_json_u64(js, "restarts"), 8, "%s", js);
+	cr_assert_gt(h_json_u64(js, "restart_delay_ms"), 0, "%s", js);
+	free(js);
+	check_after(vm);
+}
