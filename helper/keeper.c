@@ -441,29 +441,31 @@ static void __attribute__((noreturn)) keeper_loop(pid_t vmm_pid, int sock_fd, in
 		if (now_ms() - born >= STABLE_MS)
 			ri.streak = 0;
 		for (;;) {
-			if (!served_alive(vmm_pid)) {
-				/* One more helper finds nobody, removes the run dir and exits. */
-				if (cleanup || no_start) {
-					vs_warn("keeper: no process left to serve; exiting");
-					_exit(0);
-				}
-				cleanup = true;
-				ri.delay_ms = 0;
-			} else {
-				ri.delay_ms = vs_keeper_backoff_ms(ri.streak + 1, delay_base_ms);
+			bool alive = served_alive(vmm_pid);
+			struct vs_restart_info next = ri;
+
+			if (!alive && (cleanup || no_start)) {
+				vs_warn("keeper: no process left to serve; exiting");
+				_exit(0);
 			}
-			ri.streak++;
-			ri.restarts++;
-			if (ri.delay_ms) {
+			next.restarts++;
+			next.streak++;
+			/* Nobody left: one more helper finds that, removes the run dir and exits. */
+			next.delay_ms = alive ? vs_keeper_backoff_ms(next.streak, delay_base_ms) : 0;
+			if (next.delay_ms) {
 				vs_warn("keeper: %u restarts in a row; restarting the helper in %u ms "
-					"(faults wait until then)", ri.streak, ri.delay_ms);
-				backoff_wait(vmm_pid, ri.delay_ms);
-				if (!served_alive(vmm_pid) && !cleanup)
-					continue; /* straight to the last helper */
+					"(faults wait until then)", next.streak, next.delay_ms);
+				backoff_wait(vmm_pid, next.delay_ms);
+				if (!served_alive(vmm_pid))
+					continue;
 			}
-			child = spawn_recovery(vmm_pid, sock_fd, &s, &ri);
-			if (child > 0)
+			cleanup |= !alive;
+			child = spawn_recovery(vmm_pid, sock_fd, &s, &next);
+			if (child > 0) {
+				ri = next;
 				break;
+			}
+			ri.streak = next.streak; /* a failed start counts for the backoff */
 			vs_err("keeper: cannot start a helper (%s); trying again", strerror((int)-child));
 		}
 		born = now_ms();

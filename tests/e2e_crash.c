@@ -391,24 +391,24 @@ Test(crash, keeper_never_gives_up)
  * the backoff, the pages held meanwhile; once the run dir is back the
  * next try recovers every page.
  */
-Test(crash, keeper_retries_a_recovery_that_cannot_start)
+/*
+ * Active, the run dir moved to @away and the helper killed: every
+ * recovery fails to start. Returns once 7 have, the keeper into its
+ * backoff; the dead helper's pid in *dead.
+ */
+static pid_t recovery_cannot_start(struct h_vm *vm, char *dir, char *away, size_t n, pid_t *dead)
 {
-	static const char *const env[] = { "VMSWAP_TEST_RESTART_DELAY_MS=20", NULL };
-	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
-	pid_t keeper = status_pid(vm, "keeper_pid"), dead;
-	char dir[400], away[420];
+	pid_t keeper = status_pid(vm, "keeper_pid");
 	double deadline;
-	char *js;
 
 	h_swap_out(vm->p);
-	snprintf(dir, sizeof(dir), "%s/%d", h_env.run, vm->pid);
-	snprintf(away, sizeof(away), "%s.away", dir);
-	dead = status_pid(vm, "helper_pid");
+	snprintf(dir, n, "%s/%d", h_env.run, vm->pid);
+	snprintf(away, n, "%s/%d.away", h_env.run, vm->pid);
+	*dead = status_pid(vm, "helper_pid");
 	cr_assert_eq(rename(dir, away), 0, "rename %s: %s", dir, strerror(errno));
 	vm->kills++;
-	cr_assert_eq(kill(dead, SIGKILL), 0);
-	cr_assert(h_wait_dead(dead));
-	/* Past the quick restarts, into the backoff. */
+	cr_assert_eq(kill(*dead, SIGKILL), 0);
+	cr_assert(h_wait_dead(*dead));
 	deadline = h_now() + H_STATE_TIMEOUT_S;
 	for (;;) {
 		char *err = h_proc_stderr(vm->p);
@@ -424,6 +424,18 @@ Test(crash, keeper_retries_a_recovery_that_cannot_start)
 		h_nap_ms(20);
 	}
 	cr_assert(h_alive(keeper), "keeper %d gave up", (int)keeper);
+	return keeper;
+}
+
+Test(crash, keeper_retries_a_recovery_that_cannot_start)
+{
+	static const char *const env[] = { "VMSWAP_TEST_RESTART_DELAY_MS=20", NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
+	char dir[400], away[400];
+	pid_t keeper, dead;
+	char *js;
+
+	keeper = recovery_cannot_start(vm, dir, away, sizeof(dir), &dead);
 	h_ok(vm->p, "info");
 	cr_assert_eq(rename(away, dir), 0, "rename back: %s", strerror(errno));
 	wait_recovered(vm, dead, 1);
@@ -433,4 +445,21 @@ Test(crash, keeper_retries_a_recovery_that_cannot_start)
 	cr_assert_gt(h_json_u64(js, "restart_delay_ms"), 0, "%s", js);
 	free(js);
 	check_after(vm);
+}
+
+/* The keeper stops retrying once its VMM is gone. */
+Test(crash, keeper_stops_retrying_when_the_vmm_exits)
+{
+	static const char *const env[] = { "VMSWAP_TEST_RESTART_DELAY_MS=20", NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
+	char dir[400], away[400];
+	pid_t keeper, dead;
+	int st;
+
+	keeper = recovery_cannot_start(vm, dir, away, sizeof(dir), &dead);
+	h_proc_kill(vm->p, SIGKILL);
+	st = h_proc_wait(vm->p, H_EXIT_TIMEOUT_S);
+	cr_assert(st >= 0 && WIFSIGNALED(st));
+	cr_assert(h_wait_dead(keeper), "keeper %d outlived its VMM", (int)keeper);
+	free(vm);
 }
