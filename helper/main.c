@@ -5,6 +5,7 @@
  * With --daemonize the detached process stays as the keeper (keeper.h)
  * and runs the helper as its child; after a crash it starts
  *   vmswap-helper --recover --vmm-pid PID --sock-fd FD --keeper-fd FD
+ *                 [--restart-info RESTARTS:STREAK:DELAY_MS]
  * The main thread runs one epoll loop over the control FIFO, signals,
  * shim connections, process exits and the worker's completions; the
  * fault thread and the worker thread do the page work.
@@ -58,6 +59,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: vmswap-helper [--daemonize] --vmm-pid PID --sock-fd FD\n"
 			"       vmswap-helper --recover --vmm-pid PID --sock-fd FD --keeper-fd FD\n"
+			"                     [--restart-info RESTARTS:STREAK:DELAY_MS]\n"
 			"Started by libvmswap.so; not meant to be run by hand.\n");
 	exit(2);
 }
@@ -282,6 +284,8 @@ int main(int argc, char **argv)
 			sock = (int)strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--keeper-fd") && i + 1 < argc && recover)
 			keeper = (int)strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--restart-info") && i + 1 < argc && recover)
+			vs_keep_restart_info_parse(argv[++i]);
 		else
 			usage();
 	}
@@ -309,7 +313,9 @@ int main(int argc, char **argv)
 	r = setup(vmm_pid, sock, recover, &sfd, &done_fd, &tfd);
 	if (r) {
 		vs_err("setup failed: %s", strerror(-r));
-		vs_rundir_remove(&rd);
+		/* A recovery leaves the run dir to the keeper's next attempt. */
+		if (!recover)
+			vs_rundir_remove(&rd);
 		return VS_EXIT_FINAL; /* no restart: it would fail the same way */
 	}
 	recovering = recover;

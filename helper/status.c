@@ -78,6 +78,7 @@ int vs_status_render(char *buf, size_t n)
 {
 	struct sbuf b = { .p = buf, .n = n };
 	const struct vs_reply *rep;
+	const struct vs_restart_info *ri = vs_keep_restart_info();
 	uint64_t guest = 0, p50, p99, swap_bytes = 0;
 	char err[VS_ERR_MAX];
 	int nprocs = 0, nmaps = 0, nrep;
@@ -100,9 +101,10 @@ int vs_status_render(char *buf, size_t n)
 	vs_fault_latency(&p50, &p99);
 
 	put(&b, "{\"vmm_pid\":%d,\"helper_pid\":%d,\"keeper_pid\":%d,\"recovered\":%u,"
-		"\"managed\":%s,\"reason\":", (int)vs.vmm_pid, (int)getpid(),
-	    (int)vs_keeper_pid(), vs_manifest_recovered(),
-	    vs.managed ? "true" : "false");
+		"\"restarts\":%u,\"restart_streak\":%u,\"restart_delay_ms\":%u,"
+		"\"last_restart\":%lld,\"managed\":%s,\"reason\":", (int)vs.vmm_pid,
+	    (int)getpid(), (int)vs_keeper_pid(), vs_manifest_recovered(), ri->restarts,
+	    ri->streak, ri->delay_ms, (long long)ri->at, vs.managed ? "true" : "false");
 	put_str(&b, vs.reason);
 	put(&b, ",\"seccomp\":%s,\"seccomp_syscalls\":%d", vs_sandbox_active() ? "true" : "false",
 	    vs_sandbox_active() ? vs_sandbox_allowed() : 0);

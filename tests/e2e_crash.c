@@ -3,7 +3,8 @@
  * The helper killed with SIGKILL in every state: the keeper starts a new
  * one, which swaps every page back in (state Ready, "recovered" counted)
  * and serves the VMM again. VMSWAP_TEST_OP_DELAY_MS slows the operations
- * so that a kill lands while one runs.
+ * so that a kill lands while one runs; VMSWAP_TEST_RESTART_DELAY_MS
+ * shortens the keeper's backoff between fast restarts.
  */
 #include <errno.h>
 #include <signal.h>
@@ -324,4 +325,141 @@ Test(crash, hotplug_after_recovery)
 	wait_recovered(vm, kill_helper(vm), 1);
 	h_vm_hotplug_while_active(vm, 16);
 	h_vm_finish(vm);
+}
+
+/* The keeper's schedule with VMSWAP_TEST_RESTART_DELAY_MS=base (README, Helper crash). */
+static uint64_t backoff_ms(uint64_t streak, uint64_t base)
+{
+	uint64_t d = base;
+
+	if (streak <= 5)
+		return 0;
+	for (uint64_t i = 6; i < streak && d < 30 * base; i++)
+		d *= 2;
+	return d < 30 * base ? d : 30 * base;
+}
+
+/*
+ * Ten kills within a minute, each while Active with the vCPUs writing:
+ * the keeper, the same process throughout, restarts every helper (the
+ * later ones after its backoff) and never drops the guest's pages.
+ */
+Test(crash, keeper_never_gives_up)
+{
+	static const char *const env[] = { "VMSWAP_TEST_RESTART_DELAY_MS=20", NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
+	pid_t keeper = status_pid(vm, "keeper_pid");
+	uint64_t max_delay = 0, resets = 0, last_streak = 0;
+
+	cr_assert(keeper > 0 && h_alive(keeper));
+	h_ok(vm->p, "churn start");
+	for (uint64_t n = 1; n <= 10; n++) {
+		uint64_t streak, delay;
+		char *js;
+
+		h_swap_out(vm->p);
+		wait_recovered(vm, kill_helper(vm), n);
+		js = status(vm);
+		cr_assert_eq(h_json_u64(js, "keeper_pid"), (uint64_t)keeper, "%s", js);
+		cr_assert(h_alive(keeper), "keeper %d gone", (int)keeper);
+		cr_assert(h_alive(vm->pid), "VMM %d gone", vm->pid);
+		cr_assert_eq(h_json_u64(js, "restarts"), n, "%s", js);
+		cr_assert_gt(h_json_u64(js, "last_restart"), 0, "%s", js);
+		streak = h_json_u64(js, "restart_streak");
+		delay = h_json_u64(js, "restart_delay_ms");
+		cr_assert(streak >= 1 && streak <= n, "%s", js);
+		/* The streak only restarts after a helper stayed up a minute. */
+		cr_assert(streak == last_streak + 1 || streak == 1, "%s", js);
+		resets += streak != last_streak + 1;
+		last_streak = streak;
+		cr_assert_eq(delay, backoff_ms(streak, 20), "restart %llu: %s",
+			     (unsigned long long)n, js);
+		if (delay > max_delay)
+			max_delay = delay;
+		free(js);
+	}
+	/* Unless a helper outlived the streak, the later restarts waited. */
+	cr_assert(max_delay >= 20 * 16 || resets, "max delay %llu ms",
+		  (unsigned long long)max_delay);
+	h_churn_stop_ok(vm->p, "churn");
+	cr_assert_eq(status_pid(vm, "keeper_pid"), keeper);
+	check_after(vm);
+}
+
+/*
+ * A recovery that cannot start (its run dir moved away) is retried with
+ * the backoff, the pages held meanwhile; once the run dir is back the
+ * next try recovers every page.
+ */
+/*
+ * Active, the run dir moved to @away and the helper killed: every
+ * recovery fails to start. Returns once 7 have, the keeper into its
+ * backoff; the dead helper's pid in *dead.
+ */
+static pid_t recovery_cannot_start(struct h_vm *vm, char *dir, char *away, size_t n, pid_t *dead)
+{
+	pid_t keeper = status_pid(vm, "keeper_pid");
+	double deadline;
+
+	h_swap_out(vm->p);
+	snprintf(dir, n, "%s/%d", h_env.run, vm->pid);
+	snprintf(away, n, "%s/%d.away", h_env.run, vm->pid);
+	*dead = status_pid(vm, "helper_pid");
+	cr_assert_eq(rename(dir, away), 0, "rename %s: %s", dir, strerror(errno));
+	vm->kills++;
+	cr_assert_eq(kill(*dead, SIGKILL), 0);
+	cr_assert(h_wait_dead(*dead));
+	deadline = h_now() + H_STATE_TIMEOUT_S;
+	for (;;) {
+		char *err = h_proc_stderr(vm->p);
+		int fails = h_count_lines(err, "could not start");
+
+		free(err);
+		if (fails >= 7)
+			break;
+		if (h_now() > deadline) {
+			rename(away, dir);
+			cr_assert_fail("%d failed recoveries, expected 7", fails);
+		}
+		h_nap_ms(20);
+	}
+	cr_assert(h_alive(keeper), "keeper %d gave up", (int)keeper);
+	return keeper;
+}
+
+Test(crash, keeper_retries_a_recovery_that_cannot_start)
+{
+	static const char *const env[] = { "VMSWAP_TEST_RESTART_DELAY_MS=20", NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
+	char dir[400], away[400];
+	pid_t keeper, dead;
+	char *js;
+
+	keeper = recovery_cannot_start(vm, dir, away, sizeof(dir), &dead);
+	h_ok(vm->p, "info");
+	cr_assert_eq(rename(away, dir), 0, "rename back: %s", strerror(errno));
+	wait_recovered(vm, dead, 1);
+	js = status(vm);
+	cr_assert_eq(h_json_u64(js, "keeper_pid"), (uint64_t)keeper, "%s", js);
+	cr_assert_geq(h_json_u64(js, "restarts"), 8, "%s", js);
+	cr_assert_gt(h_json_u64(js, "restart_delay_ms"), 0, "%s", js);
+	free(js);
+	check_after(vm);
+}
+
+/* The keeper stops retrying once its VMM is gone. */
+Test(crash, keeper_stops_retrying_when_the_vmm_exits)
+{
+	static const char *const env[] = { "VMSWAP_TEST_RESTART_DELAY_MS=20", NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
+	char dir[400], away[400];
+	pid_t keeper, dead;
+	int st;
+
+	keeper = recovery_cannot_start(vm, dir, away, sizeof(dir), &dead);
+	h_proc_kill(vm->p, SIGKILL);
+	st = h_proc_wait(vm->p, H_EXIT_TIMEOUT_S);
+	cr_assert(st >= 0 && WIFSIGNALED(st));
+	cr_assert(h_wait_dead(keeper), "keeper %d outlived its VMM", (int)keeper);
+	free(vm);
 }
