@@ -400,24 +400,54 @@ Test(errors, failed_out_keeps_data_and_recovers)
 	h_vm_finish(vm);
 }
 
-Test(errors, out_refused_without_a_swap_dir)
+/*
+ * out cannot create the swap file in @dir: refused with the reason, which
+ * status shows in last_error; the state stays Pending, and disable
+ * brings every page back.
+ */
+static void out_refused_in(const char *dir, const char *why)
 {
-	char env0[400];
+	char env0[400], err[256];
 	const char *const env[] = { env0, NULL };
 	struct h_vm *vm;
 	struct h_ctl c;
+	char *js;
 
-	snprintf(env0, sizeof(env0), "VMSWAP_SWAP_DIR=%s/missing", h_env.dir);
+	snprintf(env0, sizeof(env0), "VMSWAP_SWAP_DIR=%s", dir);
 	vm = h_vm_start_filled("--size 32M", env);
 	h_ctl_ok(vm->pid, "enable", NULL);
 	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
-	cr_assert_eq(c.rc, 1, "out without a swap dir: exit %d (want 1)\n%s%s", c.rc, c.out, c.err);
-	cr_assert(strstr(c.err, "swap file"), "message should say why: %s", c.err);
-	free(h_wait_state(vm->pid, "Pending"));
-	cr_assert_eq(h_metric(vm->pid, "staging_pages"), vm->pages);
+	cr_assert_eq(c.rc, 1, "out into %s: exit %d (want 1)\n%s%s", dir, c.rc, c.out, c.err);
+	cr_assert(strstr(c.err, "cannot create the swap file") && strstr(c.err, why),
+		  "message should say why (%s): %s", why, c.err);
+	js = h_wait_state(vm->pid, "Pending");
+	h_json_str(js, "last_error", err, sizeof(err));
+	cr_assert(strstr(err, "cannot create the swap file") && strstr(err, dir) && strstr(err, why),
+		  "last_error should say why out was refused:\n%s", js);
+	cr_assert_eq(h_json_u64(js, "staging_pages"), vm->pages, "%s", js);
+	cr_assert_eq(h_json_u64(js, "swap_pages"), 0, "%s", js);
+	free(js);
 	h_ok(vm->p, "verify");
-	h_disable_verify(vm->p);
+	h_disable_verify_empty(vm->p);
 	h_vm_finish(vm);
+}
+
+Test(errors, out_refused_without_a_swap_dir)
+{
+	char dir[400];
+
+	snprintf(dir, sizeof(dir), "%s/missing", h_env.dir);
+	out_refused_in(dir, "No such file or directory");
+}
+
+/* The helper keeps no CAP_DAC_OVERRIDE: a read-only dir stops root too. */
+Test(errors, out_refused_in_a_read_only_swap_dir)
+{
+	char dir[400];
+
+	snprintf(dir, sizeof(dir), "%s/readonly", h_env.dir);
+	cr_assert(mkdir(dir, 0500) == 0, "mkdir %s: %s", dir, strerror(errno));
+	out_refused_in(dir, "Permission denied");
 }
 
 /* ---- a full swap dir: a small tmpfs of the test's own ---- */
