@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* vmswapctl's --timeout: every command takes it, anywhere; bad values are usage errors. */
+/* vmswapctl: --timeout on every command; a run directory below a symlink. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -122,6 +124,99 @@ Test(ctl, timeout_bounds_the_wait)
 		cr_assert(strstr(c.err, "timed out after 0.3 s"), "%s", c.err);
 		free(h_wait_state(vm->pid, steps[i][2]));
 	}
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
+
+/* ---- a run directory below a symlink ---- */
+
+/* Point VMSWAP_RUN_DIR (ours, and so our children's) at @path. */
+static void use_run_dir(const char *path)
+{
+	cr_assert_lt(strlen(path), sizeof(h_env.run));
+	memcpy(h_env.run, path, strlen(path) + 1);
+	setenv("VMSWAP_RUN_DIR", path, 1);
+}
+
+/* A whole cycle through vmswapctl, and list, with the run dir at @path. */
+static void cycle_in(const char *path)
+{
+	struct h_vm *vm;
+	struct h_ctl c;
+	char pidstr[16];
+
+	use_run_dir(path);
+	vm = h_vm_start_filled("--size 32M", NULL);
+	snprintf(pidstr, sizeof(pidstr), "%d", vm->pid);
+	h_ctl_run(&c, "list", NULL);
+	cr_assert_eq(c.rc, 0, "list: exit %d\n%s", c.rc, c.err);
+	cr_assert(strstr(c.out, pidstr), "list should show pid %s:\n%s", pidstr, c.out);
+	h_ctl_ok(vm->pid, "enable", NULL);
+	h_ctl_ok(vm->pid, "out", "--wait", NULL);
+	free(h_wait_state(vm->pid, "Active"));
+	h_ok(vm->p, "verify");
+	h_ctl_ok(vm->pid, "disable", "--wait", NULL);
+	free(h_wait_state(vm->pid, "Ready"));
+	h_ok(vm->p, "verify");
+	/* -p left out: the only VMM is found through the symlink too. */
+	h_ctl_run(&c, "status", "--json", NULL);
+	cr_assert_eq(c.rc, 0, "status without -p: exit %d\n%s", c.rc, c.err);
+	h_vm_finish(vm);
+}
+
+/* <tmp>/link -> <tmp>/real, like /var/run -> /run. */
+Test(ctl, run_dir_below_a_symlink)
+{
+	char real[400], link[400], path[420];
+
+	snprintf(real, sizeof(real), "%s/real", h_env.dir);
+	snprintf(link, sizeof(link), "%s/link", h_env.dir);
+	cr_assert(mkdir(real, 0755) == 0 && symlink(real, link) == 0);
+	snprintf(path, sizeof(path), "%s/vmswap", link);
+	cycle_in(path);
+	snprintf(path, sizeof(path), "%s/vmswap", real);
+	cr_assert_eq(h_dir_entries(path), 0, "the VMM's directory should be gone from %s", path);
+}
+
+/* VMSWAP_RUN_DIR itself a symlink to a directory. */
+Test(ctl, run_dir_is_a_symlink)
+{
+	char real[400], link[400];
+
+	snprintf(real, sizeof(real), "%s/realrun", h_env.dir);
+	snprintf(link, sizeof(link), "%s/runlink", h_env.dir);
+	cr_assert(mkdir(real, 0700) == 0 && symlink(real, link) == 0);
+	cycle_in(link);
+}
+
+/* A dangling symlink: the helper says which part is missing; the VMM runs on unmanaged. */
+Test(ctl, run_dir_below_a_dangling_symlink_says_why)
+{
+	char link[400], path[420], want[500];
+	struct h_vm *vm;
+	struct h_ctl c;
+	char *err;
+
+	snprintf(link, sizeof(link), "%s/dangling", h_env.dir);
+	cr_assert(symlink("/nonexistent-vmswap-test", link) == 0);
+	snprintf(path, sizeof(path), "%s/vmswap", link);
+	use_run_dir(path);
+	vm = h_vm_start("--size 32M", NULL, false);
+	h_ok(vm->p, "fill");
+	h_ok(vm->p, "verify");
+	snprintf(want, sizeof(want), "cannot create the run directory root %s: "
+		 "No such file or directory", link);
+	for (double deadline = h_now() + H_STATE_TIMEOUT_S;; h_nap_ms(20)) {
+		err = h_proc_stderr(vm->p);
+		if (strstr(err, want))
+			break;
+		cr_assert(h_now() < deadline, "want '%s' on stderr:\n%s", want, err);
+		free(err);
+	}
+	free(err);
+	h_ctl_pid(&c, vm->pid, "status", NULL);
+	cr_assert_eq(c.rc, 3, "status without a run dir: exit %d\n%s%s", c.rc, c.out, c.err);
+	h_ok(vm->p, "write 10 1000");
 	h_ok(vm->p, "verify");
 	h_vm_finish(vm);
 }
