@@ -10,7 +10,6 @@
 #include <vmswap/env.h>
 
 #include "helper.h"
-#include "log.h"
 #include "ops.h"
 
 static unsigned delay_ms;
