@@ -12,7 +12,7 @@
 #include "vmswap/common.h"
 
 static const char vs_ctl_usage[] =
-	"Usage: vmswapctl [-p PID] COMMAND [OPTIONS]\n"
+	"Usage: vmswapctl [-p PID] [--timeout S] COMMAND [OPTIONS]\n"
 	"Swap an idle VM's guest memory out to a file, through its vmswap helper.\n"
 	"\n"
 	"Commands:\n"
@@ -21,13 +21,14 @@ static const char vs_ctl_usage[] =
 	"  trim [--wait] [--timeout S]    drop zero and clean pages (from Pending)\n"
 	"  out [--wait] [--timeout S]     write staging to the swap file (from Pending)\n"
 	"  disable [--wait] [--timeout S] swap everything back in and return to Ready\n"
-	"  status [--json]                show state, metrics, progress and last error\n"
-	"  list                           one line per VMM under the run directory\n"
+	"  status [--json] [--timeout S]  show state, metrics, progress and last error\n"
+	"  list [--timeout S]             one line per VMM under the run directory\n"
 	"\n"
 	"Options:\n"
 	"  -p, --pid PID   the VMM's pid; may be left out when only one VMM is listed\n"
 	"  --wait          after the helper accepted the command, wait until it finished\n"
-	"  --timeout S     give up after S seconds, reply and --wait included (default 600)\n"
+	"  --timeout S     give up after S seconds, reply and --wait included (default 600);\n"
+	"                  any command takes it, before or after the command\n"
 	"  --json          print status.json exactly as the helper published it\n"
 	"  -h, --help      show this help\n"
 	"\n"
@@ -97,11 +98,17 @@ static int parse_pid_arg(const char *s, int *out)
 	return 0;
 }
 
+/* Plain decimal seconds ("30", "0.5"): no sign, space, exponent or hex. */
 static int parse_timeout(const char *s, double *out)
 {
+	size_t digits = strspn(s, "0123456789"), len = digits;
 	char *end;
 	double v;
 
+	if (s[len] == '.')
+		len += 1 + strspn(s + len + 1, "0123456789");
+	if (s[len] || len == (s[digits] == '.')) /* trailing junk, or no digit */
+		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
 	/* Upper bound keeps deadline arithmetic exact enough to matter. */
@@ -115,7 +122,7 @@ int main(int argc, char **argv)
 {
 	struct vs_ctl_opts o = { .timeout_s = VS_CTL_DEFAULT_TIMEOUT_S };
 	enum ctl_action act = ACT_NONE;
-	bool have_pid = false, have_timeout = false;
+	bool have_pid = false;
 	const char *cmd = NULL;
 
 	/* A helper closing the FIFO under us must give EPIPE, not kill us. */
@@ -139,8 +146,8 @@ int main(int argc, char **argv)
 			if (m < 0)
 				return usage_error("--timeout needs a number of seconds");
 			if (parse_timeout(val, &o.timeout_s))
-				return usage_error("bad timeout '%s' (seconds, > 0)", val);
-			have_timeout = true;
+				return usage_error("bad --timeout '%s': want seconds, more than 0 "
+						   "(e.g. 30 or 0.5)", val);
 		} else if (!strcmp(a, "--wait")) {
 			o.wait = true;
 		} else if (!strcmp(a, "--json")) {
@@ -167,15 +174,16 @@ int main(int argc, char **argv)
 		return usage_error("unknown command '%s'", cmd);
 
 	if (act == ACT_LIST) {
-		if (have_pid || have_timeout || o.wait || o.json)
-			return usage_error("list takes no options");
+		/* Nothing in list waits: --timeout is accepted, as everywhere. */
+		if (have_pid || o.wait || o.json)
+			return usage_error("list takes no options but --timeout");
 		return vs_ctl_list();
 	}
 	if (o.json && o.verb != VS_CMD_STATUS)
 		return usage_error("--json only applies to status");
 	if (o.verb == VS_CMD_STATUS) {
-		if (o.wait || have_timeout)
-			return usage_error("status takes only --json");
+		if (o.wait)
+			return usage_error("status takes only --json and --timeout");
 		return vs_ctl_status(&o);
 	}
 	/* --wait on enable is accepted: enable always waits for completion. */

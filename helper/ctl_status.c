@@ -27,12 +27,15 @@ static bool fresh(const char *json, void *arg)
 	return !vs_json_get_u64(json, "seq", &seq) && seq != w->seq;
 }
 
-/* Ask a live helper for a fresh status.json. Returns an exit code. */
-static int refresh(const struct vs_ctl_target *t)
+/*
+ * Ask a live helper for a fresh status.json, waiting at most @wait_s.
+ * Returns an exit code.
+ */
+static int refresh(const struct vs_ctl_target *t, double wait_s)
 {
 	struct fresh_wait w = { 0 };
 	char id[VMSWAP_TOKEN_MAX + 1], *json = NULL;
-	double deadline = vs_ctl_now() + VS_STATUS_REFRESH_S;
+	double deadline = vs_ctl_now() + wait_s;
 	int r;
 
 	if (!vs_status_read(t->vmm_pid, &json)) {
@@ -55,7 +58,7 @@ static int refresh(const struct vs_ctl_target *t)
 	}
 	if (r)
 		vs_ctl_err("note: helper (pid %d) did not republish within %g s; "
-			   "showing its last status", (int)t->helper_pid, VS_STATUS_REFRESH_S);
+			   "showing its last status", (int)t->helper_pid, wait_s);
 	return VS_EXIT_OK;
 }
 
@@ -75,7 +78,8 @@ int vs_ctl_status(const struct vs_ctl_opts *o)
 		return rc;
 	rc = vs_ctl_target_check(&t);
 	if (!rc)
-		rc = refresh(&t);
+		rc = refresh(&t, o->timeout_s < VS_STATUS_REFRESH_S ? o->timeout_s
+								     : VS_STATUS_REFRESH_S);
 	r = vs_status_read(t.vmm_pid, &json);
 	if (r) {
 		vs_ctl_err("no status for pid %d (%s: %s)", t.vmm_pid, VMSWAP_STATUS_NAME,

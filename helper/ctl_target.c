@@ -194,7 +194,13 @@ int vs_ctl_target_find(int pid, struct vs_ctl_target *t)
 		return VS_EXIT_NOHELPER;
 	}
 	if (stat(path, &st)) {
-		vs_ctl_err("no vmswap run directory for pid %d (%s: %s)", pid, path, strerror(errno));
+		if (errno == ENOENT && vs_ctl_alive(pid))
+			vs_ctl_err("pid %d has no vmswap helper (no %s): it does not run under "
+				   "libvmswap.so, or runs unmanaged (a bad VMSWAP_* setting is "
+				   "reported on its stderr)", pid, path);
+		else
+			vs_ctl_err("no vmswap run directory for pid %d (%s: %s)", pid, path,
+				   strerror(errno));
 		return VS_EXIT_NOHELPER;
 	}
 	t->vmm_pid = pid;

@@ -18,7 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <vmswap/env.h>
+
 #include "fdkind.h"
+
 #include "keeper.h"
 #include "log.h"
 #include "manifest.h"
@@ -28,8 +31,8 @@
 #define DELAY_BASE_MS 1000   /* 1 s, 2 s, 4 s ... */
 #define DELAY_CAP_TIMES 30   /* ... up to 30 times the base */
 #define STABLE_MS 60000      /* a helper up this long ends the streak */
-#define DELAY_ENV "VMSWAP_TEST_RESTART_DELAY_MS"
-#define DELAY_ENV_MAX 1000
+#define DELAY_ENV VMSWAP_ENV_TEST_RESTART_DELAY_MS
+#define DELAY_ENV_MAX VMSWAP_RESTART_DELAY_MAX_MS
 
 enum { KEEP_ADD = 1, KEEP_FORGET = 2 };
 

@@ -5,9 +5,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <vmswap/ratelimit.h>
+
 #include "log.h"
 
 static enum vs_log_level log_level = VS_LOG_WARN;
+/* Errors and warnings, per call site: a flood of bad control lines must
+ * not fill the VMM's stderr (which we inherit). info/debug are asked for. */
+static struct vmswap_rl limit;
 
 int vs_log_parse_level(const char *s, enum vs_log_level *out)
 {
@@ -36,10 +41,21 @@ void vs_log(enum vs_log_level level, const char *fmt, ...)
 	static const char *const tags[] = { "error", "warning", "info", "debug" };
 	char buf[1024];
 	int n, saved = errno;
+	uint64_t dropped = 0;
 	va_list ap;
 
 	if (level > log_level)
 		return;
+	if (level <= VS_LOG_WARN &&
+	    !vmswap_rl_allow(&limit, (uintptr_t)__builtin_return_address(0), vmswap_rl_now_ms(),
+			     &dropped))
+		return;
+	if (dropped) {
+		n = snprintf(buf, sizeof(buf), "vmswap-helper[%d]: %s: %llu similar messages suppressed\n",
+			     (int)getpid(), tags[level], (unsigned long long)dropped);
+		if (write(STDERR_FILENO, buf, (size_t)n) < 0)
+			(void)0;
+	}
 	n = snprintf(buf, sizeof(buf), "vmswap-helper[%d]: %s: ", (int)getpid(), tags[level]);
 	va_start(ap, fmt);
 	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);

@@ -192,10 +192,16 @@ static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, 
 	sigset_t set;
 	int r;
 
+	/*
+	 * The shim checked and reported every value (see preload/config.c);
+	 * what is bad here anyway falls back to the default, quietly.
+	 */
 	vs_helper_init(vmm_pid);
 	if (vs_log_parse_level(s, &lvl) == 0)
 		vs_log_set_level(lvl);
 	s = getenv(VMSWAP_ENV_SWAP_DIR);
+	if (s && *s && (s[0] != '/' || strlen(s) >= sizeof(vs.swap_dir)))
+		s = NULL;
 	snprintf(vs.swap_dir, sizeof(vs.swap_dir), "%s", s && *s ? s : VMSWAP_DEFAULT_SWAP_DIR);
 	if (stat(vs.swap_dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		vs_warn("swap dir %s is not a directory; out will fail", vs.swap_dir);
@@ -203,10 +209,7 @@ static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, 
 	vs_op_delay_init();
 
 	s = getenv(VMSWAP_ENV_PRECOPY);
-	if (s && *s && strcmp(s, "0") && strcmp(s, "1"))
-		vs_warn("%s=%s: expected 0 or 1; copying before the freeze (1)",
-			VMSWAP_ENV_PRECOPY, s);
-	vs.wp_off = s && !strcmp(s, "0");
+	vs.wp_off = s && !strcmp(s, "0"); /* anything but "0": copy before the freeze */
 	vs_headroom_init();
 
 	sigemptyset(&set);

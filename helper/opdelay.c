@@ -7,29 +7,21 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "helper.h"
-#include "log.h"
-#include "ops.h"
+#include <vmswap/env.h>
 
-#define DELAY_ENV "VMSWAP_TEST_OP_DELAY_MS"
-#define DELAY_MAX_MS 10000
+#include "helper.h"
+#include "ops.h"
 
 static unsigned delay_ms;
 
+/* The shim reported a bad value already: ignore it, quietly. */
 void vs_op_delay_init(void)
 {
-	const char *s = getenv(DELAY_ENV);
-	char *end;
-	unsigned long v;
+	const char *s = getenv(VMSWAP_ENV_TEST_OP_DELAY_MS);
 
-	if (!s || !*s)
-		return;
-	v = strtoul(s, &end, 10);
-	if (*end || *s < '0' || *s > '9' || v > DELAY_MAX_MS) {
-		vs_warn("%s=%s: expected 0 to %u; ignored", DELAY_ENV, s, DELAY_MAX_MS);
-		return;
-	}
-	delay_ms = (unsigned)v;
+	delay_ms = 0;
+	if (s && *s && vmswap_parse_op_delay(s, &delay_ms))
+		delay_ms = 0;
 }
 
 void vs_op_delay(uint64_t pages)

@@ -17,11 +17,17 @@ static const char *const entries[] = {
 	VMSWAP_PIDFILE_NAME, VMSWAP_PIDFILE_NAME ".tmp", VMSWAP_SOCK_NAME,
 };
 
-/* mkdir -p for the root; each component must be a real directory. */
-static int make_root(const char *root)
+/*
+ * mkdir -p for the root; each component must be a directory. The root is
+ * the administrator's choice, so a symlink in it (/var/run -> /run) is
+ * followed; our own <pid> directory below it never is (open_own_dir).
+ * On failure, @bad gets the component that failed.
+ */
+static int make_root(const char *root, char *bad, size_t n)
 {
 	char buf[256];
 	struct stat st;
+	int r = 0;
 
 	snprintf(buf, sizeof(buf), "%s", root);
 	for (char *p = buf + 1;; p++) {
@@ -31,13 +37,16 @@ static int make_root(const char *root)
 			continue;
 		*p = 0;
 		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		if (lstat(buf, &st) < 0)
-			return -errno;
-		if (!S_ISDIR(st.st_mode))
-			return -ENOTDIR;
-		if (!c)
-			return 0;
+			r = -errno;
+		else if (stat(buf, &st) < 0)
+			r = -errno; /* a dangling symlink, a loop */
+		else if (!S_ISDIR(st.st_mode))
+			r = -ENOTDIR;
+		if (r || !c) {
+			if (r)
+				snprintf(bad, n, "%s", buf);
+			return r;
+		}
 		*p = c;
 	}
 }
@@ -122,7 +131,7 @@ int vs_rundir_create(struct vs_rundir *rd, pid_t vmm_pid, const char **why)
 	    (r = vmswap_run_path(rd->path, sizeof(rd->path), vmm_pid, NULL)))
 		return r;
 	*why = "cannot create the run directory root";
-	if ((r = make_root(root)))
+	if ((r = make_root(root, rd->path, sizeof(rd->path))))
 		return r;
 	*why = "cannot create the run directory";
 	if (mkdir(rd->path, 0700) < 0 && errno != EEXIST)

@@ -292,6 +292,8 @@ void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain)
 			if (fd < 0) {
 				snprintf(msg, sizeof(msg), "cannot create the swap file in %s: %s",
 					 vs.swap_dir, strerror(-fd));
+				/* status must say why out keeps being refused. */
+				vs_set_error("%s", msg);
 				reply(id, name, false, msg);
 				goto out;
 			}

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Environment settings. An empty variable counts as unset, as in
- * vmswap_run_root(). The first bad value is reported and makes the shim
- * pass everything through; VMSWAP_DISABLE=1 wins over everything else.
+ * vmswap_run_root(). Every VMSWAP_* setting is checked here, the
+ * helper's and the test hooks' too (the helper gets them from us and
+ * only ignores what it cannot use): the first bad value is reported, once,
+ * and makes the shim pass everything through. VMSWAP_DISABLE=1 wins over
+ * everything else.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <sys/un.h>
 
 #include <vmswap/common.h>
+#include <vmswap/env.h>
 #include <vmswap/util.h>
 
 #include "config.h"
@@ -26,19 +30,42 @@ struct shim_config shim_cfg = {
 /* Longest "/<pid>/shim.sock" tail; the run dir must leave room for it. */
 #define SOCK_TAIL_MAX (sizeof("/4194304/") - 1 + sizeof(VMSWAP_SOCK_NAME) - 1)
 
-static int bad(const char *var, const char *val, const char *why)
-{
-	shim_log(SHIM_LOG_ERROR, "bad %s=\"%.80s\": %s; running unmanaged",
-		 var, val, why);
-	shim_cfg.unmanaged = true;
-	return -EINVAL;
-}
-
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
 
 	return v && *v ? v : NULL;
+}
+
+/*
+ * One line, with control bytes escaped and the value cut short. A program
+ * this one execs gets the marker, and stays quiet about the same variable
+ * (init runs in our constructor, before the VMM has threads, so setenv is
+ * safe here).
+ */
+static int bad(const char *var, const char *val, const char *why)
+{
+	const char *done = getenv(VMSWAP_ENV_BAD_REPORTED);
+	char shown[4 * VMSWAP_ENV_SHOW_MAX + 4];
+
+	shim_cfg.unmanaged = true;
+	if (done && !strcmp(done, var))
+		return -EINVAL;
+	shim_log(SHIM_LOG_ERROR, "bad %s=\"%s\": %s; running unmanaged",
+		 var, vmswap_env_show(val, shown, sizeof(shown)), why);
+	setenv(VMSWAP_ENV_BAD_REPORTED, var, 1);
+	return -EINVAL;
+}
+
+/* @name, when set, must be "0" or "1"; *@out gets it. */
+static int check_switch(const char *name, bool *out)
+{
+	const char *v = env(name);
+	bool dummy;
+
+	if (v && vmswap_parse_switch(v, out ? out : &dummy))
+		return bad(name, v, "expected 0 or 1");
+	return 0;
 }
 
 static int parse_level(const char *v)
@@ -95,17 +122,12 @@ static int check_dir(const char *var, size_t max)
 
 int shim_config_load(void)
 {
+	uint64_t u;
 	const char *v;
 	int r;
 
-	if ((v = env(VMSWAP_ENV_DISABLE))) {
-		if (!strcmp(v, "1")) {
-			shim_cfg.disabled = true;
-			return 0;
-		}
-		if (strcmp(v, "0"))
-			return bad(VMSWAP_ENV_DISABLE, v, "expected 0 or 1");
-	}
+	if ((r = check_switch(VMSWAP_ENV_DISABLE, &shim_cfg.disabled)) || shim_cfg.disabled)
+		return r;
 	if ((v = env(VMSWAP_ENV_LOG))) {
 		r = parse_level(v);
 		if (r < 0)
@@ -126,11 +148,8 @@ int shim_config_load(void)
 			return bad(VMSWAP_ENV_MATCH, v, "pattern too long");
 		strcpy(shim_cfg.match, v);
 	}
-	if ((v = env(SHIM_ENV_ANON))) {
-		if (strcmp(v, "0") && strcmp(v, "1"))
-			return bad(SHIM_ENV_ANON, v, "expected 0 or 1");
-		shim_cfg.anon = v[0] == '1';
-	}
+	if ((r = check_switch(SHIM_ENV_ANON, &shim_cfg.anon)))
+		return r;
 	if ((v = env(VMSWAP_ENV_JOIN_TIMEOUT))) {
 		uint64_t s;
 
@@ -139,8 +158,10 @@ int shim_config_load(void)
 		shim_cfg.join_timeout_ms = s * 1000;
 	}
 	/* Read by the helper; checked here so that a typo cannot weaken it. */
-	if ((v = env(VMSWAP_ENV_SECCOMP)) && strcmp(v, "0") && strcmp(v, "1"))
-		return bad(VMSWAP_ENV_SECCOMP, v, "expected 0 or 1");
+	if ((r = check_switch(VMSWAP_ENV_SECCOMP, NULL)) ||
+	    (r = check_switch(VMSWAP_ENV_PRECOPY, NULL)) ||
+	    (r = check_switch(VMSWAP_ENV_HEADROOM_CHECK, NULL)))
+		return r;
 	if ((r = check_dir(VMSWAP_ENV_SWAP_DIR, PATH_MAX - 1)))
 		return r;
 	/* shim.sock lives under it and must fit a sockaddr_un. */
@@ -158,8 +179,8 @@ int shim_config_load(void)
 	} else {
 		default_helper(shim_cfg.helper, sizeof(shim_cfg.helper));
 	}
-	if ((v = env(VMSWAP_ENV_TEST_NO_UFFD)) && !strcmp(v, "1"))
-		shim_cfg.no_uffd = true;
+	if ((r = check_switch(VMSWAP_ENV_TEST_NO_UFFD, &shim_cfg.no_uffd)))
+		return r;
 	/* The helper's hooks: checked here, so a typo cannot pass silently. */
 	if ((v = env(VMSWAP_ENV_TEST_FAIL_WRITE_AFTER)) &&
 	    vmswap_parse_count(v, NULL, &(uint64_t){ 0 }))
@@ -167,6 +188,11 @@ int shim_config_load(void)
 	if ((v = env(VMSWAP_ENV_TEST_FAIL_READS)) &&
 	    vmswap_parse_fail_range(v, &(uint64_t){ 0 }, &(uint64_t){ 0 }))
 		return bad(VMSWAP_ENV_TEST_FAIL_READS, v, "expected AFTER:COUNT, COUNT at least 1");
+	if ((v = env(VMSWAP_ENV_TEST_OP_DELAY_MS)) && vmswap_parse_op_delay(v, &(unsigned){ 0 }))
+		return bad(VMSWAP_ENV_TEST_OP_DELAY_MS, v, "expected 0 to 10000 (ms)");
+	if ((v = env(VMSWAP_ENV_TEST_RESTART_DELAY_MS)) &&
+	    (vmswap_parse_count(v, NULL, &u) || u > VMSWAP_RESTART_DELAY_MAX_MS))
+		return bad(VMSWAP_ENV_TEST_RESTART_DELAY_MS, v, "expected 0 to 1000 (ms)");
 	shim_log(SHIM_LOG_DEBUG, "config: min size %llu, match \"%s\", anon %d, "
 		 "helper %s", (unsigned long long)shim_cfg.min_size,
 		 shim_cfg.match, shim_cfg.anon, shim_cfg.helper);

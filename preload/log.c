@@ -6,11 +6,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <vmswap/ratelimit.h>
+
 #include "log.h"
 
 #define PREFIX "vmswap: "
 
 int shim_log_level = SHIM_LOG_WARN;
+/* Errors and warnings, per call site (lock-free, see ratelimit.h). */
+static struct vmswap_rl limit;
 
 /* One write(2) per line so lines of concurrent threads do not interleave. */
 static void write_all(const char *buf, size_t len)
@@ -32,10 +36,20 @@ void shim_log(int level, const char *fmt, ...)
 	char buf[512];
 	size_t len = sizeof(PREFIX) - 1;
 	int saved = errno, n;
+	uint64_t dropped = 0;
 	va_list ap;
 
 	if (level > shim_log_level)
 		return;
+	if (level <= SHIM_LOG_WARN &&
+	    !vmswap_rl_allow(&limit, (uintptr_t)__builtin_return_address(0), vmswap_rl_now_ms(),
+			     &dropped))
+		goto out;
+	if (dropped) {
+		n = snprintf(buf, sizeof(buf), PREFIX "%llu similar messages suppressed\n",
+			     (unsigned long long)dropped);
+		write_all(buf, (size_t)n);
+	}
 	memcpy(buf, PREFIX, len);
 	va_start(ap, fmt);
 	n = vsnprintf(buf + len, sizeof(buf) - len - 1, fmt, ap);

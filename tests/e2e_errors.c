@@ -5,6 +5,8 @@
  * failing reads.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,8 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <vmswap/common.h>
+#include <vmswap/ratelimit.h>
 
 #include "harness.h"
 
@@ -252,6 +256,115 @@ Test(errors, malformed_control_lines_change_nothing)
 	h_vm_finish(vm);
 }
 
+/* All of @data into the control FIFO of @pid, waiting whenever it is full. */
+static void fifo_write_all(int pid, const char *data, size_t len)
+{
+	char path[512];
+	size_t off = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%d/%s", h_env.run, pid, VMSWAP_CONTROL_NAME);
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
+	while (off < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		ssize_t n = write(fd, data + off, len - off);
+
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		cr_assert(n < 0 && (errno == EAGAIN || errno == EINTR), "write %s: %s", path,
+			  strerror(errno));
+		cr_assert(poll(&pfd, 1, (int)(H_CMD_TIMEOUT_S * 1000)) >= 0 || errno == EINTR);
+		cr_assert(!(pfd.revents & (POLLERR | POLLHUP)), "the helper closed its FIFO");
+	}
+	close(fd);
+}
+
+/* Sum of N over the helper's "N similar messages suppressed" lines. */
+static uint64_t suppressed_sum(const char *log)
+{
+	const char *p = log;
+	uint64_t sum = 0;
+
+	while ((p = strstr(p, " similar messages suppressed"))) {
+		const char *q = p;
+
+		while (q > log && q[-1] >= '0' && q[-1] <= '9')
+			q--;
+		sum += strtoull(q, NULL, 10);
+		p++;
+	}
+	return sum;
+}
+
+/*
+ * 200k bad lines on the FIFO: the helper's warnings about them are rate
+ * limited (it shares the VMM's stderr), the number it dropped is reported
+ * once it logs that warning again, it still answers, and the VMM's data
+ * is intact.
+ */
+Test(errors, control_flood_warnings_are_rate_limited)
+{
+	enum { LINES = 200000 };
+	static const char bad_line[] = "bogus\n";
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
+	size_t one = sizeof(bad_line) - 1;
+	char *flood = malloc(LINES * one), *log = NULL;
+	unsigned extra = 0;
+	uint64_t shown, dropped;
+	double t0, elapsed;
+	pid_t helper = h_helper_pid(vm->pid);
+
+	cr_assert(flood);
+	for (size_t i = 0; i < LINES; i++)
+		memcpy(flood + i * one, bad_line, one);
+	t0 = h_now();
+	fifo_write_all(vm->pid, flood, LINES * one);
+	free(flood);
+	/* Lines are handled in order: this reply comes after every bad one. */
+	cr_assert(h_fifo_reply(vm->pid, "status id=flooded", "flooded", NULL, 0));
+	cr_assert(h_alive(helper), "helper died under the flood");
+	log = h_proc_stderr(vm->p);
+	cr_assert_lt(h_count_lines(log, "control: bad command"), 1000,
+		     "the flood's warnings were not limited:\n%.2000s", log);
+	/* One more bad line, until the budget allows it: then the count shows. */
+	for (;;) {
+		char id[32], line[48];
+
+		snprintf(id, sizeof(id), "more%u", extra);
+		snprintf(line, sizeof(line), "bogus\nstatus id=%s", id);
+		cr_assert(h_fifo_reply(vm->pid, line, id, NULL, 0));
+		extra++;
+		free(log);
+		log = h_proc_stderr(vm->p);
+		if (strstr(log, "similar messages suppressed"))
+			break;
+		cr_assert(h_now() - t0 < H_STATE_TIMEOUT_S + 60,
+			  "no 'similar messages suppressed' line after %u more bad lines:\n%.2000s",
+			  extra, log);
+		h_nap_ms(50);
+	}
+	elapsed = h_now() - t0;
+	shown = (uint64_t)h_count_lines(log, "control: bad command");
+	dropped = suppressed_sum(log);
+	cr_assert_eq(h_count_lines(log, "similar messages suppressed"), 1, "%.3000s", log);
+	cr_assert_eq(shown + dropped, LINES + extra,
+		     "%llu bad lines shown + %llu suppressed, want %u:\n%.3000s",
+		     (unsigned long long)shown, (unsigned long long)dropped, LINES + extra, log);
+	/* A burst, then a few lines a second while the flood lasted. */
+	cr_assert_leq(shown, VMSWAP_RL_BURST + (uint64_t)(elapsed * 1000 / VMSWAP_RL_INTERVAL_MS) + 1,
+		      "%llu warnings shown in %.1f s", (unsigned long long)shown, elapsed);
+	cr_assert_lt(shown, 1000, "%llu warnings shown", (unsigned long long)shown);
+	free(log);
+
+	h_ctl_ok(vm->pid, "status", NULL);
+	h_swap_out_verify_disable(vm->p);
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
+
 /* Write errors on the swap file (test hook in helper/swapfile.c). */
 Test(errors, failed_out_keeps_data_and_recovers)
 {
@@ -287,24 +400,54 @@ Test(errors, failed_out_keeps_data_and_recovers)
 	h_vm_finish(vm);
 }
 
-Test(errors, out_refused_without_a_swap_dir)
+/*
+ * out cannot create the swap file in @dir: refused with the reason, which
+ * status shows in last_error; the state stays Pending, and disable
+ * brings every page back.
+ */
+static void out_refused_in(const char *dir, const char *why)
 {
-	char env0[400];
+	char env0[400], err[256];
 	const char *const env[] = { env0, NULL };
 	struct h_vm *vm;
 	struct h_ctl c;
+	char *js;
 
-	snprintf(env0, sizeof(env0), "VMSWAP_SWAP_DIR=%s/missing", h_env.dir);
+	snprintf(env0, sizeof(env0), "VMSWAP_SWAP_DIR=%s", dir);
 	vm = h_vm_start_filled("--size 32M", env);
 	h_ctl_ok(vm->pid, "enable", NULL);
 	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
-	cr_assert_eq(c.rc, 1, "out without a swap dir: exit %d (want 1)\n%s%s", c.rc, c.out, c.err);
-	cr_assert(strstr(c.err, "swap file"), "message should say why: %s", c.err);
-	free(h_wait_state(vm->pid, "Pending"));
-	cr_assert_eq(h_metric(vm->pid, "staging_pages"), vm->pages);
+	cr_assert_eq(c.rc, 1, "out into %s: exit %d (want 1)\n%s%s", dir, c.rc, c.out, c.err);
+	cr_assert(strstr(c.err, "cannot create the swap file") && strstr(c.err, why),
+		  "message should say why (%s): %s", why, c.err);
+	js = h_wait_state(vm->pid, "Pending");
+	h_json_str(js, "last_error", err, sizeof(err));
+	cr_assert(strstr(err, "cannot create the swap file") && strstr(err, dir) && strstr(err, why),
+		  "last_error should say why out was refused:\n%s", js);
+	cr_assert_eq(h_json_u64(js, "staging_pages"), vm->pages, "%s", js);
+	cr_assert_eq(h_json_u64(js, "swap_pages"), 0, "%s", js);
+	free(js);
 	h_ok(vm->p, "verify");
-	h_disable_verify(vm->p);
+	h_disable_verify_empty(vm->p);
 	h_vm_finish(vm);
+}
+
+Test(errors, out_refused_without_a_swap_dir)
+{
+	char dir[400];
+
+	snprintf(dir, sizeof(dir), "%s/missing", h_env.dir);
+	out_refused_in(dir, "No such file or directory");
+}
+
+/* The helper keeps no CAP_DAC_OVERRIDE: a read-only dir stops root too. */
+Test(errors, out_refused_in_a_read_only_swap_dir)
+{
+	char dir[400];
+
+	snprintf(dir, sizeof(dir), "%s/readonly", h_env.dir);
+	cr_assert(mkdir(dir, 0500) == 0, "mkdir %s: %s", dir, strerror(errno));
+	out_refused_in(dir, "Permission denied");
 }
 
 /* ---- a full swap dir: a small tmpfs of the test's own ---- */
