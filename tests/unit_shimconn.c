@@ -16,7 +16,10 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../helper/helper.h"
@@ -30,6 +33,7 @@ static int shim_end;          /* the shim's end of the VMM's connection */
 static struct vs_conn *conn;  /* the helper's end */
 static int memfd;             /* a guest memfd of GUEST_BYTES */
 static uint32_t seq;
+static uint32_t last_flags;   /* flags of the last reply request_on() read */
 
 static int count_fds(void)
 {
@@ -103,6 +107,7 @@ static int request_on(int sock, struct vs_conn *c, const void *buf, size_t len,
 	cr_assert_eq(fx_send(sock, buf, len, fds, nfds), 0);
 	cr_assert_eq(vs_conn_handle(c), 0, "the helper dropped the connection");
 	cr_assert_eq(fx_recv_reply(sock, false, &rep), 0, "no well-formed reply");
+	last_flags = rep.flags;
 	if (len >= sizeof(struct vmswap_msg_hdr))
 		cr_assert_eq(rep.hdr.seq, ((const struct vmswap_msg_hdr *)buf)->seq);
 	cr_assert_eq(fx_recv_reply(sock, false, &rep), -EAGAIN, "a second reply");
@@ -575,6 +580,8 @@ Test(shimconn, too_many_processes)
 						.pidfd = -1, .sock = -1, .gen = 1 };
 	refused(&h, sizeof(h), &uffd, 1, -EMFILE, "one process too many");
 	cr_assert_lt(conn->proc, 0);
+	/* Nothing is out: the refused process may keep its memory unmanaged. */
+	cr_assert_eq(last_flags, VMSWAP_REPLY_MAY_KEEP);
 	/* Still the first message it waits for. */
 	vs.procs[VS_MAX_PROCS - 1].used = false;
 	hello();
@@ -599,4 +606,135 @@ Test(shimconn, garbage_on_one_connection_leaves_the_other)
 	cr_assert_lt(vs_conn_handle(other), 0);
 	vs_conn_close(other);
 	still_serving();
+}
+
+/* ---- failing closed ---- */
+
+static struct vmswap_msg_giveup giveup_msg(pid_t pid)
+{
+	struct vmswap_msg_giveup g;
+
+	memset(&g, 0, sizeof(g));
+	vmswap_msg_init(&g.hdr, VMSWAP_MSG_GIVEUP, sizeof(g), ++seq);
+	g.pid = pid;
+	g.err = ETIMEDOUT;
+	snprintf(g.reason, sizeof(g.reason), "helper did not\x1b answer");
+	return g;
+}
+
+/* A GIVEUP gets no reply, and the connection stays. */
+static void send_giveup(pid_t pid)
+{
+	struct vmswap_msg_giveup g = giveup_msg(pid);
+	struct vmswap_msg_reply rep;
+
+	cr_assert_eq(fx_send(shim_end, &g, sizeof(g), NULL, 0), 0);
+	cr_assert_eq(vs_conn_handle(conn), 0);
+	cr_assert_eq(fx_recv_reply(shim_end, false, &rep), -EAGAIN, "a GIVEUP was answered");
+}
+
+Test(shimconn, giveup_turns_the_helper_unmanaged)
+{
+	hello();
+	cr_assert(vs.managed);
+	send_giveup(getpid());
+	cr_assert_not(vs.managed);
+	cr_assert(strstr(vs.reason, "stopped waiting for the helper"), "reason: %s", vs.reason);
+	cr_assert_null(strchr(vs.reason, 0x1b), "a control byte reached the reason");
+	cr_assert_eq(vs.state, VS_READY, "nothing was out: nothing to swap in");
+	still_serving();
+}
+
+Test(shimconn, giveup_with_pages_out_starts_a_swap_in)
+{
+	hello();
+	vs.state = VS_ACTIVE;
+	send_giveup(getpid());
+	cr_assert_not(vs.managed);
+	cr_assert_eq(vs.state, VS_SWAP_IN_IN_PROGRESS);
+}
+
+Test(shimconn, giveup_for_another_process_is_ignored)
+{
+	hello();
+	send_giveup(getpid() + 1);
+	cr_assert(vs.managed);
+}
+
+Test(shimconn, child_without_uffd_refused_while_pages_are_out)
+{
+	struct vmswap_msg_hello h = hello_msg(getpid(), false);
+	int osock;
+	struct vs_conn *other = other_conn(&osock);
+
+	hello();
+	vs.c.swapped = 3; /* some pages are only in the swap file */
+	vs.state = VS_ACTIVE;
+	refused_on(osock, other, &h, sizeof(h), NULL, 0, -EPERM, "a child without a uffd");
+	cr_assert_eq(last_flags, 0, "told it may keep memory while pages are out");
+	vs.c.swapped = 0;
+}
+
+Test(shimconn, refused_while_registered_is_not_told_to_keep)
+{
+	struct vmswap_msg_hello h = hello_msg(getpid(), true);
+	int uffd = make_uffd(O_NONBLOCK);
+
+	for (int i = 0; i < VS_MAX_PROCS; i++)
+		vs.procs[i] = (struct vs_proc){ .used = true, .pid = 0x3fff0000 + i, .uffd = -1,
+						.pidfd = -1, .sock = -1, .gen = 1 };
+	vs.registered = true; /* an enable has begun */
+	refused(&h, sizeof(h), &uffd, 1, -EMFILE, "one process too many");
+	cr_assert_eq(last_flags, 0);
+	vs.registered = false;
+}
+
+static int dropped;
+
+static void count_drop(struct vs_conn *c)
+{
+	(void)c;
+	dropped++;
+}
+
+Test(shimconn, connections_silent_past_the_deadline_are_dropped)
+{
+	int osock, osock2;
+	struct vs_conn *other = other_conn(&osock), *talker = other_conn(&osock2);
+	struct vmswap_msg_hello h = hello_msg(getpid(), false);
+	uint64_t now = other->since_ms;
+
+	hello(); /* the VMM's connection, never dropped */
+	cr_assert_eq(fx_send(osock2, &h, sizeof(h), NULL, 0), 0); /* waiting to be read */
+	vs_conn_drop_silent(now + VS_CONN_HELLO_MS - 1, count_drop);
+	cr_assert_eq(dropped, 0, "dropped before the deadline");
+	vs_conn_drop_silent(now + VS_CONN_HELLO_MS + 1000, count_drop);
+	cr_assert_eq(dropped, 1, "want only the silent connection dropped, got %d", dropped);
+	(void)talker;
+}
+
+Test(shimconn, peers_outside_the_vmm_tree_are_refused)
+{
+	char why[VMSWAP_REASON_MAX];
+	int sv[2];
+	pid_t child;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	/* We are the VMM: our own peer passes. */
+	cr_assert_eq(vs_conn_peer_check(sv[1], why, sizeof(why)), 0, "%s", why);
+	/* Our parent as the VMM: we descend from it. */
+	vs.vmm_pid = getppid();
+	cr_assert_eq(vs_conn_peer_check(sv[1], why, sizeof(why)), 0, "%s", why);
+	/* A child of ours as the VMM: we are not in its tree. */
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	vs.vmm_pid = child;
+	cr_assert_eq(vs_conn_peer_check(sv[1], why, sizeof(why)), -EPERM);
+	cr_assert(strstr(why, "is not the VMM"), "why: %s", why);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
 }
