@@ -27,6 +27,7 @@
 
 #include "caps.h"
 #include "cmd.h"
+#include "dual.h"
 #include "fault.h"
 #include "helper.h"
 #include "keeper.h"
@@ -98,7 +99,7 @@ static void on_control(void)
 			if (skipping)
 				vs_state_command(VS_CMD_STATUS, "", false), vs_warn("control: line too long");
 			else if (vs_cmd_parse(line, have, &cmd, &err) == 0)
-				vs_state_command(cmd.verb, cmd.id, false);
+				vs_state_command_keep(cmd.verb, cmd.id, cmd.keep);
 			else
 				vs_warn("control: bad command: %s", err ? err : "?");
 			have = 0;
@@ -382,6 +383,8 @@ int main(int argc, char **argv)
 				bool busy = vs_state_busy();
 
 				pthread_mutex_lock(&vs.lock);
+				/* Pages held twice go to Failed as soon as they show (dual.h). */
+				publish |= vs_dual_watch();
 				publish |= busy || vs.c.faults != last_faults ||
 					   vs.err_seq != last_err;
 				last_faults = vs.c.faults;
