@@ -109,8 +109,10 @@ uint64_t vs_dual_scan(void)
 		if (!rec.have_u)
 			rec.have_u = vs_uncovered_first(-1, &rec.u) > 0;
 	}
-	if (!rec.pages)
+	if (!rec.pages) {
 		rec.have_u = false;
+		rec.set[0] = '\0'; /* a later finding is news again */
+	}
 	return rec.pages;
 }
 
@@ -122,6 +124,7 @@ uint64_t vs_dual_check(void)
 		rec.pages = 0;
 		rec.valid = false;
 		rec.clean_excess = 0;
+		rec.set[0] = '\0';
 		return 0;
 	}
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
@@ -184,9 +187,21 @@ void vs_dual_describe(char *buf, size_t n)
 		 first, rec.pages > (uint64_t)rec.nfirst ? "..." : "", who);
 }
 
-bool vs_dual_watch(void)
+/* last_error names them; set only when the finding changed. */
+static bool set_error(void)
 {
 	char msg[VS_ERR_MAX];
+
+	vs_dual_describe(msg, sizeof(msg));
+	if (!strcmp(msg, rec.set))
+		return false;
+	memcpy(rec.set, msg, sizeof(msg));
+	vs_set_error("%s", msg);
+	return true;
+}
+
+bool vs_dual_watch(void)
+{
 	bool changed;
 
 	if (!vs_dual_check() || vs.op_running)
@@ -195,21 +210,17 @@ bool vs_dual_watch(void)
 		return false;
 	changed = vs.state != VS_FAILED;
 	vs.state = VS_FAILED;
-	vs_dual_describe(msg, sizeof(msg));
-	if (strcmp(msg, rec.set)) {
-		memcpy(rec.set, msg, sizeof(msg));
-		vs_set_error("%s", msg);
-		changed = true;
-	}
-	return changed;
+	return set_error() || changed;
+}
+
+int vs_dual_fail(char *msg, size_t n)
+{
+	set_error();
+	snprintf(msg, n, "%s", rec.set);
+	return -EEXIST;
 }
 
 int vs_dual_refuse(char *msg, size_t n)
 {
-	if (!vs_dual_check())
-		return 0;
-	vs_dual_describe(rec.set, sizeof(rec.set));
-	vs_set_error("%s", rec.set);
-	snprintf(msg, n, "%s", rec.set);
-	return -EEXIST;
+	return vs_dual_check() ? vs_dual_fail(msg, n) : 0;
 }

@@ -50,7 +50,9 @@ void vs_dual_describe(char *buf, size_t n);
  * state or last_error changed (republish).
  */
 bool vs_dual_watch(void);
-/* At the start of an operation that would go on past them: -EEXIST and the message. */
+/* What was found is why the operation fails: the message in @msg (and last_error), -EEXIST. */
+int vs_dual_fail(char *msg, size_t n);
+/* At the start of an operation that would go on past them: vs_dual_fail(), or 0 when none. */
 int vs_dual_refuse(char *msg, size_t n);
 
 #endif

@@ -454,8 +454,7 @@ static bool stop_at_doubles(uint64_t moved_in_pass, char *msg, size_t n)
 	d = vs_dual_scan();
 	if (!d || (moved_in_pass && d < vs.c.staging + vs.c.swapped))
 		return false;
-	vs_dual_describe(msg, n);
-	vs_set_error("%s", msg);
+	vs_dual_fail(msg, n);
 	return true;
 }
 
