@@ -262,8 +262,16 @@ static void command(enum vs_cmd_verb verb, const char *id, bool chain, enum vs_c
 		reply(id, name, true, "status published");
 		goto out;
 	}
-	if (vs.managed)
-		vs_dual_watch(); /* pages held twice: Failed before deciding */
+	if (vs.managed) {
+		/*
+		 * Pages held twice: Failed before deciding. enable would stage
+		 * guest memory's bytes over the saved ones, so it looks page by
+		 * page, past what the cheap check can see.
+		 */
+		if (verb == VS_CMD_ENABLE)
+			vs_dual_scan();
+		vs_dual_watch();
+	}
 	st = vs_state_name(vs.state);
 	if (!vs.managed) {
 		snprintf(msg, sizeof(msg), "VMM runs unmanaged: %s", vs.reason);

@@ -316,3 +316,19 @@ Test(dual, names_the_process_that_maps_it_unregistered)
 	cr_assert_eq(write(go[1], &c, 1), 1);
 	cr_assert_eq(waitpid(pid, NULL, 0), pid);
 }
+
+/*
+ * Resident holes hide a page written behind from the block count (the
+ * cheap check), so enable, which would stage it, looks page by page.
+ */
+Test(dual, the_scan_sees_what_the_block_count_cannot)
+{
+	for (uint64_t pg = 0; pg < 100; pg++)
+		stage(pg, 1);
+	write_behind(50);
+	cr_assert_eq(check_pages(), 0, "1 block against 924 resident entries fits");
+	pthread_mutex_lock(&vs.lock);
+	cr_assert_eq(vs_dual_scan(), 1);
+	cr_assert_eq(vs_dual_check(), 1, "and the check keeps what the scan found");
+	pthread_mutex_unlock(&vs.lock);
+}
