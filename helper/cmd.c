@@ -35,6 +35,26 @@ int vs_cmd_lookup(const char *name, size_t len, enum vs_cmd_verb *out)
 	return -EINVAL;
 }
 
+const char *vs_cmd_keep_name(enum vs_cmd_keep keep)
+{
+	return keep == VS_KEEP_GUEST ? "guest" : keep == VS_KEEP_SAVED ? "saved" : "";
+}
+
+int vs_cmd_keep_lookup(const char *name, size_t len, enum vs_cmd_keep *out)
+{
+	static const enum vs_cmd_keep vals[] = { VS_KEEP_GUEST, VS_KEEP_SAVED };
+
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		const char *s = vs_cmd_keep_name(vals[i]);
+
+		if (strlen(s) == len && !memcmp(name, s, len)) {
+			*out = vals[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
@@ -80,8 +100,8 @@ static int fail(const char **err, const char *msg)
 
 int vs_cmd_parse(const char *line, size_t len, struct vs_cmd *out, const char **err)
 {
-	struct vs_cmd cmd = { .id = "" };
-	bool have_id = false;
+	struct vs_cmd cmd = { .id = "", .keep = VS_KEEP_NONE };
+	bool have_id = false, have_keep = false;
 	size_t i, w;
 
 	if (!line || !out)
@@ -116,6 +136,17 @@ int vs_cmd_parse(const char *line, size_t len, struct vs_cmd *out, const char **
 			return fail(err, "extra whitespace");
 		for (w = i; w < len && !is_blank(line[w]); w++)
 			;
+		if (w - i >= 5 && !memcmp(line + i, "keep=", 5)) {
+			if (have_keep)
+				return fail(err, "duplicate keep");
+			if (cmd.verb != VS_CMD_DISABLE)
+				return fail(err, "keep= only goes with disable");
+			if (vs_cmd_keep_lookup(line + i + 5, w - i - 5, &cmd.keep))
+				return fail(err, quote_err("keep= takes guest or saved, not",
+							   line + i + 5, w - i - 5));
+			have_keep = true;
+			continue;
+		}
 		if (w - i < 3 || memcmp(line + i, "id=", 3))
 			return fail(err, quote_err("unknown argument", line + i, w - i));
 		if (have_id)

@@ -2,8 +2,9 @@
 /*
  * Control-line parser shared by vmswap-helper (reading its control FIFO)
  * and vmswapctl. The grammar is in include/vmswap/common.h:
- *   <verb>[ id=<token>]['\r']['\n']
- * with exactly one space or tab between words and nothing else.
+ *   <verb>[ keep=guest|keep=saved][ id=<token>]['\r']['\n']
+ * with exactly one space or tab between words and nothing else. The
+ * arguments come in any order, each at most once; keep= only with disable.
  */
 #ifndef VS_CMD_H
 #define VS_CMD_H
@@ -14,9 +15,17 @@
 
 enum vs_cmd_verb { VS_CMD_ENABLE, VS_CMD_TRIM, VS_CMD_OUT, VS_CMD_DISABLE, VS_CMD_STATUS };
 
+/* disable's choice for a page found both in guest memory and saved (README "Double copies"). */
+enum vs_cmd_keep {
+	VS_KEEP_NONE,  /* keep both copies, stay Failed naming them */
+	VS_KEEP_GUEST, /* keep guest memory's bytes, drop the saved copy */
+	VS_KEEP_SAVED, /* write the saved copy over guest memory */
+};
+
 struct vs_cmd {
 	enum vs_cmd_verb verb;
 	char id[VMSWAP_TOKEN_MAX + 1]; /* "" when the line carries no id= */
+	enum vs_cmd_keep keep;         /* VS_KEEP_NONE when the line carries no keep= */
 };
 
 /*
@@ -32,5 +41,10 @@ const char *vs_cmd_name(enum vs_cmd_verb verb);
 
 /* Map a verb name of len bytes to its enum. 0 or -EINVAL. */
 int vs_cmd_lookup(const char *name, size_t len, enum vs_cmd_verb *out);
+
+/* "guest", "saved"; "" for VS_KEEP_NONE (and any other value). */
+const char *vs_cmd_keep_name(enum vs_cmd_keep keep);
+/* Map "guest" / "saved" of len bytes to its value. 0 or -EINVAL. */
+int vs_cmd_keep_lookup(const char *name, size_t len, enum vs_cmd_keep *out);
 
 #endif

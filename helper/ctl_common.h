@@ -30,6 +30,7 @@ struct vs_ctl_opts {
 	bool wait;
 	bool json;
 	double timeout_s;
+	enum vs_cmd_keep keep; /* disable --keep= */
 };
 
 /* A VMM whose helper was alive when we looked. */
@@ -59,6 +60,8 @@ int vs_ctl_new_id(int vmm_pid, char *id, size_t n);
 int vs_ctl_send(const struct vs_ctl_target *t, enum vs_cmd_verb verb, const char *id,
 		double deadline);
 int vs_ctl_send_error(const struct vs_ctl_target *t, enum vs_cmd_verb verb, int err);
+/* keep= for the lines vs_ctl_send() writes from now on (disable --keep). */
+void vs_ctl_send_keep(enum vs_cmd_keep keep);
 
 /* ctl_poll.c */
 typedef bool (*vs_ctl_done_fn)(const char *json, void *arg);

@@ -21,6 +21,8 @@ static const char vs_ctl_usage[] =
 	"  trim [--wait] [--timeout S]    drop zero and clean pages (from Pending)\n"
 	"  out [--wait] [--timeout S]     write staging to the swap file (from Pending)\n"
 	"  disable [--wait] [--timeout S] swap everything back in and return to Ready\n"
+	"    [--keep=guest|saved]         for pages held twice (README \"Double copies\"):\n"
+	"                                 keep guest memory's bytes, or the saved copy\n"
 	"  status [--json] [--timeout S]  show state, metrics, progress and last error\n"
 	"  list [--timeout S]             one line per VMM under the run directory\n"
 	"\n"
@@ -152,6 +154,9 @@ int main(int argc, char **argv)
 			o.wait = true;
 		} else if (!strcmp(a, "--json")) {
 			o.json = true;
+		} else if ((m = opt_value(argc, argv, &i, NULL, "--keep", &val))) {
+			if (m < 0 || vs_cmd_keep_lookup(val, strlen(val), &o.keep))
+				return usage_error("--keep takes guest or saved");
 		} else if (a[0] == '-' && a[1]) {
 			return usage_error("unknown option '%s'", a);
 		} else if (cmd) {
@@ -175,12 +180,15 @@ int main(int argc, char **argv)
 
 	if (act == ACT_LIST) {
 		/* Nothing in list waits: --timeout is accepted, as everywhere. */
-		if (have_pid || o.wait || o.json)
+		if (have_pid || o.wait || o.json || o.keep)
 			return usage_error("list takes no options but --timeout");
 		return vs_ctl_list();
 	}
 	if (o.json && o.verb != VS_CMD_STATUS)
 		return usage_error("--json only applies to status");
+	if (o.keep && o.verb != VS_CMD_DISABLE)
+		return usage_error("--keep only applies to disable");
+	vs_ctl_send_keep(o.keep);
 	if (o.verb == VS_CMD_STATUS) {
 		if (o.wait)
 			return usage_error("status takes only --json and --timeout");

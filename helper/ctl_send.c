@@ -35,6 +35,13 @@ int vs_ctl_new_id(int vmm_pid, char *id, size_t n)
 	return 0;
 }
 
+static enum vs_cmd_keep send_keep;
+
+void vs_ctl_send_keep(enum vs_cmd_keep keep)
+{
+	send_keep = keep;
+}
+
 /*
  * Non-blocking open: ENXIO tells us nobody reads the FIFO, instead of
  * hanging. One write() below PIPE_BUF is atomic, so lines from several
@@ -51,7 +58,8 @@ int vs_ctl_send(const struct vs_ctl_target *t, enum vs_cmd_verb verb, const char
 	r = vmswap_run_path(path, sizeof(path), t->vmm_pid, VMSWAP_CONTROL_NAME);
 	if (r)
 		return r;
-	r = snprintf(line, sizeof(line), "%s id=%s\n", vs_cmd_name(verb), id);
+	r = snprintf(line, sizeof(line), "%s%s%s id=%s\n", vs_cmd_name(verb),
+		     send_keep ? " keep=" : "", vs_cmd_keep_name(send_keep), id);
 	if (r < 0 || (size_t)r >= sizeof(line))
 		return -EINVAL;
 	len = (size_t)r;

@@ -28,6 +28,7 @@
 
 #include "caps.h"
 #include "cmd.h"
+#include "dual.h"
 #include "fault.h"
 #include "headroom.h"
 #include "helper.h"
@@ -101,7 +102,7 @@ static void on_control(void)
 			if (skipping)
 				vs_state_command(VS_CMD_STATUS, "", false), vs_warn("control: line too long");
 			else if (vs_cmd_parse(line, have, &cmd, &err) == 0)
-				vs_state_command(cmd.verb, cmd.id, false);
+				vs_state_command_keep(cmd.verb, cmd.id, cmd.keep);
 			else
 				vs_warn("control: bad command: %s", err ? err : "?");
 			have = 0;
@@ -419,6 +420,8 @@ int main(int argc, char **argv)
 
 				vs_conn_drop_silent(vs_now_ms(), drop_conn);
 				pthread_mutex_lock(&vs.lock);
+				/* Pages held twice go to Failed as soon as they show (dual.h). */
+				publish |= vs_dual_watch();
 				publish |= busy || vs.c.faults != last_faults ||
 					   vs.err_seq != last_err;
 				last_faults = vs.c.faults;

@@ -79,7 +79,7 @@ static int maps_line_obj(const char *line, uint64_t *start, uint64_t *end)
  * Every mapping of a guest memfd, in any process, must be one the helper
  * registers: an unregistered one would read a punched page as zeros.
  */
-int vs_find_uncovered(char *msg, size_t n)
+int vs_uncovered_first(int only, struct vs_uncovered *u)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
@@ -101,27 +101,41 @@ int vs_find_uncovered(char *msg, size_t n)
 		while (fgets(line, sizeof(line), f)) {
 			uint64_t start, end;
 			int o = maps_line_obj(line, &start, &end);
-			char comm[32] = "?";
 			FILE *c;
 
-			if (o < 0 || range_covered(pid, start, end))
+			if (o < 0 || (only >= 0 && o != only) || range_covered(pid, start, end))
 				continue;
 			snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+			snprintf(u->comm, sizeof(u->comm), "?");
 			if ((c = fopen(path, "re"))) {
-				if (fgets(comm, sizeof(comm), c))
-					comm[strcspn(comm, "\n")] = 0;
+				if (fgets(u->comm, sizeof(u->comm), c))
+					u->comm[strcspn(u->comm, "\n")] = 0;
 				fclose(c);
 			}
-			snprintf(msg, n, "process %d (%s) maps guest memory %s at %#llx-%#llx "
-				 "without a userfaultfd covering it; refusing to enable", pid, comm,
-				 vs.objs[o].name, (unsigned long long)start, (unsigned long long)end);
+			u->pid = pid;
+			u->obj = o;
+			u->start = start;
+			u->end = end;
 			found = 1;
 			break;
 		}
 		fclose(f);
 	}
 	closedir(d);
-	return found ? -EBUSY : 0;
+	return found;
+}
+
+int vs_find_uncovered(char *msg, size_t n)
+{
+	struct vs_uncovered u;
+	int r = vs_uncovered_first(-1, &u);
+
+	if (r <= 0)
+		return r;
+	snprintf(msg, n, "process %d (%s) maps guest memory %s at %#llx-%#llx "
+		 "without a userfaultfd covering it; refusing to enable", (int)u.pid, u.comm,
+		 vs.objs[u.obj].name, (unsigned long long)u.start, (unsigned long long)u.end);
+	return -EBUSY;
 }
 
 /*

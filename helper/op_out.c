@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "dual.h"
 #include "helper.h"
 #include "log.h"
 #include "ops.h"
@@ -203,7 +204,11 @@ int vs_op_out(char *msg, size_t n)
 	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
 	vs.progress_total = vs.c.staging;
 	vs.progress_done = 0;
+	/* Pages held twice (dual.h): stop here, before anyone takes Active as all is well. */
+	r = vs_dual_refuse(msg, n);
 	pthread_mutex_unlock(&vs.lock);
+	if (r)
+		return r;
 	/* A buffered file gets one writer (see the top). */
 	while (vs.swap_direct && nt < OUT_WRITERS - 1 &&
 	       pthread_create(&t[nt], NULL, out_writer, &run) == 0)

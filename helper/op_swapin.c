@@ -6,6 +6,10 @@
  * Pages go back with UFFDIO_COPY through a registered mapping, so a
  * pending madvise(MADV_REMOVE) makes the copy fail with EAGAIN instead of
  * racing it. Only a page no process maps is written with pwrite.
+ *
+ * A page guest memory already holds while its entry says it is saved is
+ * held twice (dual.h): never overwritten nor dropped silently. Both copies
+ * stay and disable fails naming them, unless disable keep= chose.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dual.h"
 #include "helper.h"
 #include "log.h"
 #include "manifest.h"
@@ -34,6 +39,8 @@ struct in_half {
 	int obj;
 	uint64_t pg, end;
 	uint64_t moved;
+	uint64_t kept_guest;   /* held twice: guest memory's bytes kept (keep=guest) */
+	uint64_t kept_saved;   /* held twice: the saved copy written over them (keep=saved) */
 	uint32_t behind;    /* slots from here to the last read are still cached */
 	int r;
 	uint8_t *buf;       /* IN_BATCH pages */
@@ -99,25 +106,26 @@ static int in_read(struct in_half *h, uint32_t slot, size_t n)
 
 /*
  * Install @count pages of @o from @pg with bytes at @src. vs.lock held.
- * Returns the number of pages settled (installed, or found present), or
- * -EAGAIN when an event must be read first.
+ * Returns the number of pages installed, *dup telling that guest memory
+ * already holds the page right after them, or -EAGAIN when an event must
+ * be read first.
  */
-static int64_t install(struct vs_obj *o, int obj, uint64_t pg, uint64_t count, const uint8_t *src)
+static int64_t install(struct vs_obj *o, int obj, uint64_t pg, uint64_t count, const uint8_t *src,
+		       bool *dup)
 {
 	struct vs_map *m = vs_map_for_page(obj, pg);
 	uint64_t done = 0;
 	int r;
 
+	*dup = false;
 	if (!m) {
 		/* Nobody maps it, so nobody can fault or discard it meanwhile. */
 		off_t at = (off_t)(pg * VS_PAGE_SIZE), d = lseek(o->fd, at, SEEK_DATA);
 
-		/*
-		 * Guest memory holds it too (a restart after a crash between the
-		 * staging and the punch): the guest's bytes are the newer ones.
-		 */
-		if (d == at)
-			return 1;
+		if (d == at) {
+			*dup = true;
+			return 0;
+		}
 		if (d > at && (uint64_t)(d - at) / VS_PAGE_SIZE < count)
 			count = (uint64_t)(d - at) / VS_PAGE_SIZE;
 		ssize_t w = pwrite(o->fd, src, count * VS_PAGE_SIZE, (off_t)(pg * VS_PAGE_SIZE));
@@ -133,8 +141,10 @@ static int64_t install(struct vs_obj *o, int obj, uint64_t pg, uint64_t count, c
 		count = room;
 	r = vs_uffd_copy(vs.procs[m->proc].uffd, m->addr + pg * VS_PAGE_SIZE - m->off, src,
 			 count * VS_PAGE_SIZE, &done);
-	if (r == -EEXIST)
-		return (int64_t)(done / VS_PAGE_SIZE) + 1; /* the next page is present */
+	if (r == -EEXIST) {
+		*dup = true; /* the next page is present */
+		return (int64_t)(done / VS_PAGE_SIZE);
+	}
 	if (r == -ESRCH || r == -ENOENT) {
 		if (r == -ESRCH)
 			vs.procs[m->proc].dead = true;
@@ -168,6 +178,65 @@ static void settle(struct vs_obj *o, uint64_t pg, uint64_t n)
 		vs_stg_punch(o, pg, n);
 }
 
+/*
+ * Guest memory holds page @pg of the half's object, which is saved too,
+ * with bytes @src. Both stay (noted), unless disable keep= chose. Returns
+ * 1 when the page is dealt with, 0 when guest memory no longer holds it
+ * (look again), or -errno. vs.lock held.
+ */
+static int dual_page(struct in_half *h, uint64_t pg, const uint8_t *src)
+{
+	struct vs_obj *o = h->o;
+	uint32_t e = o->pt[pg];
+
+	if (!vs_dual_in_guest(o, pg))
+		return 0;
+	switch (vs_dual_keep()) {
+	case VS_KEEP_GUEST:
+		vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, vs_pt_has_slot(e), vs_pt_slot(e)));
+		if (vs_pt_state(e) == VS_P_STAGING)
+			vs_stg_punch(o, pg, 1);
+		h->kept_guest++;
+		return 1;
+	case VS_KEEP_SAVED:
+		/* The page exists, so pwrite overwrites it and allocates nothing. */
+		if (pwrite(o->fd, src, VS_PAGE_SIZE, (off_t)(pg * VS_PAGE_SIZE)) != VS_PAGE_SIZE)
+			return errno ? -errno : -EIO;
+		settle(o, pg, 1);
+		h->moved++;
+		h->kept_saved++;
+		return 1;
+	default:
+		vs_dual_note();
+		return 1;
+	}
+}
+
+/*
+ * install() and settle() up to @count pages from @pg, bytes at @src, a
+ * page guest memory already holds going to dual_page(). Returns the pages
+ * passed (> 0) or -errno; -EAGAIN: look again later. vs.lock held.
+ */
+static int64_t put_pages(struct in_half *h, uint64_t pg, uint64_t count, const uint8_t *src)
+{
+	bool dup;
+	int64_t k = install(h->o, h->obj, pg, count, src, &dup);
+	int r;
+
+	if (k < 0)
+		return k;
+	if (k) {
+		settle(h->o, pg, (uint64_t)k);
+		h->moved += (uint64_t)k;
+	}
+	if (!dup)
+		return k ? k : -EAGAIN;
+	r = dual_page(h, pg + (uint64_t)k, src + (uint64_t)k * VS_PAGE_SIZE);
+	if (r < 0)
+		return k ? k : r;
+	return k + r ? k + r : -EAGAIN;
+}
+
 /* 0, or the error of install() (recorded); -EAGAIN is retried. */
 static int install_result(const struct vs_obj *o, int64_t k)
 {
@@ -188,27 +257,25 @@ static int64_t install_read(struct in_half *h, const uint64_t *pgs, uint64_t n, 
 	uint64_t i = 0;
 
 	while (i < n) {
-		uint64_t j = i, len;
-		int64_t k;
+		uint64_t j = i;
 
 		while (j < n && (j == i || pgs[j] == pgs[j - 1] + 1) && pgs[j] < o->npages &&
 		       vs_pt_state(o->pt[pgs[j]]) == VS_P_FILE && vs_pt_slot(o->pt[pgs[j]]) == slot0 + j)
 			j++;
-		len = j - i;
-		if (!len) {
+		if (j == i) {
 			i++; /* changed meanwhile (faulted in, discarded): the next pass sees it */
 			continue;
 		}
-		k = install(o, h->obj, pgs[i], len, h->buf + i * VS_PAGE_SIZE);
-		if (k <= 0)
-			return k;
-		settle(o, pgs[i], (uint64_t)k);
-		h->moved += (uint64_t)k;
-		if ((uint64_t)k < len) {
-			h->pg = pgs[i] + (uint64_t)k;
-			return 0;
+		/* Pieces: a mapping's end, or a page held twice, ends one copy. */
+		while (i < j) {
+			int64_t k = put_pages(h, pgs[i], j - i, h->buf + i * VS_PAGE_SIZE);
+
+			if (k <= 0) {
+				h->pg = pgs[i];
+				return k;
+			}
+			i += (uint64_t)k;
 		}
-		i = j;
 	}
 	h->pg = pgs[n - 1] + 1;
 	return 0;
@@ -242,12 +309,9 @@ static int swapin_run(struct in_half *h)
 		while (first + n < end && n < IN_BATCH &&
 		       vs_pt_state(o->pt[first + n]) == VS_P_STAGING)
 			n++;
-		k = install(o, h->obj, first, n, o->stg + first * VS_PAGE_SIZE);
-		if (k > 0) {
-			settle(o, first, (uint64_t)k);
-			h->moved += (uint64_t)k;
+		k = put_pages(h, first, n, o->stg + first * VS_PAGE_SIZE);
+		if (k > 0)
 			h->pg = first + (uint64_t)k;
-		}
 		pthread_mutex_unlock(&vs.lock);
 		return install_result(o, k);
 	}
@@ -306,7 +370,7 @@ static void *swapin_half(void *arg)
 }
 
 /* Every object, in two halves on two threads. 0 or -errno. */
-static int swapin_pass(struct in_half half[2], uint64_t *moved)
+static int swapin_pass(struct in_half half[2], uint64_t *moved, uint64_t kept[2])
 {
 	for (int i = 0; i < VS_MAX_OBJS; i++) {
 		struct vs_obj *o = &vs.objs[i];
@@ -327,6 +391,7 @@ static int swapin_pass(struct in_half half[2], uint64_t *moved)
 			half[j].pg = j ? mid : 0;
 			half[j].end = j ? UINT64_MAX : mid;
 			half[j].moved = 0;
+			half[j].kept_guest = half[j].kept_saved = 0;
 			half[j].r = 0;
 		}
 		two = mid && pthread_create(&t, NULL, swapin_half, &half[0]) == 0;
@@ -336,6 +401,8 @@ static int swapin_pass(struct in_half half[2], uint64_t *moved)
 		if (two)
 			pthread_join(t, NULL);
 		*moved += half[0].moved + half[1].moved;
+		kept[0] += half[0].kept_guest + half[1].kept_guest;
+		kept[1] += half[0].kept_saved + half[1].kept_saved;
 		if (half[0].r || half[1].r)
 			return half[0].r ? half[0].r : half[1].r;
 	}
@@ -373,10 +440,28 @@ void vs_swap_release(void)
 		vs_warn("truncating the swap file: %s", strerror(errno));
 }
 
+/*
+ * A pass left pages held twice (dual.h): stop when they are all that is
+ * left, or the pass moved nothing else. True with the message in @msg
+ * and last_error. vs.lock held.
+ */
+static bool stop_at_doubles(uint64_t moved_in_pass, char *msg, size_t n)
+{
+	uint64_t d;
+
+	if (!vs_dual_noted())
+		return false;
+	d = vs_dual_scan();
+	if (!d || (moved_in_pass && d < vs.c.staging + vs.c.swapped))
+		return false;
+	vs_dual_fail(msg, n);
+	return true;
+}
+
 int vs_op_disable(char *msg, size_t n)
 {
 	static struct in_half half[2];
-	uint64_t t0 = vs_now_ms(), moved = 0;
+	uint64_t t0 = vs_now_ms(), moved = 0, kept[2] = { 0, 0 };
 	int r = 0;
 
 	for (int j = 0; j < 2; j++) {
@@ -388,11 +473,14 @@ int vs_op_disable(char *msg, size_t n)
 	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
 	vs.progress_total = vs.c.staging + vs.c.swapped;
 	vs.progress_done = 0;
+	vs_dual_noted();
 	pthread_mutex_unlock(&vs.lock);
 	if (vs.swap_fd >= 0)
 		in_open();
 	for (;;) {
-		r = swapin_pass(half, &moved);
+		uint64_t before = moved;
+
+		r = swapin_pass(half, &moved, kept);
 		if (r == -ECANCELED) {
 			snprintf(msg, n, "swap in aborted");
 			in_close();
@@ -415,9 +503,21 @@ int vs_op_disable(char *msg, size_t n)
 			pthread_mutex_unlock(&vs.lock);
 			break;
 		}
+		if (stop_at_doubles(moved - before, msg, n)) {
+			pthread_mutex_unlock(&vs.lock);
+			in_close();
+			return -EEXIST;
+		}
 		pthread_mutex_unlock(&vs.lock);
 	}
 	in_close();
-	snprintf(msg, n, "swapped in %llu pages", (unsigned long long)moved);
+	if (kept[0] || kept[1]) {
+		snprintf(msg, n, "swapped in %llu pages; of %llu pages held twice, kept %s",
+			 (unsigned long long)moved, (unsigned long long)(kept[0] + kept[1]),
+			 kept[1] ? "the saved copies" : "guest memory's bytes");
+		vs_warn("%s", msg);
+	} else {
+		snprintf(msg, n, "swapped in %llu pages", (unsigned long long)moved);
+	}
 	return 0;
 }

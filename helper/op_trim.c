@@ -4,11 +4,17 @@
  * back as zero pages) and clean pages, whose bytes equal the copy the swap
  * file still holds from an earlier swap-out (they become FILE again).
  * Clean means byte-equal: we compare, we never guess.
+ *
+ * A zero page that guest memory holds too (dual.h) is not dropped: that
+ * would leave guest memory's bytes as the only copy without anyone
+ * choosing them. Trim leaves it staged and fails naming it.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "dual.h"
 #include "helper.h"
 #include "log.h"
 #include "ops.h"
@@ -32,6 +38,7 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 {
 	static uint8_t buf[VS_PAGE_SIZE] __attribute__((aligned(4096)));
 	uint64_t run = 0; /* pages at the end of the scan that left staging */
+	off_t data_at = lseek(o->fd, (off_t)(first * VS_PAGE_SIZE), SEEK_DATA); /* guest's */
 
 	for (uint64_t pg = first; pg < first + count; pg++) {
 		uint32_t e = o->pt[pg];
@@ -43,7 +50,10 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 			run = 0;
 			continue;
 		}
-		if (page_is_zero(data)) {
+		if (page_is_zero(data) && data_at >= 0 && (uint64_t)data_at / VS_PAGE_SIZE <= pg &&
+		    vs_dual_in_guest(o, pg)) {
+			vs_dual_note(); /* held twice: both stay */
+		} else if (page_is_zero(data)) {
 			if (vs_pt_has_slot(e))
 				vs_slots_free(&vs.slots, vs_pt_slot(e));
 			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, false, 0));
@@ -86,8 +96,12 @@ int vs_op_trim(char *msg, size_t n)
 	int r = 0;
 
 	pthread_mutex_lock(&vs.lock);
+	r = vs_dual_refuse(msg, n);
+	vs_dual_noted();
 	vs_progress_start_all();
 	pthread_mutex_unlock(&vs.lock);
+	if (r)
+		return r;
 	for (int i = 0; i < VS_MAX_OBJS && !r; i++) {
 		struct vs_obj *o = &vs.objs[i];
 
@@ -118,7 +132,13 @@ int vs_op_trim(char *msg, size_t n)
 	pthread_mutex_lock(&vs.lock);
 	vs.trans_pages = zero + clean;
 	vs.trans_ms = vs_now_ms() - t0;
+	if (vs_dual_noted()) {
+		vs_dual_scan();
+		r = vs_dual_refuse(msg, n);
+	}
 	pthread_mutex_unlock(&vs.lock);
+	if (r)
+		return r;
 	snprintf(msg, n, "trimmed %llu zero and %llu clean pages",
 		 (unsigned long long)zero, (unsigned long long)clean);
 	return 0;

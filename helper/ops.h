@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 int vs_op_enable(char *msg, size_t n);
 int vs_op_trim(char *msg, size_t n);
@@ -27,5 +28,13 @@ uint64_t vs_now_ms(void);
 
 /* Processes that map a guest memfd but hold no uffd. vs.lock held. */
 int vs_find_uncovered(char *msg, size_t n);
+/* The first such mapping (of object @only, or of any when -1): 1 and *u, 0 when none, or -errno. */
+struct vs_uncovered {
+	pid_t pid;
+	char comm[32];
+	int obj;
+	uint64_t start, end;
+};
+int vs_uncovered_first(int only, struct vs_uncovered *u);
 
 #endif

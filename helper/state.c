@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "dual.h"
 #include "helper.h"
 #include "keeper.h"
 #include "log.h"
@@ -26,6 +27,7 @@
 struct job {
 	enum vs_op op;
 	bool chain;
+	enum vs_cmd_keep keep; /* disable: pages held twice (dual.h) */
 	char id[VMSWAP_TOKEN_MAX + 1];
 };
 
@@ -90,12 +92,13 @@ static enum vs_state progress_state(enum vs_op op)
 	     : VS_SWAP_IN_IN_PROGRESS;
 }
 
-static int run_op(enum vs_op op, char *msg, size_t n)
+static int run_op(enum vs_op op, enum vs_cmd_keep keep, char *msg, size_t n)
 {
 	int r = 0;
 
 	pthread_mutex_lock(&vs.lock);
 	vs.op_running = true;
+	vs_dual_set_keep(op == VS_OP_DISABLE ? keep : VS_KEEP_NONE);
 	pthread_mutex_unlock(&vs.lock);
 	switch (op) {
 	case VS_OP_ENABLE: r = vs_op_enable(msg, n); break;
@@ -156,7 +159,7 @@ static void *worker_main(void *arg)
 		atomic_store(&aborting, false);
 		pthread_mutex_unlock(&wlock);
 
-		r = run_op(job.op, msg, sizeof(msg));
+		r = run_op(job.op, job.keep, msg, sizeof(msg));
 		int r_first = r;
 		/* SIGUSR1: enable, then trim, then out, unless something intervened. */
 		if (job.chain && !r) {
@@ -185,7 +188,7 @@ static void *worker_main(void *arg)
 				pthread_mutex_unlock(&wlock);
 				if (!go)
 					break;
-				r = run_op(next[i], msg, sizeof(msg));
+				r = run_op(next[i], VS_KEEP_NONE, msg, sizeof(msg));
 				pthread_mutex_lock(&wlock);
 				pthread_mutex_lock(&vs.lock);
 				after_op(next[i], r);
@@ -232,12 +235,13 @@ int vs_state_start(void)
 }
 
 /* Queue a job, aborting the running one. wlock held. */
-static void submit(enum vs_op op, bool chain, const char *id)
+static void submit(enum vs_op op, bool chain, const char *id, enum vs_cmd_keep keep)
 {
 	if (running.op != VS_OP_NONE)
 		atomic_store(&aborting, true);
 	queued.op = op;
 	queued.chain = chain;
+	queued.keep = keep;
 	snprintf(queued.id, sizeof(queued.id), "%s", id);
 	pthread_cond_signal(&wcond);
 }
@@ -247,19 +251,26 @@ static bool enable_busy(void)
 	return running.op == VS_OP_ENABLE || queued.op == VS_OP_ENABLE;
 }
 
-void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain)
+static void command(enum vs_cmd_verb verb, const char *id, bool chain, enum vs_cmd_keep keep)
 {
-	const char *name = vs_cmd_name(verb);
+	const char *name = vs_cmd_name(verb), *st;
 	char msg[600];
 
 	pthread_mutex_lock(&wlock);
 	pthread_mutex_lock(&vs.lock);
-	const char *st = vs_state_name(vs.state);
-
 	if (verb == VS_CMD_STATUS) {
 		reply(id, name, true, "status published");
 		goto out;
 	}
+	/*
+	 * Pages held twice: Failed before deciding. enable would stage
+	 * guest memory's bytes over the saved ones, so it looks page by
+	 * page, past what the cheap check can see.
+	 */
+	if (vs.managed && verb == VS_CMD_ENABLE)
+		vs_dual_scan();
+	vs_dual_watch();
+	st = vs_state_name(vs.state);
 	/* Unmanaged, pages the helper holds can still be put back. */
 	if (!vs.managed && (verb != VS_CMD_DISABLE || vs.state == VS_READY)) {
 		snprintf(msg, sizeof(msg), "VMM runs unmanaged: %s", vs.reason);
@@ -277,7 +288,15 @@ void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain)
 	}
 	switch (verb) {
 	case VS_CMD_ENABLE:
-		submit(VS_OP_ENABLE, chain, id); /* answered when it finished */
+		if (vs_dual_pages()) {
+			/* enable would stage guest memory's bytes over the saved copies. */
+			snprintf(msg, sizeof(msg), "enable refused: guest memory holds %llu pages "
+				 "that are also saved (see last_error); disable --keep=guest or "
+				 "--keep=saved resolves them", (unsigned long long)vs_dual_pages());
+			reply(id, name, false, msg);
+			goto out;
+		}
+		submit(VS_OP_ENABLE, chain, id, VS_KEEP_NONE); /* answered when it finished */
 		goto out;
 	case VS_CMD_TRIM:
 	case VS_CMD_OUT:
@@ -302,7 +321,7 @@ void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain)
 			vs_manifest_sync();
 		}
 		vs.state = progress_state(verb == VS_CMD_TRIM ? VS_OP_TRIM : VS_OP_OUT);
-		submit(verb == VS_CMD_TRIM ? VS_OP_TRIM : VS_OP_OUT, false, id);
+		submit(verb == VS_CMD_TRIM ? VS_OP_TRIM : VS_OP_OUT, false, id, VS_KEEP_NONE);
 		snprintf(msg, sizeof(msg), "%s started", name);
 		reply(id, name, true, msg);
 		goto out;
@@ -316,8 +335,10 @@ void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain)
 			goto out;
 		}
 		vs.state = VS_SWAP_IN_IN_PROGRESS;
-		submit(VS_OP_DISABLE, false, id);
-		reply(id, name, true, "disable started");
+		submit(VS_OP_DISABLE, false, id, keep);
+		snprintf(msg, sizeof(msg), "disable started%s%s", keep ? " keep=" : "",
+			 vs_cmd_keep_name(keep));
+		reply(id, name, true, msg);
 		goto out;
 	default:
 		reply(id, name, false, "unknown command");
@@ -325,6 +346,16 @@ void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain)
 out:
 	pthread_mutex_unlock(&vs.lock);
 	pthread_mutex_unlock(&wlock);
+}
+
+void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain)
+{
+	command(verb, id, chain, VS_KEEP_NONE);
+}
+
+void vs_state_command_keep(enum vs_cmd_verb verb, const char *id, enum vs_cmd_keep keep)
+{
+	command(verb, id, false, keep);
 }
 
 void vs_state_collect(void)
@@ -355,7 +386,7 @@ void vs_state_collect(void)
 	if (exit_requested && !exit_ready && !exit_gave_up && vs.state != VS_READY &&
 	    running.op == VS_OP_NONE && queued.op == VS_OP_NONE) {
 		vs.state = VS_SWAP_IN_IN_PROGRESS;
-		submit(VS_OP_DISABLE, false, "");
+		submit(VS_OP_DISABLE, false, "", VS_KEEP_NONE);
 	}
 	if (exit_requested && vs.state == VS_READY && running.op == VS_OP_NONE &&
 	    queued.op == VS_OP_NONE)
@@ -370,7 +401,11 @@ void vs_state_recover(void)
 	pthread_mutex_lock(&vs.lock);
 	if (vs.registered || vs.c.staging || vs.c.swapped) {
 		vs.state = VS_SWAP_IN_IN_PROGRESS;
-		submit(VS_OP_DISABLE, false, "recover");
+		/*
+		 * A crash between staging a unit and punching it leaves its pages
+		 * in both places, and guest memory's bytes are the newer ones.
+		 */
+		submit(VS_OP_DISABLE, false, "recover", VS_KEEP_GUEST);
 	} else {
 		vs.state = VS_READY;
 	}

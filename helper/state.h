@@ -28,6 +28,8 @@ int vs_state_start(void);
  * With @chain (SIGUSR1), enable goes on with trim and out.
  */
 void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain);
+/* The same with disable's keep= (README "Double copies"). */
+void vs_state_command_keep(enum vs_cmd_verb verb, const char *id, enum vs_cmd_keep keep);
 /* Collect finished operations (after the eventfd fired). */
 void vs_state_collect(void);
 /* SIGTERM: swap everything in, then vs_state_exit_ready() turns true. */

@@ -9,6 +9,7 @@
 
 #include <vmswap/common.h>
 
+#include "dual.h"
 #include "fault.h"
 #include "headroom.h"
 #include "helper.h"
@@ -89,6 +90,8 @@ int vs_status_render(char *buf, size_t n)
 	bool have_hr = !vs_headroom_get(&hr);
 
 	pthread_mutex_lock(&vs.lock);
+	if (vs.managed)
+		vs_dual_watch(); /* what status shows includes pages held twice */
 	for (int i = 0; i < VS_MAX_OBJS; i++)
 		if (vs.objs[i].used)
 			guest += vs.objs[i].npages;
@@ -119,12 +122,13 @@ int vs_status_render(char *buf, size_t n)
 	put(&b, "\"guest_pages\":%llu,\"trimmed_zero_pages\":%llu,\"trimmed_clean_pages\":%llu,"
 		"\"swap_file_bytes\":%llu,\"swap_slots_used\":%u,\"faults\":%llu,"
 		"\"fault_p50_us\":%llu,\"fault_p99_us\":%llu,\"fault_max_us\":%llu,"
-		"\"swap_read_errors\":%llu,\"processes\":%d,\"regions\":%d},\n",
+		"\"swap_read_errors\":%llu,\"double_pages\":%llu,\"processes\":%d,\"regions\":%d},\n",
 	    (unsigned long long)guest, (unsigned long long)vs.c.trimmed_zero,
 	    (unsigned long long)vs.c.redundant, (unsigned long long)swap_bytes,
 	    vs.slots.in_use, (unsigned long long)vs.c.faults, (unsigned long long)p50,
 	    (unsigned long long)p99, (unsigned long long)vs.c.lat_max_us,
-	    (unsigned long long)vs_swapfile_read_errors(), nprocs, nmaps);
+	    (unsigned long long)vs_swapfile_read_errors(), (unsigned long long)vs_dual_pages(),
+	    nprocs, nmaps);
 	put(&b, " \"state_transition\":{\"pages\":%llu,\"time_ms\":%llu},\n",
 	    (unsigned long long)vs.trans_pages, (unsigned long long)vs.trans_ms);
 	put(&b, " \"last_enable\":{\"phase\":\"%s\",\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"

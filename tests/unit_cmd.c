@@ -32,6 +32,51 @@ Test(cmd, accepts_every_verb_with_and_without_id)
 	cr_assert_eq(c.verb, VS_CMD_OUT);
 }
 
+Test(cmd, disable_takes_keep_in_any_order)
+{
+	struct vs_cmd c;
+
+	cr_assert_eq(parse("disable\n", &c), 0);
+	cr_assert_eq(c.keep, VS_KEEP_NONE);
+	cr_assert_eq(parse("disable keep=guest\n", &c), 0);
+	cr_assert_eq(c.verb, VS_CMD_DISABLE);
+	cr_assert_eq(c.keep, VS_KEEP_GUEST);
+	cr_assert_str_eq(c.id, "");
+	cr_assert_eq(parse("disable keep=saved id=7-1\n", &c), 0);
+	cr_assert_eq(c.keep, VS_KEEP_SAVED);
+	cr_assert_str_eq(c.id, "7-1");
+	cr_assert_eq(parse("disable id=7-2\tkeep=guest\r\n", &c), 0);
+	cr_assert_eq(c.keep, VS_KEEP_GUEST);
+	cr_assert_str_eq(c.id, "7-2");
+	cr_assert_str_eq(vs_cmd_keep_name(VS_KEEP_SAVED), "saved");
+	cr_assert_str_eq(vs_cmd_keep_name(VS_KEEP_NONE), "");
+}
+
+Test(cmd, rejects_bad_keep)
+{
+	static const char *const bad[] = {
+		"disable keep=\n", "disable keep=both\n", "disable keep=guests\n",
+		"disable keep=Guest\n", "disable keep=guest keep=saved\n",
+		"disable keep=guest keep=guest\n", "enable keep=guest\n", "out keep=saved\n",
+		"status keep=guest\n", "disable keep\n", "disable keep=guest  id=a\n",
+		"disable keep=gu\x01st\n",
+	};
+	struct vs_cmd c = { .verb = VS_CMD_STATUS, .id = "keep", .keep = VS_KEEP_SAVED };
+	const char *err;
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = NULL;
+		cr_assert_eq(vs_cmd_parse(bad[i], strlen(bad[i]), &c, &err), -EINVAL, "'%s'", bad[i]);
+		cr_assert(err && *err, "an error message for '%s'", bad[i]);
+		for (const char *p = err; *p; p++)
+			cr_assert(*p >= 0x20 && *p < 0x7f, "printable error for '%s'", bad[i]);
+		cr_assert_eq(c.keep, VS_KEEP_SAVED, "untouched on error");
+	}
+	err = NULL;
+	vs_cmd_parse("enable keep=guest", 17, &c, &err);
+	cr_assert_str_eq(err, "keep= only goes with disable");
+}
+
 Test(cmd, rejects_malformed_lines)
 {
 	static const char *const bad[] = {

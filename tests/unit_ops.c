@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../helper/dual.h"
 #include "../helper/helper.h"
 #include "../helper/ops.h"
 #include "../helper/swapfile.h"
@@ -212,8 +213,9 @@ Test(ops, failed_read_fails_disable_and_keeps_pages)
 
 /*
  * A page marked staged while guest memory still holds it (a helper that
- * died between staging and punching): swap-in keeps the guest's bytes,
- * the newer ones, and still brings back its staged neighbours.
+ * died between staging and punching): the recovery's swap-in (keep=guest)
+ * keeps the guest's bytes, the newer ones, and still brings back its
+ * staged neighbours. A plain disable keeps both (unit_dual.c).
  */
 Test(ops, swap_in_keeps_a_page_guest_memory_still_holds)
 {
@@ -225,6 +227,7 @@ Test(ops, swap_in_keeps_a_page_guest_memory_still_holds)
 	stage(2, 3, false, 0);
 	fx_fill_page(page, 1, 7);
 	cr_assert_eq(pwrite(o->fd, page, VS_PAGE_SIZE, VS_PAGE_SIZE), VS_PAGE_SIZE);
+	vs_dual_set_keep(VS_KEEP_GUEST);
 	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
 	check_guest(0, 1);
 	check_guest(1, 7);

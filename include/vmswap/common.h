@@ -10,9 +10,10 @@
  *                processes of the same VMM join the helper
  *
  * Control line grammar (at most VMSWAP_CMD_MAX bytes, '\n' terminated):
- *   <verb> [id=<token>]
+ *   <verb> [keep=guest|keep=saved] [id=<token>]  (arguments in any order)
  *   verb  := enable | trim | out | disable | status
  *   token := 1..32 chars of [A-Za-z0-9_.-]
+ *   keep= only with disable: what to do with pages held twice (README)
  * The helper answers each command in status.json "replies" (the last
  * VMSWAP_REPLIES_KEPT, newest last) as {"id","command","ok","message"}.
  * enable is answered when it finished; trim, out and disable when they

@@ -34,10 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > VMSWAP_CMD_MAX || !memchr(cmd.id, 0, sizeof(cmd.id)) ||
 	    !strcmp(vs_cmd_name(cmd.verb), "?"))
 		abort();
-	n = snprintf(line, sizeof(line), "%s%s%s\n", vs_cmd_name(cmd.verb),
+	if (cmd.keep != VS_KEEP_NONE && (cmd.verb != VS_CMD_DISABLE || !*vs_cmd_keep_name(cmd.keep)))
+		abort();
+	n = snprintf(line, sizeof(line), "%s%s%s%s%s\n", vs_cmd_name(cmd.verb),
+		     cmd.keep ? " keep=" : "", vs_cmd_keep_name(cmd.keep),
 		     cmd.id[0] ? " id=" : "", cmd.id);
 	if (vs_cmd_parse(line, (size_t)n, &again, &err) || again.verb != cmd.verb ||
-	    strcmp(again.id, cmd.id))
+	    strcmp(again.id, cmd.id) || again.keep != cmd.keep)
 		abort();
 	return 0;
 }
