@@ -3,7 +3,8 @@
  * A fork child maps guest memory too but inherits no uffd registration.
  * The child handler joins the helper with a uffd of its own before the
  * child's code runs, after giving converted memory copy-on-write
- * behaviour again (forkmem.c). All shim locks are held across fork() so
+ * behaviour again (forkmem.c); a child that cannot join closes its guest
+ * memory off (closeoff.h) rather than read holes the helper owns. All shim locks are held across fork() so
  * the child gets a consistent table and no lock held by a thread that is
  * gone.
  */

@@ -232,6 +232,14 @@ void *shim_guest_mmap(const struct shim_map *m, shim_mmap_fn call)
 			    (off_t)m->offset);
 	}
 	shim_conn_lock();
+	/*
+	 * Join (or learn we cannot) before the memory is mapped: a process
+	 * that cannot reach the helper holding it must not map it at all.
+	 */
+	if (kind == SHIM_GUEST_MEMFD && (shim_conn_ready(), shim_closeoff_refuses(m, kind))) {
+		shim_conn_unlock();
+		return MAP_FAILED;
+	}
 	/* Held across the call, so no region can appear in the range meanwhile. */
 	if (kind == SHIM_GUEST_ANON)
 		p = map_anon(m, call, &r, &kind);

@@ -5,9 +5,12 @@
  * joins the VMM's helper through <run dir>/<VMM pid>/shim.sock instead of
  * starting one of its own (build/tests/exec-vmm, tests/progs/execvmm.c).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -124,4 +127,45 @@ Test(exec, child_execd_while_active_faults_from_the_file)
 	h_disable_verify(x.p);
 	h_ok(x.p, "child-verify");
 	exec_vmm_finish(&x);
+}
+
+/*
+ * A child exec'd while Active that cannot reach the stalled helper is
+ * refused its guest mapping (EACCES), and the VMM's pages stay whole.
+ */
+Test(exec, child_execd_while_the_helper_is_stalled_is_refused_guest_memory)
+{
+	const char *const argv[] = { h_bin("tests/exec-vmm"), "16M", NULL };
+	const char *const env[] = { "VMSWAP_LOG=info", "VMSWAP_JOIN_TIMEOUT=1", NULL };
+	struct exec_vmm x;
+	const char *ans;
+	pid_t hp;
+	char *err;
+
+	h_require_uffd();
+	x.p = h_spawn(argv, env, false);
+	ans = h_ok(x.p, "info");
+	x.pid = (int)h_answer_u64(ans, "pid");
+	x.pages = h_answer_u64(ans, "pages");
+	child_quit(&x);
+	h_ok(x.p, "fill");
+	h_swap_out(x.p);
+	hp = h_helper_pid(x.pid);
+	cr_assert_gt(hp, 0);
+	cr_assert_eq(kill(hp, SIGSTOP), 0);
+	h_cmd(x.p, H_CMD_TIMEOUT_S, "child-start");
+	cr_assert(!strncmp(x.p->last, "err child-start", 15), "the child started: %s", x.p->last);
+	err = h_proc_stderr(x.p);
+	cr_assert(strstr(err, "refusing to map guest memory"), "no refusal:\n%s", err);
+	cr_assert(strstr(err, "Permission denied"), "the child's mmap did not fail with EACCES:\n%s",
+		  err);
+	free(err);
+	cr_assert_eq(kill(hp, SIGCONT), 0);
+	h_wait_u64_eq(x.pid, "processes", 1);
+	cr_assert_eq(h_metric(x.pid, "swap_pages"), x.pages, "a page came back unseen");
+	h_ok(x.p, "verify");
+	h_disable_verify(x.p);
+	/* Its failed child left exec-vmm unable to quit cleanly: end it. */
+	h_proc_kill(x.p, SIGKILL);
+	cr_assert(h_wait_rundir_gone(x.pid));
 }

@@ -53,11 +53,17 @@ struct st_stats {
 	/* toyvmm work. */
 	uint64_t verifies, touches, writes, balloons, balloon_pages, hotplugs, churns,
 		churn_writes, async_cmds, mismatches;
+	/* Processes around the VMM: forked children that verified the guest,
+	 * those forked while the helper was stalled past the join timeout and
+	 * so closed off (or that joined all the same), and helper stalls. */
+	uint64_t forks, stalled_forks, closed_off, stalls;
 	/* Helper counters at the end (cumulative). */
 	uint64_t from_staging, from_file, zeroed, faults;
 };
 
 #define ST_TRACE 40
+/* VMSWAP_JOIN_TIMEOUT of the stress's VMMs: a stalled fork waits past it. */
+#define ST_JOIN_TIMEOUT_S 2
 
 struct st_run {
 	const struct st_params *prm;

@@ -5,7 +5,9 @@
  * are left running while vmswap commands go on; toyvmm answers them in
  * order. Every touch and verify compares pages with toyvmm's model.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +138,51 @@ static void balloon(struct st_run *s, const uint64_t r[], bool async)
 	toy(s, async, "balloon %" PRIu64 " %" PRIu64, start, count);
 }
 
+static void helper_signal(struct st_run *s, int sig)
+{
+	if (kill(s->helper, sig))
+		st_fail(s, "cannot send signal %d to the helper %d: %s", sig, (int)s->helper,
+			strerror(errno));
+}
+
+/* The helper stops answering for a while (paged out, descheduled, traced). */
+static void helper_stall(struct st_run *s, unsigned ms)
+{
+	st_trace(s, "helper stalled for %u ms", ms);
+	s->st.stalls++;
+	helper_signal(s, SIGSTOP);
+	h_nap_ms(ms);
+	helper_signal(s, SIGCONT);
+}
+
+/*
+ * A child forked while the helper is stalled past the join timeout: it
+ * cannot join, so its guest memory is closed off and its first touch
+ * kills it (status 139), or the helper answered in time and it verified.
+ * Either way the parent's pages must stay whole (the cycle's verify).
+ */
+static void stalled_fork(struct st_run *s)
+{
+	struct h_proc *p = s->vm->p;
+	int r;
+
+	st_trace(s, "fork-verify with the helper stalled past the join timeout");
+	s->st.stalled_forks++;
+	helper_signal(s, SIGSTOP);
+	if (h_send(p, "fork-verify"))
+		st_fail(s, "cannot send fork-verify to toyvmm");
+	h_nap_ms(ST_JOIN_TIMEOUT_S * 1000 + 1000);
+	helper_signal(s, SIGCONT);
+	r = h_recv(p, H_CMD_TIMEOUT_S);
+	if (r)
+		st_fail(s, "toyvmm gave no answer to a stalled fork-verify: %s", strerror(-r));
+	if (!strcmp(p->last, "err fork-verify status=139"))
+		s->st.closed_off++;
+	else if (strcmp(p->last, "ok fork-verify"))
+		st_fail(s, "toyvmm answered '%s' to a fork-verify made while the helper stalled",
+			p->last);
+}
+
 void st_guest_step(struct st_run *s, const uint64_t r[])
 {
 	bool async = st_below(r[3], 100) < ASYNC_PCT;
@@ -183,6 +230,13 @@ void st_guest_step(struct st_run *s, const uint64_t r[])
 	} else if (k < 89 && s->hotplugs < MAX_HOTPLUGS) {
 		s->hotplugs++;
 		toy(s, async, "hotplug %uM", 2 * (1 + (unsigned)st_below(r[2], 4)));
+	} else if (k < 92) {
+		s->st.forks++;
+		toy(s, false, "fork-verify");
+	} else if (k < 93) {
+		stalled_fork(s);
+	} else if (k < 95) {
+		helper_stall(s, 20 + (unsigned)st_below(r[2], 600));
 	} else {
 		unsigned ms = (unsigned)st_below(r[2], 30);
 

@@ -64,6 +64,20 @@ static void one_line(struct st_run *s, const char *line)
 		op_finished(s, p);
 		return;
 	}
+	/*
+	 * A child forked while we stalled the helper gave up joining and died
+	 * closed off: its late connection or HELLO is refused, or its reply
+	 * finds it gone. Only after such a fork.
+	 */
+	const char *q = p;
+
+	if (s->st.stalled_forks && skip(&q, "warning: ") &&
+	    (strstr(q, "refused a shim.sock connection: ") ||
+	     strstr(q, "shim request 1 failed: ") || strstr(q, "replying to the shim: ") ||
+	     strstr(q, "dropping a shim.sock connection"))) {
+		st_trace(s, "helper log: %s", q);
+		return;
+	}
 	/* Our refused commands: "<verb> id=st<n>: <why>". */
 	if (skip(&p, "warning: ") && strstr(p, " id=st") && strstr(p, ": ")) {
 		s->st.log_refused++;

@@ -168,7 +168,7 @@ static void finish(struct st_run *s)
 static void run_layout(const struct st_params *p, const struct layout *l, unsigned idx,
 		       struct st_stats *out)
 {
-	static const char *const env[] = { "VMSWAP_LOG=info", NULL };
+	static const char *const env[] = { "VMSWAP_LOG=info", "VMSWAP_JOIN_TIMEOUT=2", NULL };
 	struct st_run *s = calloc(1, sizeof(*s));
 	char args[256];
 	double t0 = h_now(), last_note = t0;
@@ -258,7 +258,8 @@ static void report(const struct st_params *p, const struct layout *const l[],
 			"disable %llu), %llu sent behind another, %llu aborted before they started; back in: %llu from staging, "
 			"%llu from the file, %llu zero, %llu by completed disables; toyvmm: %llu "
 			"verifies, %llu touches, %llu writes, %llu balloons (%llu pages), %llu "
-			"hotplugs, %llu churns (%llu writes), %llu left running\n", "",
+			"hotplugs, %llu churns (%llu writes), %llu left running; %llu forks, %llu "
+			"forked under a stalled helper (%llu closed off), %llu helper stalls\n", "",
 			(unsigned long long)sum4(t->accepted),
 			(unsigned long long)t->accepted[ST_ENABLE],
 			(unsigned long long)t->accepted[ST_TRIM],
@@ -272,7 +273,9 @@ static void report(const struct st_params *p, const struct layout *const l[],
 			(unsigned long long)t->writes, (unsigned long long)t->balloons,
 			(unsigned long long)t->balloon_pages, (unsigned long long)t->hotplugs,
 			(unsigned long long)t->churns, (unsigned long long)t->churn_writes,
-			(unsigned long long)t->async_cmds);
+			(unsigned long long)t->async_cmds, (unsigned long long)t->forks,
+			(unsigned long long)t->stalled_forks, (unsigned long long)t->closed_off,
+			(unsigned long long)t->stalls);
 	}
 	fprintf(stderr, "stress: PASS (replay with STRESS_SEED=%" PRIu64 ")\n", p->seed);
 }
