@@ -11,6 +11,14 @@
 
 #define VS_UNIT_BYTES ((off_t)2 << 20) /* punch only whole THP units */
 
+/*
+ * Must the unit [unit_pg, unit_pg + 2 MiB) stay resident? Yes when the
+ * tracked pages end at @end_pg inside it and the memfd holds data past
+ * them there: a whole-unit punch would destroy data no mapping of ours
+ * shows, and a partial one could split a huge page into subpages that
+ * fault without uffd.
+ */
+bool vs_unit_keep(const struct vs_obj *o, uint64_t unit_pg, uint64_t end_pg);
 /* Allocate and map staging for every data extent, before any freeze. */
 void vs_prealloc_staging(void);
 /*

@@ -101,6 +101,15 @@ static void stage_unit_frozen(struct stage_job *j, off_t unit, off_t uend,
 	struct vs_obj *o = j->o;
 
 	pthread_mutex_lock(&vs.lock);
+	if (!j->r && n > 0 && uend - unit < VS_UNIT_BYTES &&
+	    vs_unit_keep(o, (uint64_t)unit / VS_PAGE_SIZE, (uint64_t)uend / VS_PAGE_SIZE)) {
+		/* Stays resident: its staging copies are not needed. */
+		for (int i = 0; i < n; i++)
+			vs_stg_punch(o, (uint64_t)ext[i][0] / VS_PAGE_SIZE,
+				     (uint64_t)(ext[i][1] - ext[i][0]) / VS_PAGE_SIZE);
+		pthread_mutex_unlock(&vs.lock);
+		return;
+	}
 	if (!j->r && vs.install_gen != gen) {
 		j->d = j->h = -1;
 		n = unit_extents(j, unit, uend, ext);
@@ -131,6 +140,17 @@ static void mark_copied(struct stage_job *j, off_t ext[][2], int n)
 		     pg < (uint64_t)ext[i][1] / VS_PAGE_SIZE && pg < j->o->wp_pages; pg++)
 			vs_bit_set(j->o->copied, pg);
 	pthread_mutex_unlock(&vs.lock);
+}
+
+bool vs_unit_keep(const struct vs_obj *o, uint64_t unit_pg, uint64_t end_pg)
+{
+	uint64_t unit_end = unit_pg + (uint64_t)VS_UNIT_BYTES / VS_PAGE_SIZE;
+	off_t d;
+
+	if (end_pg >= unit_end)
+		return false;
+	d = lseek(o->fd, (off_t)(end_pg * VS_PAGE_SIZE), SEEK_DATA);
+	return d >= 0 ? (uint64_t)d < unit_end * VS_PAGE_SIZE : errno != ENXIO;
 }
 
 /* Copy the data pages of [from, to) of an object to staging, 2 MiB at a time. */

@@ -115,6 +115,8 @@ static int punch_unit(struct vs_obj *o, uint64_t unit, uint64_t *moved)
 		any = o->copied[w] != 0;
 	if (!any)
 		return 0; /* nothing copied, or demoted by a write */
+	if (vs_unit_keep(o, unit, o->npages < end ? o->npages : end))
+		return 0; /* stays resident; its copies go (vs_wp_end) */
 	for (uint64_t pg = unit; pg < end; pg++) {
 		uint32_t e = was[pg - unit] = o->pt[pg];
 

@@ -31,6 +31,44 @@ Test(shim, raw_syscall_memfd_is_guest)
 	h_mapper_one_kind("raw:8M", "guest-raw");
 }
 
+/*
+ * A mapping that ends inside a 2 MiB unit of a larger memfd: enable
+ * punches whole units, but never the memfd's data past the mapping
+ * (mapper's verify reads it back with pread).
+ */
+static void tail_cycle(const char *precopy)
+{
+	const char *const env[] = { "VMSWAP_LOG=info", precopy, NULL };
+	const char *const specs[] = { "memfd-tail:3M", NULL };
+	const char *const want[] = { "guest-memfd-tail", NULL };
+	struct h_mapper m;
+	uint64_t pages;
+
+	h_require_uffd();
+	h_mapper_start(&m, "tests/mapper", specs, env);
+	pages = h_mapper_taken(&m, want);
+	cr_assert_eq(pages, 768);
+	h_ok(m.p, "fill");
+	h_ctl_ok(m.p->pid, "enable", NULL);
+	/* The first unit goes; the second, shared with the tail's data, stays. */
+	cr_assert_eq(h_metric(m.p->pid, "staging_pages"), 512);
+	h_out(m.p, 512);
+	h_ok(m.p, "verify");
+	h_ok(m.p, "fill");
+	h_disable_verify(m.p);
+	h_mapper_finish(&m);
+}
+
+Test(shim, memfd_data_past_the_mapping_is_left_alone)
+{
+	tail_cycle("VMSWAP_PRECOPY=1");
+}
+
+Test(shim, memfd_data_past_the_mapping_is_left_alone_copying_frozen)
+{
+	tail_cycle("VMSWAP_PRECOPY=0");
+}
+
 /* In the loader's "calling init:" trace, a's constructor ran before b's. */
 static void assert_init_order(const struct h_proc *p, const char *a, const char *b)
 {

@@ -9,6 +9,9 @@
  *                                default "guest-KIND"
  *   KIND := memfd    memfd_create() + mmap(), MAP_SHARED, RW
  *         | mmap64   memfd_create() + mmap64()
+ *         | memfd-tail  memfd_create() of SIZE + 1 MiB, only SIZE mapped; the
+ *                  tail holds data of its own (written with pwrite), which
+ *                  verify also checks (with pread): nothing may touch it
  *         | raw      syscall(SYS_memfd_create) + mmap()
  *         | private  memfd_create() + mmap(MAP_PRIVATE)
  *         | exec     memfd_create() + mmap(PROT_READ|PROT_WRITE|PROT_EXEC)
@@ -52,7 +55,11 @@ struct map {
 	uint32_t gen; /* 0: never written, reads zero */
 	bool anon;    /* private anonymous: DONTNEED zeroes it */
 	bool priv;    /* MAP_PRIVATE of a file: DONTNEED has no simple model */
+	int tail_fd;  /* memfd-tail: the memfd, whose bytes past len are TAIL_BYTE */
 };
+
+#define TAIL_BYTES (1u << 20)
+#define TAIL_BYTE 0xa5
 
 static struct map maps[MAX_MAPS];
 static unsigned nmaps;
@@ -140,6 +147,7 @@ static int add_spec(const char *spec)
 		snprintf(m->name, sizeof(m->name), "%s", nm ? nm + 1 : kind);
 		m->len = len;
 		m->anon = true;
+		m->tail_fd = -1;
 		nmaps++;
 		return 0;
 	}
@@ -150,9 +158,21 @@ static int add_spec(const char *spec)
 	else if (!strcmp(kind, "exec"))
 		prot |= PROT_EXEC;
 	else if (strcmp(kind, "memfd") && strcmp(kind, "mmap64") && strcmp(kind, "raw") &&
-		 strcmp(kind, "shmfile"))
+		 strcmp(kind, "shmfile") && strcmp(kind, "memfd-tail"))
 		return -EINVAL;
-	fd = make_fd(kind, name, len);
+	m->tail_fd = -1;
+	if (!strcmp(kind, "memfd-tail")) {
+		static uint8_t tail[TAIL_BYTES];
+
+		fd = make_fd("memfd", name, len);
+		memset(tail, TAIL_BYTE, sizeof(tail));
+		if (fd < 0 || ftruncate(fd, (off_t)(len + TAIL_BYTES)) ||
+		    pwrite(fd, tail, sizeof(tail), (off_t)len) != (ssize_t)sizeof(tail))
+			return -errno;
+		m->tail_fd = fd;
+	} else {
+		fd = make_fd(kind, name, len);
+	}
 	if (fd < 0)
 		return -errno;
 	if (!strcmp(kind, "mmap64"))
@@ -226,6 +246,19 @@ static void cmd_fill(void)
 	printf("ok fill pages=%zu\n", pages);
 }
 
+/* The memfd's bytes past the mapping, read without mapping them. */
+static bool tail_intact(const struct map *m)
+{
+	static uint8_t buf[TAIL_BYTES];
+
+	if (pread(m->tail_fd, buf, sizeof(buf), (off_t)m->len) != (ssize_t)sizeof(buf))
+		return false;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		if (buf[i] != TAIL_BYTE)
+			return false;
+	return true;
+}
+
 static void cmd_verify(void)
 {
 	size_t pages = 0, bad;
@@ -236,6 +269,10 @@ static void cmd_verify(void)
 			continue;
 		if ((bad = check_map(k, maps[k].gen, &w))) {
 			printf("err verify %s page=%zu word=%u\n", maps[k].name, bad - 1, w);
+			return;
+		}
+		if (maps[k].tail_fd >= 0 && !tail_intact(&maps[k])) {
+			printf("err verify %s tail past the mapping changed\n", maps[k].name);
 			return;
 		}
 		pages += maps[k].len / PAGE;
