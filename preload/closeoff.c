@@ -8,6 +8,7 @@
 
 #include "closeoff.h"
 #include "log.h"
+#include "memfd.h"
 #include "regions.h"
 
 /* Written by one thread (the fork child, or under the connection lock). */
@@ -59,7 +60,9 @@ bool shim_closeoff_refuses(const struct shim_map *m, int kind)
 	bool hit = false;
 
 	if (all) {
-		hit = kind == SHIM_GUEST_MEMFD;
+		/* A memfd this program made itself cannot be the helper's. */
+		hit = kind == SHIM_GUEST_MEMFD && !(m->fd >= 0 && !fstat(m->fd, &st) &&
+						    shim_memfd_ours(&st));
 	} else if (nids && m->fd >= 0 && !(m->flags & MAP_ANONYMOUS) && !fstat(m->fd, &st)) {
 		for (size_t i = 0; i < nids && !hit; i++)
 			hit = ids[i].dev == st.st_dev && ids[i].ino == st.st_ino;

@@ -19,7 +19,8 @@
  * later mappings of the memfd (dev, ino). Async-signal-safe. */
 void shim_closeoff_range(uintptr_t addr, size_t len, dev_t dev, ino_t ino);
 
-/* Refuse every later mapping of guest memory (an exec'd process refused). */
+/* Refuse every later mapping of guest memory this program did not create
+ * itself (an exec'd process its ancestor's helper could not take). */
 void shim_closeoff_all(void);
 
 /* Is anything closed off? (A cheap test for the mmap fast path.) */

@@ -70,6 +70,13 @@ static bool lookup(const struct stat *st, char *name, size_t n)
 	return hit;
 }
 
+bool shim_memfd_ours(const struct stat *st)
+{
+	char name[NAME_LEN];
+
+	return lookup(st, name, sizeof(name));
+}
+
 int shim_memfd_name(int fd, const struct stat *st, char *name, size_t n)
 {
 	static const char pre[] = "/memfd:", post[] = " (deleted)";

@@ -3,6 +3,7 @@
 #ifndef SHIM_MEMFD_H
 #define SHIM_MEMFD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -15,6 +16,9 @@ void shim_memfd_record(int fd, const char *name);
  * that cannot be told.
  */
 int shim_memfd_name(int fd, const struct stat *st, char *name, size_t n);
+
+/* Did our memfd_create() make this file (among the last 64 it made)? */
+bool shim_memfd_ours(const struct stat *st);
 
 void shim_memfd_lock(void);
 void shim_memfd_unlock(void);
