@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fault thread: serves every uffd, in every state.
- * Order of resolution: staging, then swap file (with fault-around), then
- * zero. Non-cooperative events of a batch are applied before its faults
- * (see helper.h on why the read and the events share the lock).
+ * Order of resolution: staging, then swap file (with read-ahead per
+ * stream, fault_stream.h), then zero. Non-cooperative events of a batch
+ * are applied before its faults (see helper.h on why the read and the
+ * events share the lock). Swap-file reads are handed to the readers
+ * (fault_read.h) and never block this thread; a fault on a page whose
+ * read is in flight waits in a list and is resolved again when a read
+ * finishes.
  *
  * A failed swap-file read leaves the faulting thread blocked: it gets no
  * page, so never wrong bytes. After a backoff (doubling up to
@@ -22,6 +26,9 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "fault_int.h"
+#include "fault_read.h"
+#include "fault_stream.h"
 #include "helper.h"
 #include "log.h"
 #include "swapfile.h"
@@ -30,28 +37,27 @@
 
 #define FAULT_BATCH 64
 #define FAULT_ROUNDS 16        /* read rounds per lock hold, so workers get a turn */
-#define AROUND_MIN 1           /* a random fault reads just its page */
-#define AROUND_MAX 256         /* pages: 1 MiB of read-ahead for sequential faults */
 #define WAKE_TOKEN UINT64_MAX
+#define READ_DONE_TOKEN (UINT64_MAX - 1)
+#define WAITING_MAX 4096       /* faults waiting for a read; one per blocked thread */
 #define RETRY_MIN_MS 1
 #define RETRY_MAX_MS 256
-#define FAULT_RETRY 1          /* resolve(): the read failed, the thread waits for a retry */
 
 static pthread_t fault_thread;
-static uint8_t *bounce;        /* AROUND_MAX pages, used by the fault thread only */
+static int read_done_fd = -1;
 
-/* Per process: the last file-fault run [run_start, next_seq) and its window. */
-static uint64_t run_start[VS_MAX_PROCS], next_seq[VS_MAX_PROCS];
-static uint32_t window[VS_MAX_PROCS];
+/* Faults waiting for a read in flight (or a free read slot). vs.lock held. */
+static struct { int pidx; uint32_t gen; uint64_t addr; uint64_t t0; } waiting[WAITING_MAX];
+static int nwaiting;
 
-/* Processes with faults waiting for a retry, and when. Fault thread only. */
+/* Processes with faults waiting for a retry, and when. vs.lock held. */
 static bool retry_proc[VS_MAX_PROCS];
 static uint32_t retry_gen[VS_MAX_PROCS];
-static uint64_t retry_at;      /* ns, 0: none */
+static _Atomic uint64_t retry_at; /* ns, 0: none */
 static unsigned retry_ms = RETRY_MIN_MS;
 static uint64_t fail_streak;   /* failed reads since the last good one */
 
-static uint64_t now_ns(void)
+uint64_t vs_fault_now_ns(void)
 {
 	struct timespec ts;
 
@@ -59,7 +65,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void record_latency(uint64_t ns)
+void vs_fault_record_latency(uint64_t ns)
 {
 	uint64_t us = ns / 1000;
 	unsigned b = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
@@ -72,24 +78,23 @@ static void record_latency(uint64_t ns)
 	vs.c.faults++;
 }
 
-static void read_failed(uint32_t slot, int r)
+void vs_fault_read_failed(uint32_t slot, int r)
 {
 	if (!fail_streak++)
 		vs_set_error("reading swap file slot %u: %s", slot, strerror(-r));
 }
 
-/* The faulting threads of @pidx wait; arm the backoff. */
-static void retry_later(int pidx)
+void vs_fault_retry_later(int pidx)
 {
 	retry_proc[pidx] = true;
 	retry_gen[pidx] = vs.procs[pidx].gen;
 	if (!retry_at) {
-		retry_at = now_ns() + retry_ms * 1000000ull;
+		retry_at = vs_fault_now_ns() + retry_ms * 1000000ull;
 		retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
 	}
 }
 
-static void read_worked(void)
+void vs_fault_read_worked(void)
 {
 	if (fail_streak)
 		vs_warn("swap file reads work again after %llu failed reads",
@@ -105,7 +110,7 @@ static int retry_timeout(void)
 
 	if (!retry_at)
 		return -1;
-	now = now_ns();
+	now = vs_fault_now_ns();
 	return now >= retry_at ? 0 : (int)((retry_at - now + 999999) / 1000000);
 }
 
@@ -134,75 +139,30 @@ static void retry_wake(void)
 	}
 }
 
-/* 0, FAULT_RETRY when the read failed, or -errno from the copy. */
-static int fault_from_file(int pidx, struct vs_map *m, struct vs_obj *o,
-			   uint64_t page, uint64_t pg)
+/*
+ * A fault from the swap file: plan its read and hand it to the readers,
+ * or wait for a read in flight. 0: nothing more to do here now.
+ */
+static int fault_from_file(int pidx, struct vs_map *m, uint64_t page, uint64_t pg,
+			   uint64_t t0)
 {
-	struct vs_proc *p = &vs.procs[pidx];
-	uint32_t slot = vs_pt_slot(o->pt[pg]);
-	uint64_t map_end = m->addr + m->len, done = 0;
-	uint32_t w, n = 1;
-	int r;
+	struct vs_run run;
 
-	/*
-	 * Widen only when the fault lands in or just past the last run: a
-	 * random fault pays for one page, while vCPUs sweeping interleaved
-	 * pages (each its own stride) still count as one sequential stream.
-	 */
-	if (page >= run_start[pidx] &&
-	    page < next_seq[pidx] + (uint64_t)(window[pidx] + 8) * VS_PAGE_SIZE)
-		w = window[pidx] * 4 > AROUND_MAX ? AROUND_MAX : window[pidx] * 4;
-	else
-		w = AROUND_MIN;
-	/* Grow the run while the next page is also swapped, at the next slot. */
-	while (n < w && page + (uint64_t)n * VS_PAGE_SIZE < map_end && pg + n < o->npages) {
-		uint32_t e = o->pt[pg + n];
-
-		if (vs_pt_state(e) != VS_P_FILE || vs_pt_slot(e) != slot + n)
-			break;
-		n++;
+	if (!vs_fault_read_busy(m->obj, pg)) {
+		vs_stream_plan(pidx, m, &vs.objs[m->obj], page, pg, &run);
+		if (!vs_fault_read_submit(pidx, m->obj, &run, page, t0))
+			return 0;
 	}
-	window[pidx] = w;
-	run_start[pidx] = page;
-	next_seq[pidx] = page + (uint64_t)n * VS_PAGE_SIZE;
-
-	r = vs_swapfile_read(vs.swap_fd, slot, bounce, n);
-	if (r && n > 1) {
-		/* Perhaps only the read-ahead is unreadable: the faulting page alone. */
-		read_failed(slot, r);
-		n = 1;
-		next_seq[pidx] = page + VS_PAGE_SIZE;
-		r = vs_swapfile_read(vs.swap_fd, slot, bounce, 1);
+	if (nwaiting == WAITING_MAX) {
+		/* Cannot happen with fewer blocked threads; faulting again is safe. */
+		vs_uffd_wake(vs.procs[pidx].uffd, page, VS_PAGE_SIZE);
+		return 0;
 	}
-	if (r) {
-		read_failed(slot, r);
-		retry_later(pidx);
-		return FAULT_RETRY;
-	}
-	read_worked();
-	/* The faulting page first: its thread runs on while the rest go in. */
-	r = vs_uffd_copy(p->uffd, page, bounce, VS_PAGE_SIZE, &done);
-	if (!r && n > 1) {
-		uint64_t more = 0;
-
-		r = vs_uffd_copy(p->uffd, page + VS_PAGE_SIZE, bounce + VS_PAGE_SIZE,
-				 (uint64_t)(n - 1) * VS_PAGE_SIZE, &more);
-		done += more;
-		if (r == -EEXIST || r == -EAGAIN)
-			r = 0; /* read-ahead only; the faulting page is in */
-	}
-	for (uint64_t i = 0; i < done / VS_PAGE_SIZE; i++) {
-		uint32_t e = o->pt[pg + i];
-
-		/* Keep the slot: if the page comes back unchanged, trim reuses it. */
-		vs_page_set(o, pg + i, vs_pt_make(VS_P_RESIDENT, true, vs_pt_slot(e)));
-		vs.c.copied_from_file++;
-	}
-	if (vs.wp_phase != VS_WP_OFF)
-		vs_wp_installed(o, pg, done / VS_PAGE_SIZE);
-	if (r == -EEXIST && done)
-		r = 0; /* the faulting page was copied and woken */
-	return r;
+	waiting[nwaiting].pidx = pidx;
+	waiting[nwaiting].gen = vs.procs[pidx].gen;
+	waiting[nwaiting].addr = page;
+	waiting[nwaiting++].t0 = t0;
+	return 0;
 }
 
 /*
@@ -244,11 +204,14 @@ static void punch_later(int obj, uint64_t pg)
 	punch_q[punch_n++].pg = pg;
 }
 
-/* Resolve one fault at @addr of process @pidx. 0, or -EAGAIN to retry later. */
-static int resolve(int pidx, uint64_t addr, bool wp)
+/*
+ * Resolve one fault at @addr of process @pidx, read at @t0 (ns). 0, or
+ * -EAGAIN to retry later.
+ */
+static int resolve(int pidx, uint64_t addr, bool wp, uint64_t t0)
 {
 	struct vs_proc *p = &vs.procs[pidx];
-	uint64_t page = addr & ~(uint64_t)(VS_PAGE_SIZE - 1), t0 = now_ns(), pg;
+	uint64_t page = addr & ~(uint64_t)(VS_PAGE_SIZE - 1), pg;
 	struct vs_map *m = vs_map_find(pidx, page);
 	struct vs_obj *o;
 	uint32_t e;
@@ -280,17 +243,16 @@ static int resolve(int pidx, uint64_t addr, bool wp)
 		}
 		break;
 	case VS_P_FILE:
-		r = fault_from_file(pidx, m, o, page, pg);
-		break;
+		return fault_from_file(pidx, m, page, pg, t0);
 	default:
 		r = vs_uffd_zeropage(p->uffd, page, VS_PAGE_SIZE);
 		if (!r)
 			vs.c.zeroed++;
 		break;
 	}
-	if (!r || (vs_pt_state(e) == VS_P_FILE && vs_pt_state(o->pt[pg]) == VS_P_RESIDENT))
+	if (!r)
 		vs.install_gen++;
-	if (!r && vs_pt_state(e) != VS_P_FILE && vs.wp_phase != VS_WP_OFF)
+	if (!r && vs.wp_phase != VS_WP_OFF)
 		vs_wp_installed(o, pg, 1);
 done:
 	switch (r) {
@@ -298,8 +260,6 @@ done:
 		break;
 	case -EAGAIN:
 		return -EAGAIN;
-	case FAULT_RETRY:
-		return 0;       /* no wake: the thread waits for retry_wake() */
 	case -EEXIST:
 		/* Installed through another mapping meanwhile: just wake. */
 		vs_uffd_wake(p->uffd, page, VS_PAGE_SIZE);
@@ -323,8 +283,25 @@ done:
 		vs_uffd_wake(p->uffd, page, VS_PAGE_SIZE);
 		return 0;
 	}
-	record_latency(now_ns() - t0);
+	vs_fault_record_latency(vs_fault_now_ns() - t0);
 	return 0;
+}
+
+/* Faults that waited for a read: resolve them again. vs.lock held. */
+static void resolve_waiting(void)
+{
+	int n = nwaiting;
+
+	nwaiting = 0;
+	for (int i = 0; i < n; i++) {
+		struct vs_proc *p = &vs.procs[waiting[i].pidx];
+
+		if (!p->used || p->gen != waiting[i].gen || p->uffd < 0)
+			continue;
+		/* -EAGAIN: an event is pending; waking makes the thread fault after it. */
+		if (resolve(waiting[i].pidx, waiting[i].addr, false, waiting[i].t0) == -EAGAIN)
+			vs_uffd_wake(p->uffd, waiting[i].addr, VS_PAGE_SIZE);
+	}
 }
 
 static void apply_event(int pidx, const struct uffd_msg *msg)
@@ -366,7 +343,7 @@ static void apply_event(int pidx, const struct uffd_msg *msg)
 static void serve(int pidx, uint32_t gen)
 {
 	struct uffd_msg msgs[FAULT_BATCH];
-	struct { uint64_t addr; bool wp; } pending[FAULT_BATCH];
+	struct { uint64_t addr; bool wp; uint64_t t0; } pending[FAULT_BATCH];
 	int npend = 0;
 
 	for (int round = 0; round < FAULT_ROUNDS || npend; round++) {
@@ -397,6 +374,7 @@ static void serve(int pidx, uint32_t gen)
 		cnt = n > 0 ? (int)((size_t)n / sizeof(msgs[0])) : 0;
 		for (int i = 0; i < cnt; i++) {
 			if (msgs[i].event == UFFD_EVENT_PAGEFAULT) {
+				pending[npend].t0 = vs_fault_now_ns();
 				pending[npend].addr = msgs[i].arg.pagefault.address;
 				pending[npend++].wp = msgs[i].arg.pagefault.flags &
 						      UFFD_PAGEFAULT_FLAG_WP;
@@ -405,7 +383,7 @@ static void serve(int pidx, uint32_t gen)
 			}
 		}
 		for (int i = 0; i < npend; i++)
-			if (resolve(pidx, pending[i].addr, pending[i].wp) == -EAGAIN)
+			if (resolve(pidx, pending[i].addr, pending[i].wp, pending[i].t0) == -EAGAIN)
 				pending[keep++] = pending[i];
 		npend = keep;
 	}
@@ -423,12 +401,24 @@ static void *fault_main(void *arg)
 
 			if (d == WAKE_TOKEN)
 				continue;
+			if (d == READ_DONE_TOKEN) {
+				uint64_t v;
+
+				if (read(read_done_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+					vs_err("fault thread: reading the readers' eventfd: %s",
+					       strerror(errno));
+				pthread_mutex_lock(&vs.lock);
+				resolve_waiting();
+				punch_flush();
+				pthread_mutex_unlock(&vs.lock);
+				continue;
+			}
 			pthread_mutex_lock(&vs.lock);
 			serve((int)(uint32_t)d, (uint32_t)(d >> 32));
 			punch_flush();
 			pthread_mutex_unlock(&vs.lock);
 		}
-		if (retry_at && now_ns() >= retry_at) {
+		if (retry_at && vs_fault_now_ns() >= retry_at) {
 			pthread_mutex_lock(&vs.lock);
 			retry_wake();
 			pthread_mutex_unlock(&vs.lock);
@@ -442,14 +432,17 @@ int vs_fault_start(void)
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_TOKEN };
 	int r;
 
-	bounce = aligned_alloc(VS_PAGE_SIZE, (size_t)AROUND_MAX * VS_PAGE_SIZE);
-	if (!bounce)
-		return -ENOMEM;
+	struct epoll_event done = { .events = EPOLLIN, .data.u64 = READ_DONE_TOKEN };
+
 	vs.fault_epfd = epoll_create1(EPOLL_CLOEXEC);
 	vs.fault_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vs.fault_epfd < 0 || vs.fault_wake_fd < 0)
 		return -errno;
 	if (epoll_ctl(vs.fault_epfd, EPOLL_CTL_ADD, vs.fault_wake_fd, &ev) < 0)
+		return -errno;
+	if ((r = vs_fault_read_start(&read_done_fd)))
+		return r;
+	if (epoll_ctl(vs.fault_epfd, EPOLL_CTL_ADD, read_done_fd, &done) < 0)
 		return -errno;
 	r = pthread_create(&fault_thread, NULL, fault_main, NULL);
 	return -r;
@@ -463,6 +456,7 @@ void vs_fault_stop(void)
 	if (write(vs.fault_wake_fd, &one, sizeof(one)) < 0)
 		return;
 	pthread_join(fault_thread, NULL);
+	vs_fault_read_stop();
 }
 
 void vs_fault_latency(uint64_t *p50, uint64_t *p99)

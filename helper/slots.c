@@ -56,6 +56,8 @@ int vs_slots_alloc(struct vs_slots *s, uint32_t *slot)
 		return -ENOSPC;
 	s->used[w] |= 1ull << bit;
 	s->lowest = n + 1;
+	if (n < s->high)
+		s->epoch++; /* a slot used before: its old bytes are about to go */
 	if (n + 1 > s->high)
 		s->high = n + 1;
 	s->in_use++;
@@ -102,6 +104,7 @@ void vs_slots_reset(struct vs_slots *s)
 	if (s->used)
 		memset(s->used, 0, (size_t)s->words * sizeof(*s->used));
 	s->lowest = s->high = s->in_use = 0;
+	s->epoch++;
 }
 
 uint32_t vs_slots_end(const struct vs_slots *s)

@@ -17,6 +17,7 @@ struct vs_slots {
 	uint32_t lowest;   /* no free slot below this */
 	uint32_t high;     /* one past the highest slot ever in use (file size) */
 	uint32_t in_use;
+	uint64_t epoch;    /* bumps when a slot used before is handed out again (or all are) */
 };
 
 void vs_slots_init(struct vs_slots *s);

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Reads from the swap file for faults, off the fault thread and outside
+ * vs.lock: a pool of reader threads keeps several reads in flight, so a
+ * vCPU never waits for another one's disk read, and staging faults,
+ * events and operations never wait for the disk at all.
+ *
+ * A read is planned under vs.lock (the pages are then "in flight": other
+ * faults on them wait for it), done without any lock, and installed
+ * under vs.lock only if every page still says what it said when the read
+ * began: same state, same slot, same mapping, no slot freed meanwhile.
+ * Otherwise the faulting thread is woken and faults again, and the fault
+ * thread resolves it afresh, after any REMOVE/UNMAP/REMAP it has applied.
+ */
+#ifndef VS_FAULT_READ_H
+#define VS_FAULT_READ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fault_stream.h"
+
+/* Start the readers; *done_fd becomes readable when a read was installed. */
+int vs_fault_read_start(int *done_fd);
+void vs_fault_read_stop(void);
+/* Is object page @pg in a read in flight? vs.lock held. */
+bool vs_fault_read_busy(int obj, uint64_t pg);
+/*
+ * Queue the read of @run for the fault at @page of process @pidx, which
+ * started at @t0 (ns). vs.lock held. 0, or -EBUSY when every read slot is
+ * taken (the fault waits for one).
+ */
+int vs_fault_read_submit(int pidx, int obj, const struct vs_run *run, uint64_t page,
+			 uint64_t t0);
+
+#endif

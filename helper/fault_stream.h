@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Read-ahead for faults from the swap file. Each process has a few
+ * streams, as the kernel keeps read-ahead state per open file: several
+ * vCPUs sweeping several areas each get their own widening window, and a
+ * sweep downwards reads below the fault. A fault that continues no stream
+ * replaces the least recently used one and reads just its page.
+ */
+#ifndef VS_FAULT_STREAM_H
+#define VS_FAULT_STREAM_H
+
+#include <stdint.h>
+
+#include "helper.h"
+
+#define VS_AROUND_MAX 256 /* pages: 1 MiB, the most one fault reads */
+
+/* One read: @n pages from @addr (object page @pg, file slot @slot) on. */
+struct vs_run {
+	uint64_t addr;
+	uint64_t pg;
+	uint32_t slot;
+	uint32_t n;
+	uint32_t f; /* the faulting page's index in the run */
+};
+
+/*
+ * Plan the read for a fault at @page (object page @pg, in state FILE) of
+ * process @pidx through mapping @m: consecutive pages that are also only
+ * in the file, at consecutive slots. vs.lock held; fault thread only.
+ */
+void vs_stream_plan(int pidx, const struct vs_map *m, const struct vs_obj *o, uint64_t page,
+		    uint64_t pg, struct vs_run *run);
+
+#endif
