@@ -16,7 +16,7 @@
  *                     SWAP_DIR/vmswap-bench-PID.swap; run.sh sets it)
  *   BENCH_WORK        private temp dir to use (run.sh sets it)
  *   BENCH_KEEP=1      keep the temp dir (logs of toyvmm, vmprobe, helper)
- *   BENCH_ONLY        comma-separated parts to run: limits,uffd,kswap,vmswap,probe
+ *   BENCH_ONLY        comma-separated parts to run: limits,uffd,kswap,vmswap,probe,wake
  *   BENCH_STRICT=1    exit 3 when a target went unmeasured and no part says
  *                     why (make check-bench: the bench itself still works)
  */
@@ -96,7 +96,7 @@ static long env_long(const char *name, long def, long lo, long hi)
 	return v;
 }
 
-/* BENCH_ONLY=a,b: run only those parts (limits uffd kswap vmswap probe). */
+/* BENCH_ONLY=a,b: run only those parts (limits uffd kswap vmswap probe wake). */
 static bool part(const char *name)
 {
 	const char *only = getenv("BENCH_ONLY");
@@ -229,12 +229,15 @@ int main(int argc, char **argv)
 			bm_uffd_run();
 		if (part("probe"))
 			bm_probe_run();
+		if (part("wake"))
+			bm_wake_run();
 		last = bm_now() - r0;
 	}
 	bm_kswap_cleanup();
-	if (bm_notes("vmswap", 0) || bm_notes("probe", 0)) {
+	if (bm_notes("vmswap", 0) || bm_notes("probe", 0) || bm_notes("wake", 0)) {
 		tail_log("toyvmm.log");
 		tail_log("vmprobe.log");
+		tail_log("wake-toyvmm.log");
 	}
 	snprintf(json, sizeof(json), "%s/bench/results.json", bm.build);
 	broken = bm_report(bm_now() - t0, json);
