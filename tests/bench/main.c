@@ -11,7 +11,7 @@
  *   BENCH_PROBE_SIZE  guest of the fault-latency probe (default min(SIZE, 256M))
  *   BENCH_SWAP_DIR    where every file goes (default /var/tmp)
  *   BENCH_BUDGET_S    no new repetition starts when it would end after this
- *                     (default 270)
+ *                     (default 1200)
  *   BENCH_KSWAP_FILE  path of the kernel swap file (default
  *                     SWAP_DIR/vmswap-bench-PID.swap; run.sh sets it)
  *   BENCH_WORK        private temp dir to use (run.sh sets it)
@@ -147,7 +147,7 @@ static void configure(int argc, char **argv)
 								      : 256ull << 20);
 	bm.reps = (int)env_long("BENCH_REPS", 3, 1, BM_MAX_REPS);
 	bm.samples = (int)env_long("BENCH_SAMPLES", 2000, 10, 100000);
-	bm.budget_s = (double)env_long("BENCH_BUDGET_S", 270, 1, 86400);
+	bm.budget_s = (double)env_long("BENCH_BUDGET_S", 1200, 1, 86400);
 	s = getenv("BENCH_SWAP_DIR");
 	if (!realpath(s && *s ? s : "/var/tmp", bm.swap_dir)) {
 		fprintf(stderr, "vmswap-bench: swap dir %s: %s\n", s ? s : "/var/tmp",
