@@ -193,33 +193,52 @@ out:
 	return NULL;
 }
 
-/* @n threads, each its contiguous share of @bytes read in order; MiB/s. */
+/* The file opened once more: its own read-ahead state. fd or -errno. */
+static int reopen(int fd, int flags)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * @n threads, each its contiguous share of @bytes read in order; MiB/s.
+ * Each has its own open file, as read-ahead is kept per open file: on a
+ * shared one the threads' streams would look random to it.
+ */
 static double cold_seq(struct wk *w, int n, uint64_t bytes)
 {
 	struct rd r[WK_MAX_THREADS] = { 0 };
 	uint64_t pages = bytes / BM_PAGE;
-	double t0;
+	double t0, mibps = NAN;
 	int err = 0;
 
+	for (int i = 0; i < n; i++)
+		r[i].fd = -1;
+	for (int i = 0; i < n && !err; i++)
+		err = (r[i].fd = reopen(w->fd, O_RDONLY)) < 0 ? r[i].fd : 0;
 	drop_caches(w);
 	t0 = bm_now();
-	for (int i = 0; i < n; i++) {
-		r[i].fd = w->fd;
+	for (int i = 0; i < n && !err; i++) {
 		r[i].first = pages * (uint64_t)i / (uint64_t)n * BM_PAGE;
 		r[i].len = pages * (uint64_t)(i + 1) / (uint64_t)n * BM_PAGE - r[i].first;
-		if ((r[i].err = -pthread_create(&r[i].tid, NULL, seq_reader, &r[i])))
-			break;
+		err = -pthread_create(&r[i].tid, NULL, seq_reader, &r[i]);
 	}
 	for (int i = 0; i < n; i++) {
 		if (r[i].tid)
 			pthread_join(r[i].tid, NULL);
 		err = err ? err : r[i].err;
 	}
-	if (err) {
+	if (!err)
+		mibps = (double)bytes / BM_MIB / (bm_now() - t0);
+	else
 		bm_note("wake", "cold read on %d threads: %s", n, strerror(-err));
-		return NAN;
-	}
-	return (double)bytes / BM_MIB / (bm_now() - t0);
+	for (int i = 0; i < n; i++)
+		if (r[i].fd >= 0)
+			close(r[i].fd);
+	return mibps;
 }
 
 /* @n threads of @count random O_DIRECT 4 KiB reads each; reads/s. */
@@ -290,7 +309,7 @@ out:
 
 static int make_file(struct wk *w)
 {
-	char *buf = aligned_alloc(BM_PAGE, WK_CHUNK), path[64];
+	char *buf = aligned_alloc(BM_PAGE, WK_CHUNK);
 	uint64_t seed = 0x3a3a + (uint64_t)bm_rep_count();
 	int r = 0;
 
@@ -310,9 +329,8 @@ static int make_file(struct wk *w)
 	if (!r && fdatasync(w->fd) < 0)
 		r = -errno;
 	/* The same file without the page cache, as the helper reads its swap file. */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", w->fd);
-	if (!r && (w->dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC)) < 0)
-		r = -errno;
+	if (!r && (w->dfd = reopen(w->fd, O_RDONLY | O_DIRECT)) < 0)
+		r = w->dfd;
 out:
 	free(buf);
 	return r;
@@ -344,7 +362,6 @@ static int rand_runs(struct wk *w)
 	uint64_t samples = (uint64_t)bm.samples < w->np ? (uint64_t)bm.samples : w->np;
 	double *lat = calloc(samples, sizeof(double));
 	struct load l = { .fd = -1 };
-	char path[64];
 	struct pt pt;
 	int r = -1;
 
@@ -373,11 +390,10 @@ static int rand_runs(struct wk *w)
 	/* The same beside a reader of another big file in the swap dir. */
 	if (put_out(w))
 		goto out;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", w->fd);
-	l.fd = open(path, O_RDONLY | O_CLOEXEC); /* its own read-ahead */
+	l.fd = reopen(w->fd, O_RDONLY); /* its own read-ahead */
 	l.len = bm.size;
 	if (l.fd < 0 || (r = pthread_create(&l.tid, NULL, load_main, &l))) {
-		bm_note("wake", "no load reader: %s", strerror(l.fd < 0 ? errno : r));
+		bm_note("wake", "no load reader: %s", strerror(l.fd < 0 ? -l.fd : r));
 		r = -1;
 		goto out;
 	}
