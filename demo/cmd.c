@@ -400,6 +400,49 @@ static void cmd_run_as(struct tvm_ctx *ctx, char **argv)
 	reply("ok run-as uid=%" PRIu64, id);
 }
 
+/*
+ * ptouch N seq|rev|rand [COUNT [SEED]]: N threads read their shares at
+ * once; rand touches COUNT distinct random pages of each share (default
+ * a share's pages / 8), the same ones for the same N, COUNT and SEED.
+ */
+static void cmd_ptouch(struct tvm_ctx *ctx, char **argv)
+{
+	static const char *const modes[] = { [TVM_PT_SEQ] = "seq", [TVM_PT_REV] = "rev",
+					     [TVM_PT_RAND] = "rand" };
+	struct tvm_pt_result res;
+	uint64_t n, count = 0, seed = 1;
+	int mode = -1, r;
+
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(argv[2], modes[i]))
+			mode = i;
+	if (argv[5] || parse_u64(argv[1], &n) || !n || n > TVM_PT_MAX_THREADS || mode < 0 ||
+	    (argv[3] && (mode != TVM_PT_RAND || parse_u64(argv[3], &count) || !count)) ||
+	    (argv[4] && parse_u64(argv[4], &seed)) || n > ctx->guest.npages ||
+	    count > ctx->guest.npages / n) {
+		reply("err bad arguments");
+		return;
+	}
+	if (busy(ctx))
+		return;
+	r = tvm_ptouch(&ctx->guest, (unsigned)n, (enum tvm_pt_mode)mode, count, seed, &res);
+	if (r) {
+		reply("err ptouch %s", strerror(-r));
+		return;
+	}
+	if (res.mismatches) {
+		reply("err ptouch threads=%" PRIu64 " pages=%" PRIu64 " ms=%.1f first=%" PRIu64
+		      " mismatches=%" PRIu64, n, res.pages, res.ms, res.first_bad, res.mismatches);
+		return;
+	}
+	if (mode == TVM_PT_RAND)
+		reply("ok ptouch threads=%" PRIu64 " pages=%" PRIu64 " ms=%.1f mismatches=0"
+		      " p50_us=%.1f p99_us=%.1f", n, res.pages, res.ms, res.p50_us, res.p99_us);
+	else
+		reply("ok ptouch threads=%" PRIu64 " pages=%" PRIu64 " ms=%.1f mismatches=0", n,
+		      res.pages, res.ms);
+}
+
 static void cmd_quit(struct tvm_ctx *ctx, char **argv)
 {
 	(void)argv;
@@ -410,7 +453,7 @@ static void cmd_quit(struct tvm_ctx *ctx, char **argv)
 
 static const struct {
 	const char *name;
-	int nargs;
+	int nargs; /* -N: at least N, the command checks the optional rest */
 	void (*fn)(struct tvm_ctx *ctx, char **argv);
 } cmds[] = {
 	{ "info", 0, cmd_info },
@@ -434,6 +477,7 @@ static const struct {
 	{ "rss", 0, cmd_rss },
 	{ "sleep", 1, cmd_sleep },
 	{ "run-as", 1, cmd_run_as },
+	{ "ptouch", -2, cmd_ptouch },
 	{ "quit", 0, cmd_quit },
 };
 
@@ -458,7 +502,7 @@ void tvm_cmd_exec(struct tvm_ctx *ctx, char *line)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(argv[0], cmds[i].name))
 			continue;
-		if (argc != cmds[i].nargs + 1) {
+		if (cmds[i].nargs >= 0 ? argc != cmds[i].nargs + 1 : argc < 1 - cmds[i].nargs) {
 			reply("err bad arguments");
 			return;
 		}

@@ -48,7 +48,12 @@ static void usage(FILE *f)
 		"  --kvm: vCPUs also run guest code under KVM (kvm-* commands);\n"
 		"         guest memory, hotplug included, at most %lluM; exit 77\n"
 		"         if KVM is unavailable\n"
-		"  commands on stdin, one per line, each answered by one ok/err line\n",
+		"  commands on stdin, one per line, each answered by one ok/err line\n"
+		"  (demo/cmd.c), among them:\n"
+		"    ptouch N seq|rev|rand [COUNT [SEED]]  N threads (1..16) read their\n"
+		"        own shares of the guest at once, checking every page; rand\n"
+		"        touches COUNT random pages per share (default share/8) and\n"
+		"        answers p50_us/p99_us of the first accesses\n",
 		TVM_KVM_MAX_MEM >> 20);
 }
 

@@ -145,6 +145,22 @@ int tvm_fork_release(unsigned *failed);
 int tvm_fork_write(struct tvm_guest *g, uint64_t start, uint64_t count,
 		   int *status);
 
+/* ptouch.c: N threads at once, each reading its own contiguous share. */
+#define TVM_PT_MAX_THREADS 16u
+enum tvm_pt_mode { TVM_PT_SEQ, TVM_PT_REV, TVM_PT_RAND };
+
+struct tvm_pt_result {
+	uint64_t pages;       /* pages read and checked */
+	uint64_t mismatches;
+	uint64_t first_bad;   /* lowest mismatching page, valid if mismatches */
+	double ms;            /* from the common start to the last thread's end */
+	double p50_us, p99_us; /* rand: time of each first access */
+};
+
+/* rand: @count pages per thread (0: its share / 8), chosen from @seed. */
+int tvm_ptouch(struct tvm_guest *g, unsigned n, enum tvm_pt_mode mode, uint64_t count,
+	       uint64_t seed, struct tvm_pt_result *res);
+
 /* procstat.c */
 int tvm_read_rss(uint64_t *rss_kb, uint64_t *shmem_kb, uint64_t *anon_kb);
 

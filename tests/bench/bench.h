@@ -14,6 +14,8 @@
  *   kswap.c    kernel swap on a swap file: MADV_PAGEOUT, swap-in
  *   vmswap.c   toyvmm under the shim: enable/trim/out/disable cycles
  *   probe_run.c fault latency with build/bench/vmprobe as the VMM
+ *   wake.c     the wake-up from the swap file as the guest feels it:
+ *              toyvmm's ptouch on 1-4 threads, against cold reads
  *   report.c   the table, the targets, results.json
  *
  * probe.c is a separate program (build/bench/vmprobe).
@@ -61,6 +63,7 @@ int bm_json_u64(const char *json, const char *key, uint64_t *out);
 int bm_json_str(const char *json, const char *key, char *buf, size_t n);
 void *bm_map(size_t len);                  /* private anon, prefaulted by caller; NULL on error */
 void bm_unmap(void *p, size_t len);
+int bm_open_tmp(const char *dir);          /* nameless file in dir: fd or -errno */
 
 /* metrics.c: samples are per repetition; every key is a string literal. */
 void bm_rep_begin(int rep);
@@ -97,6 +100,7 @@ void bm_kswap_run(void);
 void bm_kswap_cleanup(void);              /* async-signal-safe */
 void bm_vmswap_run(void);
 void bm_probe_run(void);
+void bm_wake_run(void);
 
 /* cgroup.c */
 int bm_cg_create(char *why, size_t n);    /* 0 or -1 with a reason */

@@ -115,21 +115,6 @@ out:
 	bm_unmap(dst, len);
 }
 
-static int open_tmp(const char *dir)
-{
-	char path[600];
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
-		return fd < 0 ? -errno : fd;
-	snprintf(path, sizeof(path), "%s/vmswap-bench-io.XXXXXX", dir);
-	fd = mkstemp(path);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	return fd;
-}
-
 /* Pages of the first @len bytes of @fd in the page cache. */
 static long cached_pages(int fd, uint64_t len)
 {
@@ -191,7 +176,7 @@ static int read_drop_behind(int fd, char *buf, uint64_t len)
 static void limits_disk(void)
 {
 	uint64_t len = bm.size, np = len / BM_PAGE, seed = 0x1234 + (uint64_t)bm_rep_count();
-	int fd = open_tmp(bm.swap_dir), n = bm.samples, got = 0, r;
+	int fd = bm_open_tmp(bm.swap_dir), n = bm.samples, got = 0, r;
 	char *buf = aligned_alloc(BM_PAGE, IO_CHUNK);
 	double *lat = calloc((size_t)n, sizeof(double)), t0;
 	unsigned char *seen = calloc((size_t)np, 1);

@@ -11,12 +11,12 @@
  *   BENCH_PROBE_SIZE  guest of the fault-latency probe (default min(SIZE, 256M))
  *   BENCH_SWAP_DIR    where every file goes (default /var/tmp)
  *   BENCH_BUDGET_S    no new repetition starts when it would end after this
- *                     (default 270)
+ *                     (default 1200)
  *   BENCH_KSWAP_FILE  path of the kernel swap file (default
  *                     SWAP_DIR/vmswap-bench-PID.swap; run.sh sets it)
  *   BENCH_WORK        private temp dir to use (run.sh sets it)
  *   BENCH_KEEP=1      keep the temp dir (logs of toyvmm, vmprobe, helper)
- *   BENCH_ONLY        comma-separated parts to run: limits,uffd,kswap,vmswap,probe
+ *   BENCH_ONLY        comma-separated parts to run: limits,uffd,kswap,vmswap,probe,wake
  *   BENCH_STRICT=1    exit 3 when a target went unmeasured and no part says
  *                     why (make check-bench: the bench itself still works)
  */
@@ -96,7 +96,7 @@ static long env_long(const char *name, long def, long lo, long hi)
 	return v;
 }
 
-/* BENCH_ONLY=a,b: run only those parts (limits uffd kswap vmswap probe). */
+/* BENCH_ONLY=a,b: run only those parts (limits uffd kswap vmswap probe wake). */
 static bool part(const char *name)
 {
 	const char *only = getenv("BENCH_ONLY");
@@ -147,7 +147,7 @@ static void configure(int argc, char **argv)
 								      : 256ull << 20);
 	bm.reps = (int)env_long("BENCH_REPS", 3, 1, BM_MAX_REPS);
 	bm.samples = (int)env_long("BENCH_SAMPLES", 2000, 10, 100000);
-	bm.budget_s = (double)env_long("BENCH_BUDGET_S", 270, 1, 86400);
+	bm.budget_s = (double)env_long("BENCH_BUDGET_S", 1200, 1, 86400);
 	s = getenv("BENCH_SWAP_DIR");
 	if (!realpath(s && *s ? s : "/var/tmp", bm.swap_dir)) {
 		fprintf(stderr, "vmswap-bench: swap dir %s: %s\n", s ? s : "/var/tmp",
@@ -229,12 +229,15 @@ int main(int argc, char **argv)
 			bm_uffd_run();
 		if (part("probe"))
 			bm_probe_run();
+		if (part("wake"))
+			bm_wake_run();
 		last = bm_now() - r0;
 	}
 	bm_kswap_cleanup();
-	if (bm_notes("vmswap", 0) || bm_notes("probe", 0)) {
+	if (bm_notes("vmswap", 0) || bm_notes("probe", 0) || bm_notes("wake", 0)) {
 		tail_log("toyvmm.log");
 		tail_log("vmprobe.log");
+		tail_log("wake-toyvmm.log");
 	}
 	snprintf(json, sizeof(json), "%s/bench/results.json", bm.build);
 	broken = bm_report(bm_now() - t0, json);

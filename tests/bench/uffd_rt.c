@@ -7,10 +7,11 @@
  * UFFD_FEATURE_MISSING_SHMEM), the handler a thread of the same process.
  * For information only (no target uses them), shmem twice more: with the
  * handler in another process, as vmswap's helper is, and with both
- * threads pinned to one CPU. On a VM whose idle vCPUs halt, a wake-up
- * across CPUs costs tens of microseconds, and the scheduler decides per
- * wake-up whether the two threads share a CPU: the pinned number shows
- * the round trip without that cost. Anon and shmem run in 3 bursts of
+ * threads pinned to one CPU, and with the two pinned to two different
+ * CPUs. On a VM whose idle vCPUs halt, a wake-up across CPUs costs tens
+ * of microseconds, and the scheduler decides per wake-up whether the two
+ * threads share a CPU: the pinned numbers show the round trip without
+ * and with that cost. Anon and shmem run in 3 bursts of
  * 4095 faults and the burst with the lowest p50 counts: a limit is the
  * best this machine does, and a whole burst can land in the slow mode.
  */
@@ -33,7 +34,7 @@
 #define RT_REGION (16u << 20) /* 4095 samples a burst */
 #define RT_BURSTS 3
 
-enum rt_kind { RT_ANON, RT_SHMEM, RT_SHMEM_XPROC, RT_SHMEM_1CPU };
+enum rt_kind { RT_ANON, RT_SHMEM, RT_SHMEM_XPROC, RT_SHMEM_1CPU, RT_SHMEM_2CPU };
 
 struct rt {
 	int uffd;
@@ -198,6 +199,22 @@ static int rt_run(enum rt_kind kind, double *p50, double *p99)
 		pthread_setaffinity_np(th, sizeof(one), &one);
 		sched_setaffinity(0, sizeof(one), &one);
 		pinned = true;
+	} else if (kind == RT_SHMEM_2CPU) {
+		cpu_set_t a, b;
+		int cpu[2], k = 0;
+
+		/* The handler on the first CPU we may use, the faulting thread on the next. */
+		sched_getaffinity(0, sizeof(saved), &saved);
+		for (int c = 0; c < CPU_SETSIZE && k < 2; c++)
+			if (CPU_ISSET(c, &saved))
+				cpu[k++] = c;
+		CPU_ZERO(&a);
+		CPU_ZERO(&b);
+		CPU_SET(cpu[0], &a);
+		CPU_SET(cpu[k - 1], &b);
+		pthread_setaffinity_np(th, sizeof(a), &a);
+		sched_setaffinity(0, sizeof(b), &b);
+		pinned = true;
 	}
 	n = touch_all(&c, lat, 99 + (uint64_t)kind);
 	if (child) {
@@ -233,12 +250,22 @@ void bm_uffd_run(void)
 		  "uffd_xproc_p99_us" },
 		{ RT_SHMEM_1CPU, "shmem, both threads on one CPU", "uffd_1cpu_p50_us",
 		  "uffd_1cpu_p99_us" },
+		{ RT_SHMEM_2CPU, "shmem, threads on two CPUs", "uffd_2cpu_p50_us",
+		  "uffd_2cpu_p99_us" },
 	};
+	cpu_set_t cpus;
 
 	bm_log("limits: bare userfaultfd round trips");
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		double best50 = NAN, best99 = NAN;
 		int r = 0;
+
+		if (kinds[i].kind == RT_SHMEM_2CPU &&
+		    (sched_getaffinity(0, sizeof(cpus), &cpus) || CPU_COUNT(&cpus) < 2)) {
+			bm_note("limits", "userfaultfd round trip (%s): fewer than 2 CPUs",
+				kinds[i].name);
+			continue;
+		}
 
 		/* A limit is the best the machine does: the burst with the lowest p50. */
 		for (int b = 0; b < (kinds[i].kind <= RT_SHMEM ? RT_BURSTS : 1); b++) {

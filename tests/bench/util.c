@@ -190,3 +190,19 @@ void bm_unmap(void *p, size_t len)
 	if (p)
 		munmap(p, len);
 }
+
+/* A file without a name in @dir (O_TMPFILE, else unlinked at once); fd or -errno. */
+int bm_open_tmp(const char *dir)
+{
+	char path[600];
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+		return fd < 0 ? -errno : fd;
+	snprintf(path, sizeof(path), "%s/vmswap-bench-io.XXXXXX", dir);
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	return fd;
+}
