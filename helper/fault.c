@@ -40,6 +40,7 @@
 #define WAKE_TOKEN UINT64_MAX
 #define READ_DONE_TOKEN (UINT64_MAX - 1)
 #define WAITING_MAX 4096       /* faults waiting for a read; one per blocked thread */
+#define AHEAD_RUNS 2           /* windows read ahead of a wide stream */
 #define RETRY_MIN_MS 1
 #define RETRY_MAX_MS 256
 
@@ -149,9 +150,20 @@ static int fault_from_file(int pidx, struct vs_map *m, uint64_t page, uint64_t p
 	struct vs_run run;
 
 	if (!vs_fault_read_busy(m->obj, pg)) {
+		struct vs_run ahead;
+
 		vs_stream_plan(pidx, m, &vs.objs[m->obj], page, pg, &run);
-		if (!vs_fault_read_submit(pidx, m->obj, &run, page, t0))
+		if (!vs_fault_read_submit(pidx, m->obj, &run, page, t0)) {
+			/* A wide stream: the next windows are read meanwhile. */
+			for (int k = 0; k < AHEAD_RUNS; k++) {
+				if (!vs_stream_ahead(pidx, m, &vs.objs[m->obj], &run, &ahead) ||
+				    vs_fault_read_busy(m->obj, ahead.pg) ||
+				    vs_fault_read_ahead(pidx, m->obj, &ahead))
+					break;
+				run = ahead;
+			}
 			return 0;
+		}
 	}
 	if (nwaiting == WAITING_MAX) {
 		/* Cannot happen with fewer blocked threads; faulting again is safe. */
@@ -285,6 +297,11 @@ done:
 	}
 	vs_fault_record_latency(vs_fault_now_ns() - t0);
 	return 0;
+}
+
+bool vs_fault_has_waiters(void)
+{
+	return nwaiting || retry_at;
 }
 
 /* Faults that waited for a read: resolve them again. vs.lock held. */

@@ -3,6 +3,7 @@
 #ifndef VS_FAULT_INT_H
 #define VS_FAULT_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 uint64_t vs_fault_now_ns(void);
@@ -13,5 +14,8 @@ void vs_fault_read_failed(uint32_t slot, int r);
 void vs_fault_read_worked(void);
 /* The faulting threads of @pidx wait; arm the backoff that wakes them. */
 void vs_fault_retry_later(int pidx);
+
+/* Do faults wait for a read to finish (or retries to be armed)? */
+bool vs_fault_has_waiters(void);
 
 #endif

@@ -17,6 +17,7 @@
 
 #define READERS 4
 #define JOBS 16            /* reads queued or in flight */
+#define AHEAD_JOBS 8       /* of them at most for read-ahead: faults always find a slot */
 
 enum job_state { JOB_FREE, JOB_QUEUED, JOB_READING };
 
@@ -27,6 +28,7 @@ enum job_state { JOB_FREE, JOB_QUEUED, JOB_READING };
  */
 struct job {
 	_Atomic int state;     /* enum job_state */
+	bool ahead;            /* read-ahead: no thread waits for it */
 	int pidx, obj, fd;
 	uint32_t gen;
 	uint64_t page, t0, epoch;
@@ -53,26 +55,39 @@ bool vs_fault_read_busy(int obj, uint64_t pg)
 	return false;
 }
 
-int vs_fault_read_submit(int pidx, int obj, const struct vs_run *run, uint64_t page,
-			 uint64_t t0)
+static int submit(int pidx, int obj, const struct vs_run *run, uint64_t page, uint64_t t0,
+		  bool ahead)
 {
-	int r = -EBUSY;
+	int r = -EBUSY, nahead = 0;
+	struct job *slot = NULL;
 
 	pthread_mutex_lock(&qlock);
 	for (int i = 0; i < JOBS; i++) {
-		struct job *j = &jobs[i];
-
-		if (j->state != JOB_FREE)
-			continue;
-		*j = (struct job){ .state = JOB_QUEUED, .pidx = pidx, .obj = obj,
-				   .fd = vs.swap_fd, .gen = vs.procs[pidx].gen, .page = page,
-				   .t0 = t0, .epoch = vs.slots.epoch, .run = *run };
+		if (jobs[i].state == JOB_FREE)
+			slot = slot ? slot : &jobs[i];
+		else
+			nahead += jobs[i].ahead;
+	}
+	if (slot && (!ahead || nahead < AHEAD_JOBS)) {
+		*slot = (struct job){ .state = JOB_QUEUED, .ahead = ahead, .pidx = pidx, .obj = obj,
+				      .fd = vs.swap_fd, .gen = vs.procs[pidx].gen, .page = page,
+				      .t0 = t0, .epoch = vs.slots.epoch, .run = *run };
 		pthread_cond_signal(&qcond);
 		r = 0;
-		break;
 	}
 	pthread_mutex_unlock(&qlock);
 	return r;
+}
+
+int vs_fault_read_submit(int pidx, int obj, const struct vs_run *run, uint64_t page,
+			 uint64_t t0)
+{
+	return submit(pidx, obj, run, page, t0, false);
+}
+
+int vs_fault_read_ahead(int pidx, int obj, const struct vs_run *run)
+{
+	return submit(pidx, obj, run, run->addr, 0, true);
 }
 
 /* Does page @i of the job's run still need exactly the bytes that were read? */
@@ -151,6 +166,13 @@ static void install(const struct job *j, const uint8_t *buf, int rd)
 
 	if (!p->used || p->gen != j->gen || p->uffd < 0)
 		return; /* gone: nobody waits */
+	if (j->ahead) {
+		/* Nobody waits: put in what still holds, drop the rest. */
+		if (!rd && unchanged(j) && install_range(j, o, buf, 0, j->run.n, &err)) {
+			vs.install_gen++;
+		}
+		return;
+	}
 	if (!unchanged(j) || !still_wanted(j, o, f)) {
 		vs_uffd_wake(p->uffd, j->page, VS_PAGE_SIZE);
 		return;
@@ -182,7 +204,7 @@ static int read_run(struct job *j, uint8_t *buf)
 {
 	int r = vs_swapfile_read(j->fd, j->run.slot, buf, j->run.n);
 
-	if (r && j->run.n > 1) {
+	if (r && j->run.n > 1 && !j->ahead) {
 		pthread_mutex_lock(&vs.lock);
 		vs_fault_read_failed(j->run.slot, r);
 		pthread_mutex_unlock(&vs.lock);
@@ -201,9 +223,14 @@ static void *reader_main(void *arg)
 	for (;;) {
 		struct job *j = NULL, copy;
 		uint64_t one = 1;
+		bool wake;
 		int r;
 
 		while (!quitting && !j) {
+			/* A waiting thread before any read-ahead. */
+			for (int i = 0; i < JOBS && !j; i++)
+				if (jobs[i].state == JOB_QUEUED && !jobs[i].ahead)
+					j = &jobs[i];
 			for (int i = 0; i < JOBS && !j; i++)
 				if (jobs[i].state == JOB_QUEUED)
 					j = &jobs[i];
@@ -221,9 +248,10 @@ static void *reader_main(void *arg)
 		install(&copy, buf, r);
 		pthread_mutex_lock(&qlock);
 		j->state = JOB_FREE;
+		/* The fault thread resolves the faults that waited for a read. */
+		wake = vs_fault_has_waiters();
 		pthread_mutex_unlock(&vs.lock);
-		/* The fault thread resolves the faults that waited for this read. */
-		if (write(done_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		if (wake && write(done_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			vs_err("fault readers: cannot signal a finished read: %s", strerror(errno));
 	}
 	pthread_mutex_unlock(&qlock);

@@ -33,4 +33,11 @@ bool vs_fault_read_busy(int obj, uint64_t pg);
 int vs_fault_read_submit(int pidx, int obj, const struct vs_run *run, uint64_t page,
 			 uint64_t t0);
 
+/*
+ * Queue @run as read-ahead for process @pidx: no thread waits for it,
+ * its pages go in if they still hold when it is read. vs.lock held.
+ * 0, or -EBUSY when the read-ahead share of the slots is taken.
+ */
+int vs_fault_read_ahead(int pidx, int obj, const struct vs_run *run);
+
 #endif

@@ -4,6 +4,7 @@
 #define STREAMS 8          /* per process */
 #define AROUND_MIN 1       /* a random fault reads just its page */
 #define SLACK 8            /* pages a stride may skip and still continue a stream */
+#define AHEAD_MIN 64       /* a window this wide reads the next run ahead too */
 
 struct stream {
 	uint64_t lo, hi;   /* the last run: [lo, hi) */
@@ -15,6 +16,7 @@ struct stream {
 static struct {
 	uint32_t gen;      /* of the process the table is for */
 	struct stream s[STREAMS];
+	struct stream *last; /* the stream of the last plan */
 } procs[VS_MAX_PROCS];
 static uint64_t ticks;
 
@@ -102,4 +104,33 @@ void vs_stream_plan(int pidx, const struct vs_map *m, const struct vs_obj *o, ui
 	run->f = down;
 	*s = (struct stream){ .lo = run->addr, .hi = run->addr + (uint64_t)run->n * VS_PAGE_SIZE,
 			      .used = ++ticks, .window = w, .dir = dir };
+	procs[pidx].last = s;
+}
+
+bool vs_stream_ahead(int pidx, const struct vs_map *m, const struct vs_obj *o,
+		     const struct vs_run *run, struct vs_run *ahead)
+{
+	struct stream *s = procs[pidx].last;
+	uint64_t pg = run->pg + run->n, last_pg = (m->off + m->len) / VS_PAGE_SIZE;
+	uint32_t slot, n = 0;
+
+	/* Only a stream going up, whose whole window was there to read. */
+	if (!s || s->dir < 0 || s->window < AHEAD_MIN || run->f || run->n < s->window ||
+	    s->hi != run->addr + (uint64_t)run->n * VS_PAGE_SIZE)
+		return false;
+	if (last_pg > o->npages)
+		last_pg = o->npages;
+	if (pg >= last_pg || vs_pt_state(o->pt[pg]) != VS_P_FILE)
+		return false;
+	slot = vs_pt_slot(o->pt[pg]);
+	while (n < s->window && pg + n < last_pg && slot + n >= slot &&
+	       same_run(o, pg + n, slot + n))
+		n++;
+	ahead->addr = run->addr + (uint64_t)run->n * VS_PAGE_SIZE;
+	ahead->pg = pg;
+	ahead->slot = slot;
+	ahead->n = n;
+	ahead->f = 0;
+	s->hi = ahead->addr + (uint64_t)n * VS_PAGE_SIZE;
+	return true;
 }

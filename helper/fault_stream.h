@@ -9,6 +9,7 @@
 #ifndef VS_FAULT_STREAM_H
 #define VS_FAULT_STREAM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "helper.h"
@@ -31,5 +32,13 @@ struct vs_run {
  */
 void vs_stream_plan(int pidx, const struct vs_map *m, const struct vs_obj *o, uint64_t page,
 		    uint64_t pg, struct vs_run *run);
+/*
+ * For a stream going up with a wide window, the run after @run, read
+ * ahead of the faults so that the next one does not come: true and
+ * @ahead filled (n pages from the page after @run), or false. The
+ * stream then counts it as read. vs.lock held; fault thread only.
+ */
+bool vs_stream_ahead(int pidx, const struct vs_map *m, const struct vs_obj *o,
+		     const struct vs_run *run, struct vs_run *ahead);
 
 #endif

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Waking from the swap file with many vCPU threads at once: reads in
+ * flight on several readers, read-ahead per stream, while the writers
+ * churn, a balloon discards, a hotplug adds memory, disable or enable
+ * runs, or the helper is killed. toyvmm checks every page it reads
+ * against its model (ptouch, churn), and a full verify ends each test.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+TestSuite(wake, .init = h_setup, .fini = h_teardown, .timeout = 240);
+
+/* ptouch answered without a mismatch. */
+static void ptouch_ok(struct h_vm *vm)
+{
+	cr_assert_eq(h_recv(vm->p, H_CMD_TIMEOUT_S), 0, "no answer to ptouch");
+	cr_assert(!strncmp(vm->p->last, "ok ptouch", 9), "ptouch: %s", vm->p->last);
+	cr_assert(strstr(vm->p->last, "mismatches=0"), "ptouch: %s", vm->p->last);
+}
+
+Test(wake, threads_sweeping_their_shares_get_every_byte)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 64M --threads 4", NULL);
+
+	for (int n = 1; n <= 8; n *= 2) {
+		h_swap_out(vm->p);
+		h_ok(vm->p, "ptouch %d seq", n);
+		h_swap_out(vm->p);
+		h_ok(vm->p, "ptouch %d rev", n);
+		h_swap_out(vm->p);
+		h_ok(vm->p, "ptouch %d rand", n);
+	}
+	/* Every page came back from the file at least once. */
+	cr_assert_geq(h_metric(vm->pid, "copied_from_file_pages"), vm->pages);
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+}
+
+Test(wake, readers_race_writers_a_balloon_and_disable)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 64M --threads 4", NULL);
+
+	for (int round = 0; round < 3; round++) {
+		h_swap_out(vm->p);
+		/* The writers fault pages back while a balloon discards others. */
+		h_ok(vm->p, "churn start");
+		h_nap_ms(100);
+		h_churn_stop_ok(vm->p, "churn");
+		h_ok(vm->p, "balloon %llu %llu", (unsigned long long)(vm->pages / 4 + round * 64),
+		     512ull);
+		cr_assert_eq(h_send(vm->p, "ptouch 4 %s", round == 1 ? "rand" : "seq"), 0);
+		/* disable swaps in behind the faults, under them. */
+		h_ctl_ok(vm->pid, "disable", NULL);
+		ptouch_ok(vm);
+		free(h_wait_state(vm->pid, "Ready"));
+		h_ok(vm->p, "verify");
+	}
+	h_vm_finish(vm);
+}
+
+Test(wake, readers_race_enable_and_hotplug)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 64M --threads 4", NULL);
+
+	h_swap_out(vm->p);
+	cr_assert_eq(h_send(vm->p, "ptouch 4 seq"), 0);
+	/* enable while the sweep reads: what came back is staged again. */
+	h_ctl_ok(vm->pid, "enable", NULL);
+	ptouch_ok(vm);
+	h_ctl_ok(vm->pid, "out", "--wait", NULL);
+	free(h_wait_state(vm->pid, "Active"));
+	h_ok(vm->p, "hotplug 8M");
+	vm->pages += 2048;
+	h_ok(vm->p, "ptouch 4 rand");
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+}
+
+Test(wake, helper_killed_with_reads_in_flight_loses_nothing)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 64M --threads 4", NULL);
+	pid_t helper;
+
+	h_swap_out(vm->p);
+	helper = h_helper_pid(vm->pid);
+	cr_assert_gt(helper, 0);
+	cr_assert_eq(h_send(vm->p, "ptouch 4 seq"), 0);
+	h_nap_ms(20);
+	cr_assert_eq(kill(helper, SIGKILL), 0);
+	vm->kills++;
+	/* The keeper's new helper wakes the waiting threads and swaps in. */
+	ptouch_ok(vm);
+	h_wait_ready_empty(vm->pid);
+	h_ok(vm->p, "verify");
+	h_swap_out_verify_disable(vm->p);
+	h_vm_finish(vm);
+}
