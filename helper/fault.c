@@ -29,6 +29,7 @@
 #include "fault_int.h"
 #include "fault_read.h"
 #include "fault_stream.h"
+#include "fault_ws.h"
 #include "helper.h"
 #include "log.h"
 #include "swapfile.h"
@@ -154,17 +155,20 @@ static int fault_from_file(int pidx, struct vs_map *m, uint64_t page, uint64_t p
 
 		vs_stream_plan(pidx, m, &vs.objs[m->obj], page, pg, &run);
 		if (!vs_fault_read_submit(pidx, m->obj, &run, page, t0)) {
+			vs_ws_fault(m->obj, run.pg, run.n);
 			/* A wide stream: the next windows are read meanwhile. */
 			for (int k = 0; k < AHEAD_RUNS; k++) {
 				if (!vs_stream_ahead(pidx, m, &vs.objs[m->obj], &run, &ahead) ||
 				    vs_fault_read_busy(m->obj, ahead.pg) ||
 				    vs_fault_read_ahead(pidx, m->obj, &ahead))
 					break;
+				vs_ws_fault(m->obj, ahead.pg, ahead.n);
 				run = ahead;
 			}
 			return 0;
 		}
 	}
+	vs_ws_fault(m->obj, pg, 1);
 	if (nwaiting == WAITING_MAX) {
 		/* Cannot happen with fewer blocked threads; faulting again is safe. */
 		vs_uffd_wake(vs.procs[pidx].uffd, page, VS_PAGE_SIZE);
@@ -301,7 +305,21 @@ done:
 
 bool vs_fault_has_waiters(void)
 {
-	return nwaiting || retry_at;
+	return nwaiting || retry_at || vs_ws_prefetching();
+}
+
+/* Keep one working-set read going while a prefetch runs (fault_ws.h). */
+static void pump_prefetch(void)
+{
+	static uint64_t pgs[VS_WS_RUN_MAX];
+	uint32_t slot, n;
+	int obj;
+
+	if (!vs_ws_prefetching() || vs.swap_fd < 0 || vs_fault_read_prefetch_busy())
+		return;
+	n = vs_ws_next(&obj, &slot, pgs);
+	if (n)
+		vs_fault_read_prefetch(obj, slot, n, pgs);
 }
 
 /* Faults that waited for a read: resolve them again. vs.lock held. */
@@ -427,12 +445,14 @@ static void *fault_main(void *arg)
 				pthread_mutex_lock(&vs.lock);
 				resolve_waiting();
 				punch_flush();
+				pump_prefetch();
 				pthread_mutex_unlock(&vs.lock);
 				continue;
 			}
 			pthread_mutex_lock(&vs.lock);
 			serve((int)(uint32_t)d, (uint32_t)(d >> 32));
 			punch_flush();
+			pump_prefetch();
 			pthread_mutex_unlock(&vs.lock);
 		}
 		if (retry_at && vs_fault_now_ns() >= retry_at) {

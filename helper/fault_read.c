@@ -9,6 +9,7 @@
 
 #include "fault_int.h"
 #include "fault_read.h"
+#include "fault_ws.h"
 #include "helper.h"
 #include "log.h"
 #include "swapfile.h"
@@ -29,6 +30,8 @@ enum job_state { JOB_FREE, JOB_QUEUED, JOB_READING };
 struct job {
 	_Atomic int state;     /* enum job_state */
 	bool ahead;            /* read-ahead: no thread waits for it */
+	bool prefetch;         /* working set: slots run.slot + i are pages pgs[i] */
+	uint64_t pgs[VS_WS_RUN_MAX];
 	int pidx, obj, fd;
 	uint32_t gen;
 	uint64_t page, t0, epoch;
@@ -47,10 +50,16 @@ bool vs_fault_read_busy(int obj, uint64_t pg)
 	for (int i = 0; i < JOBS; i++) {
 		const struct job *j = &jobs[i];
 
-		if (atomic_load_explicit(&j->state, memory_order_relaxed) != JOB_FREE &&
-		    j->obj == obj && pg >= j->run.pg &&
-		    pg < j->run.pg + j->run.n)
+		if (atomic_load_explicit(&j->state, memory_order_relaxed) == JOB_FREE ||
+		    j->obj != obj)
+			continue;
+		if (!j->prefetch && pg >= j->run.pg && pg < j->run.pg + j->run.n)
 			return true;
+		for (uint32_t k = 0; j->prefetch && k < j->run.n; k++)
+			if (j->pgs[k] == pg) {
+				vs_ws_count(0, 1); /* the guest wants what we are reading */
+				return true;
+			}
 	}
 	return false;
 }
@@ -69,6 +78,7 @@ static int submit(int pidx, int obj, const struct vs_run *run, uint64_t page, ui
 			nahead += jobs[i].ahead;
 	}
 	if (slot && (!ahead || nahead < AHEAD_JOBS)) {
+		slot->prefetch = false;
 		*slot = (struct job){ .state = JOB_QUEUED, .ahead = ahead, .pidx = pidx, .obj = obj,
 				      .fd = vs.swap_fd, .gen = vs.procs[pidx].gen, .page = page,
 				      .t0 = t0, .epoch = vs.slots.epoch, .run = *run };
@@ -88,6 +98,76 @@ int vs_fault_read_submit(int pidx, int obj, const struct vs_run *run, uint64_t p
 int vs_fault_read_ahead(int pidx, int obj, const struct vs_run *run)
 {
 	return submit(pidx, obj, run, run->addr, 0, true);
+}
+
+bool vs_fault_read_prefetch_busy(void)
+{
+	for (int i = 0; i < JOBS; i++)
+		if (atomic_load_explicit(&jobs[i].state, memory_order_relaxed) != JOB_FREE &&
+		    jobs[i].prefetch)
+			return true;
+	return false;
+}
+
+int vs_fault_read_prefetch(int obj, uint32_t slot, uint32_t n, const uint64_t *pgs)
+{
+	int r = -EBUSY;
+
+	pthread_mutex_lock(&qlock);
+	for (int i = 0; i < JOBS; i++) {
+		struct job *j = &jobs[i];
+
+		if (j->state != JOB_FREE)
+			continue;
+		j->ahead = j->prefetch = true;
+		j->obj = obj;
+		j->fd = vs.swap_fd;
+		j->epoch = vs.slots.epoch;
+		j->run = (struct vs_run){ .slot = slot, .n = n };
+		memcpy(j->pgs, pgs, sizeof(j->pgs[0]) * n);
+		j->state = JOB_QUEUED;
+		pthread_cond_signal(&qcond);
+		r = 0;
+		break;
+	}
+	pthread_mutex_unlock(&qlock);
+	return r;
+}
+
+/* Working-set pages that are still only in the file go in through any mapping of them. */
+static void install_prefetch(const struct job *j, const uint8_t *buf)
+{
+	struct vs_obj *o = &vs.objs[j->obj];
+	uint64_t in = 0;
+
+	if (!o->used || vs.slots.epoch != j->epoch)
+		return;
+	for (uint32_t i = 0; i < j->run.n; i++) {
+		uint64_t pg = j->pgs[i], done = 0;
+		uint32_t e;
+		struct vs_map *m;
+
+		if (pg == UINT64_MAX || pg >= o->npages)
+			continue;
+		e = o->pt[pg];
+		if (vs_pt_state(e) != VS_P_FILE || vs_pt_slot(e) != j->run.slot + i)
+			continue;
+		m = vs_map_for_page(j->obj, pg);
+		if (!m)
+			continue;
+		if (vs_uffd_copy(vs.procs[m->proc].uffd, m->addr + pg * VS_PAGE_SIZE - m->off,
+				 buf + (size_t)i * VS_PAGE_SIZE, VS_PAGE_SIZE, &done) || !done)
+			continue;
+		vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, true, vs_pt_slot(e)));
+		vs.c.copied_from_file++;
+		if (vs.wp_phase != VS_WP_OFF)
+			vs_wp_installed(o, pg, 1);
+		in++;
+	}
+	if (in) {
+		vs.install_gen++;
+		vs_ws_count(in, 0);
+	}
 }
 
 /* Does page @i of the job's run still need exactly the bytes that were read? */
@@ -164,6 +244,11 @@ static void install(const struct job *j, const uint8_t *buf, int rd)
 	uint32_t f = j->run.f;
 	int err = 0;
 
+	if (j->prefetch) {
+		if (!rd)
+			install_prefetch(j, buf);
+		return;
+	}
 	if (!p->used || p->gen != j->gen || p->uffd < 0)
 		return; /* gone: nobody waits */
 	if (j->ahead) {
@@ -230,6 +315,9 @@ static void *reader_main(void *arg)
 			/* A waiting thread before any read-ahead. */
 			for (int i = 0; i < JOBS && !j; i++)
 				if (jobs[i].state == JOB_QUEUED && !jobs[i].ahead)
+					j = &jobs[i];
+			for (int i = 0; i < JOBS && !j; i++)
+				if (jobs[i].state == JOB_QUEUED && !jobs[i].prefetch)
 					j = &jobs[i];
 			for (int i = 0; i < JOBS && !j; i++)
 				if (jobs[i].state == JOB_QUEUED)

@@ -40,4 +40,13 @@ int vs_fault_read_submit(int pidx, int obj, const struct vs_run *run, uint64_t p
  */
 int vs_fault_read_ahead(int pidx, int obj, const struct vs_run *run);
 
+/* Is a working-set prefetch read queued or in flight? vs.lock held. */
+bool vs_fault_read_prefetch_busy(void);
+/*
+ * Queue a working-set read of @n slots from @slot of object @obj, slot
+ * + i holding page pgs[i] (UINT64_MAX: none). Lowest priority: readers
+ * take it when no fault or read-ahead waits. vs.lock held. 0 or -EBUSY.
+ */
+int vs_fault_read_prefetch(int obj, uint32_t slot, uint32_t n, const uint64_t *pgs);
+
 #endif

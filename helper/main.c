@@ -30,6 +30,7 @@
 #include "cmd.h"
 #include "dual.h"
 #include "fault.h"
+#include "fault_ws.h"
 #include "headroom.h"
 #include "helper.h"
 #include "keeper.h"
@@ -208,6 +209,7 @@ static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, 
 		vs_warn("swap dir %s is not a directory; out will fail", vs.swap_dir);
 	vs_swapfile_init_faults();
 	vs_op_delay_init();
+	vs_ws_init();
 
 	s = getenv(VMSWAP_ENV_PRECOPY);
 	vs.wp_off = s && !strcmp(s, "0"); /* anything but "0": copy before the freeze */

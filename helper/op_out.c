@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dual.h"
+#include "fault_ws.h"
 #include "helper.h"
 #include "log.h"
 #include "ops.h"
@@ -42,19 +43,25 @@ struct out_batch {
  * Pages that are not staged (trimmed zero pages, holes) are stepped over,
  * so a guest with zero pages between its data still gets large writes.
  */
-static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg)
+static bool wanted(struct vs_obj *o, uint64_t pg, bool hot)
+{
+	return vs_pt_state(o->pt[pg]) == VS_P_STAGING &&
+	       (!hot || vs_ws_hot((int)(o - vs.objs), pg));
+}
+
+static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg, bool hot)
 {
 	uint64_t stop = *pg + OUT_SCAN;
 
 	b->o = o;
 	b->count = 0;
-	while (*pg < o->npages && vs_pt_state(o->pt[*pg]) != VS_P_STAGING)
+	while (*pg < o->npages && !wanted(o, *pg, hot))
 		(*pg)++;
 	while (*pg < o->npages && *pg < stop && b->count < OUT_BATCH) {
 		uint32_t e = o->pt[*pg];
 		int r;
 
-		if (vs_pt_state(e) != VS_P_STAGING) {
+		if (!wanted(o, *pg, hot)) {
 			(*pg)++;
 			continue;
 		}
@@ -63,7 +70,9 @@ static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg)
 			vs_slots_free(&vs.slots, vs_pt_slot(e));
 			vs_page_set(o, *pg, vs_pt_make(VS_P_STAGING, false, 0));
 		}
-		r = vs_slots_alloc(&vs.slots, &b->slot[b->count]);
+		/* The working set goes together, at the end of the file. */
+		r = hot ? vs_slots_alloc_tail(&vs.slots, &b->slot[b->count])
+			: vs_slots_alloc(&vs.slots, &b->slot[b->count]);
 		if (r)
 			return r;
 		b->pg[b->count++] = (*pg)++;
@@ -143,6 +152,7 @@ static uint64_t out_commit(const struct out_batch *b, bool written)
 
 /* The writers' shared cursor and outcome; vs.lock guards it. */
 struct out_run {
+	bool hot;       /* first pass: the working set only (fault_ws.h) */
 	int obj;
 	uint64_t pg;
 	uint64_t moved;
@@ -172,10 +182,14 @@ static void *out_writer(void *arg)
 						  run->pg >= vs.objs[run->obj].npages)) {
 			run->obj++;
 			run->pg = 0;
+			if (run->obj == VS_MAX_OBJS && run->hot) {
+				run->hot = false; /* then everything else */
+				run->obj = 0;
+			}
 		}
 		if (run->obj == VS_MAX_OBJS)
 			break;
-		r = out_collect(&b, &vs.objs[run->obj], &run->pg);
+		r = out_collect(&b, &vs.objs[run->obj], &run->pg, run->hot);
 		if (r)
 			what = "allocating a slot in";
 		pthread_mutex_unlock(&vs.lock);
@@ -196,7 +210,7 @@ static void *out_writer(void *arg)
 
 int vs_op_out(char *msg, size_t n)
 {
-	struct out_run run = { 0 };
+	struct out_run run = { .hot = vs_ws_enabled() };
 	uint64_t t0 = vs_now_ms(), moved;
 	pthread_t t[OUT_WRITERS];
 	int nt = 0, r;
@@ -233,6 +247,7 @@ int vs_op_out(char *msg, size_t n)
 	pthread_mutex_lock(&vs.lock);
 	vs.trans_pages = moved;
 	vs.trans_ms = vs_now_ms() - t0;
+	vs_ws_out_done();
 	pthread_mutex_unlock(&vs.lock);
 	snprintf(msg, n, "swapped out %llu pages (%llu MiB)", (unsigned long long)moved,
 		 (unsigned long long)(moved * VS_PAGE_SIZE >> 20));

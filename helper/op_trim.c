@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dual.h"
+#include "fault_ws.h"
 #include "helper.h"
 #include "log.h"
 #include "ops.h"
@@ -60,6 +61,10 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 			vs.c.trimmed_zero++;
 			(*zero)++;
 			gone = true;
+		} else if (vs_pt_has_slot(e) && vs_ws_hot((int)(o - vs.objs), pg)) {
+			/* Working set: written again, together with the rest of it. */
+			vs_slots_free(&vs.slots, vs_pt_slot(e));
+			vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, false, 0));
 		} else if (vs_pt_has_slot(e)) {
 			int r = vs_swapfile_read(vs.swap_fd, vs_pt_slot(e), buf, 1);
 

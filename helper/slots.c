@@ -65,6 +65,18 @@ int vs_slots_alloc(struct vs_slots *s, uint32_t *slot)
 	return 0;
 }
 
+int vs_slots_alloc_tail(struct vs_slots *s, uint32_t *slot)
+{
+	uint32_t lowest = s->lowest;
+	int r = vs_slots_take(s, s->high);
+
+	if (r)
+		return r;
+	*slot = s->high - 1;
+	s->lowest = lowest; /* the free slots below are still there */
+	return 0;
+}
+
 int vs_slots_take(struct vs_slots *s, uint32_t slot)
 {
 	int r;

@@ -24,6 +24,8 @@ void vs_slots_init(struct vs_slots *s);
 void vs_slots_destroy(struct vs_slots *s);
 /* Take the lowest free slot. Returns 0 and *slot, or -ENOMEM/-ENOSPC. */
 int vs_slots_alloc(struct vs_slots *s, uint32_t *slot);
+/* Take the slot past the highest ever used: slots taken so follow each other. */
+int vs_slots_alloc_tail(struct vs_slots *s, uint32_t *slot);
 /* Mark @slot in use (a restarted helper rebuilding the map). -EEXIST if it was. */
 int vs_slots_take(struct vs_slots *s, uint32_t slot);
 /* Give back a slot in use. -EINVAL if it was not in use. */

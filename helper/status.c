@@ -11,6 +11,7 @@
 
 #include "dual.h"
 #include "fault.h"
+#include "fault_ws.h"
 #include "headroom.h"
 #include "helper.h"
 #include "keeper.h"
@@ -80,7 +81,7 @@ int vs_status_render(char *buf, size_t n)
 	struct sbuf b = { .p = buf, .n = n };
 	const struct vs_reply *rep;
 	const struct vs_restart_info *ri = vs_keep_restart_info();
-	uint64_t guest = 0, p50, p99, swap_bytes = 0;
+	uint64_t guest = 0, p50, p99, swap_bytes = 0, ws_pref, ws_hits, ws_rec;
 	char err[VS_ERR_MAX];
 	int nprocs = 0, nmaps = 0, nrep;
 	static uint64_t seq;
@@ -102,6 +103,7 @@ int vs_status_render(char *buf, size_t n)
 	if (vs.swap_fd >= 0 && fstat(vs.swap_fd, &st) == 0)
 		swap_bytes = (uint64_t)st.st_size;
 	vs_fault_latency(&p50, &p99);
+	vs_ws_stats(&ws_pref, &ws_hits, &ws_rec);
 
 	put(&b, "{\"vmm_pid\":%d,\"helper_pid\":%d,\"keeper_pid\":%d,\"recovered\":%u,"
 		"\"restarts\":%u,\"restart_streak\":%u,\"restart_delay_ms\":%u,"
@@ -122,13 +124,15 @@ int vs_status_render(char *buf, size_t n)
 	put(&b, "\"guest_pages\":%llu,\"trimmed_zero_pages\":%llu,\"trimmed_clean_pages\":%llu,"
 		"\"swap_file_bytes\":%llu,\"swap_slots_used\":%u,\"faults\":%llu,"
 		"\"fault_p50_us\":%llu,\"fault_p99_us\":%llu,\"fault_max_us\":%llu,"
-		"\"swap_read_errors\":%llu,\"double_pages\":%llu,\"processes\":%d,\"regions\":%d},\n",
+		"\"swap_read_errors\":%llu,\"double_pages\":%llu,\"processes\":%d,\"regions\":%d,"
+		"\"prefetched_pages\":%llu,\"prefetch_hits\":%llu,\"working_set_pages\":%llu},\n",
 	    (unsigned long long)guest, (unsigned long long)vs.c.trimmed_zero,
 	    (unsigned long long)vs.c.redundant, (unsigned long long)swap_bytes,
 	    vs.slots.in_use, (unsigned long long)vs.c.faults, (unsigned long long)p50,
 	    (unsigned long long)p99, (unsigned long long)vs.c.lat_max_us,
 	    (unsigned long long)vs_swapfile_read_errors(), (unsigned long long)vs_dual_pages(),
-	    nprocs, nmaps);
+	    nprocs, nmaps, (unsigned long long)ws_pref, (unsigned long long)ws_hits,
+	    (unsigned long long)ws_rec);
 	put(&b, " \"state_transition\":{\"pages\":%llu,\"time_ms\":%llu},\n",
 	    (unsigned long long)vs.trans_pages, (unsigned long long)vs.trans_ms);
 	put(&b, " \"last_enable\":{\"phase\":\"%s\",\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"

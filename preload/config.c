@@ -150,6 +150,8 @@ int shim_config_load(void)
 	}
 	if ((r = check_switch(SHIM_ENV_ANON, &shim_cfg.anon)))
 		return r;
+	if ((v = env(VMSWAP_ENV_PREFETCH)) && strcmp(v, "off") && strcmp(v, "working-set"))
+		return bad(VMSWAP_ENV_PREFETCH, v, "expected off or working-set");
 	if ((v = env(VMSWAP_ENV_JOIN_TIMEOUT))) {
 		uint64_t s;
 

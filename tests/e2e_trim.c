@@ -47,9 +47,14 @@ Test(trim, zero_pages_are_dropped)
 	h_vm_finish(vm);
 }
 
-Test(trim, clean_pages_reuse_the_swap_file_copy)
+/*
+ * Pages faulted back just after a wake are the working set, which out
+ * writes again together (fault_ws.h); without the prefetch they are
+ * plain clean pages.
+ */
+static void clean_pages_reused(const char *const env[], bool hot)
 {
-	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
 	uint64_t n = 1024, w = 300, tail, clean0, zero0;
 	char *js;
 
@@ -65,14 +70,29 @@ Test(trim, clean_pages_reuse_the_swap_file_copy)
 	h_enable_staged(vm->p, n);
 	h_ctl_ok(vm->pid, "trim", "--wait", NULL);
 	js = h_wait_state(vm->pid, "Pending");
-	cr_assert_eq(h_json_u64(js, "trimmed_clean_pages") - clean0, n - w,
+	cr_assert_eq(h_json_u64(js, "trimmed_clean_pages") - clean0, hot ? 0 : n - w,
 		     "touched-but-unwritten pages are clean; written ones are not");
 	cr_assert_eq(h_json_u64(js, "redundant_pages"), h_json_u64(js, "trimmed_clean_pages"));
 	cr_assert_eq(h_json_u64(js, "trimmed_zero_pages") - zero0, 0);
-	cr_assert_eq(h_json_u64(js, "staging_pages"), w, "only the written pages stay staged");
+	cr_assert_eq(h_json_u64(js, "staging_pages"), hot ? n : w,
+		     "only the written pages stay staged (all, in the working set)");
+	if (hot)
+		cr_assert_geq(h_json_u64(js, "working_set_pages"), n);
 	free(js);
 	out_verify_disable_verify_empty(vm);
 	h_vm_finish(vm);
+}
+
+Test(trim, clean_pages_reuse_the_swap_file_copy)
+{
+	const char *const env[] = { "VMSWAP_PREFETCH=off", NULL };
+
+	clean_pages_reused(env, false);
+}
+
+Test(trim, the_working_set_is_written_again_together)
+{
+	clean_pages_reused(NULL, true);
 }
 
 Test(trim, reenable_after_partial_fault_back_is_incremental)

@@ -105,3 +105,81 @@ Test(wake, helper_killed_with_reads_in_flight_loses_nothing)
 	h_swap_out_verify_disable(vm->p);
 	h_vm_finish(vm);
 }
+
+/* The same random quarter of the guest, touched after a wake, twice. */
+static void touch_quarter(struct h_vm *vm)
+{
+	h_ok(vm->p, "ptouch 1 rand %llu 4242", (unsigned long long)(vm->pages / 4));
+}
+
+Test(wake, the_working_set_comes_back_by_itself)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 64M --threads 2", NULL);
+	uint64_t before;
+	char *js;
+
+	h_swap_out(vm->p);
+	touch_quarter(vm);
+	cr_assert_geq(h_metric(vm->pid, "working_set_pages"), vm->pages / 4);
+	h_ctl_ok(vm->pid, "enable", NULL);
+	h_ctl_ok(vm->pid, "trim", "--wait", NULL);
+	free(h_wait_state(vm->pid, "Pending"));
+	h_out(vm->p, vm->pages);
+	before = h_metric(vm->pid, "prefetched_pages");
+	/* One touch wakes it; the rest of the set streams in behind. */
+	h_ok(vm->p, "touch 0 1");
+	js = NULL;
+	for (double end = h_now() + H_STATE_TIMEOUT_S; h_now() < end; h_nap_ms(20)) {
+		free(js);
+		js = h_status_fresh(vm->pid);
+		if (h_json_u64(js, "prefetched_pages") - before >= vm->pages / 4 - 1)
+			break;
+	}
+	cr_assert_geq(h_json_u64(js, "prefetched_pages") - before, vm->pages / 4 - 1,
+		      "the working set was not prefetched:\n%s", js);
+	free(js);
+	touch_quarter(vm);
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+}
+
+Test(wake, prefetch_races_writes_a_balloon_and_enable)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 64M --threads 2", NULL);
+
+	for (int round = 0; round < 3; round++) {
+		h_swap_out(vm->p);
+		touch_quarter(vm);
+		h_ctl_ok(vm->pid, "enable", NULL);
+		h_out(vm->p, vm->pages);
+		/* Wake, and at once write, discard and enable under the prefetch. */
+		h_ok(vm->p, "write 0 64");
+		h_ok(vm->p, "balloon %llu 256", (unsigned long long)(vm->pages / 2));
+		if (round == 1)
+			h_ctl_ok(vm->pid, "enable", NULL);
+		touch_quarter(vm);
+		h_ok(vm->p, "verify");
+		h_disable_verify_empty(vm->p);
+	}
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
+
+Test(wake, no_prefetch_when_off)
+{
+	const char *const env[] = { "VMSWAP_PREFETCH=off", NULL };
+	struct h_vm *vm = h_vm_start("--size 32M", env, true);
+
+	h_ok(vm->p, "fill");
+	h_swap_out(vm->p);
+	touch_quarter(vm);
+	h_ctl_ok(vm->pid, "enable", NULL);
+	h_out(vm->p, vm->pages);
+	touch_quarter(vm);
+	cr_assert_eq(h_metric(vm->pid, "prefetched_pages"), 0);
+	cr_assert_eq(h_metric(vm->pid, "working_set_pages"), 0);
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+}
