@@ -55,7 +55,8 @@ struct map {
 	uint32_t gen; /* 0: never written, reads zero */
 	bool anon;    /* private anonymous: DONTNEED zeroes it */
 	bool priv;    /* MAP_PRIVATE of a file: DONTNEED has no simple model */
-	int tail_fd;  /* memfd-tail: the memfd, whose bytes past len are TAIL_BYTE */
+	bool tail;    /* memfd-tail: the memfd's bytes past len are TAIL_BYTE */
+	int tail_fd;  /* then the memfd */
 };
 
 #define TAIL_BYTES (1u << 20)
@@ -170,6 +171,7 @@ static int add_spec(const char *spec)
 		    pwrite(fd, tail, sizeof(tail), (off_t)len) != (ssize_t)sizeof(tail))
 			return -errno;
 		m->tail_fd = fd;
+		m->tail = true;
 	} else {
 		fd = make_fd(kind, name, len);
 	}
@@ -271,7 +273,7 @@ static void cmd_verify(void)
 			printf("err verify %s page=%zu word=%u\n", maps[k].name, bad - 1, w);
 			return;
 		}
-		if (maps[k].tail_fd >= 0 && !tail_intact(&maps[k])) {
+		if (maps[k].tail && !tail_intact(&maps[k])) {
 			printf("err verify %s tail past the mapping changed\n", maps[k].name);
 			return;
 		}
