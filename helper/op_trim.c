@@ -33,6 +33,31 @@ static bool page_is_zero(const uint8_t *p)
 	return true;
 }
 
+/* The old slot of the last working-set page trim looked at (UINT64_MAX: none). */
+static uint64_t hot_prev_slot = UINT64_MAX;
+
+/*
+ * Is a working-set page at old slot @slot already where it would be
+ * written, next to the set's pages around it (a set faulted back in
+ * order, or written together at the last out)? Then its clean copy is
+ * kept, and only the scattered pages of the set are written again.
+ */
+static bool hot_in_place(const struct vs_obj *o, uint64_t pg, uint32_t slot)
+{
+	int obj = (int)(o - vs.objs);
+
+	if (hot_prev_slot != UINT64_MAX && slot == hot_prev_slot + 1)
+		return true;
+	for (uint64_t q = pg + 1; q < o->npages && q < pg + 64; q++) {
+		uint32_t e = o->pt[q];
+
+		if (!vs_ws_hot(obj, q) || !vs_pt_has_slot(e))
+			continue;
+		return vs_pt_slot(e) == slot + 1;
+	}
+	return false;
+}
+
 /* One batch of @o under vs.lock. Counts into *zero and *clean. */
 static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 		      uint64_t *zero, uint64_t *clean)
@@ -61,11 +86,15 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 			vs.c.trimmed_zero++;
 			(*zero)++;
 			gone = true;
-		} else if (vs_pt_has_slot(e) && vs_ws_hot((int)(o - vs.objs), pg)) {
+		} else if (vs_pt_has_slot(e) && vs_ws_hot((int)(o - vs.objs), pg) &&
+			   !hot_in_place(o, pg, vs_pt_slot(e))) {
 			/* Working set: written again, together with the rest of it. */
+			hot_prev_slot = vs_pt_slot(e);
 			vs_slots_free(&vs.slots, vs_pt_slot(e));
 			vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, false, 0));
 		} else if (vs_pt_has_slot(e)) {
+			if (vs_ws_hot((int)(o - vs.objs), pg))
+				hot_prev_slot = vs_pt_slot(e);
 			int r = vs_swapfile_read(vs.swap_fd, vs_pt_slot(e), buf, 1);
 
 			if (r) {
@@ -110,6 +139,7 @@ int vs_op_trim(char *msg, size_t n)
 	for (int i = 0; i < VS_MAX_OBJS && !r; i++) {
 		struct vs_obj *o = &vs.objs[i];
 
+		hot_prev_slot = UINT64_MAX;
 		for (uint64_t pg = 0;; pg += TRIM_BATCH) {
 			uint64_t cnt;
 

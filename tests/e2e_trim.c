@@ -48,11 +48,11 @@ Test(trim, zero_pages_are_dropped)
 }
 
 /*
- * Pages faulted back just after a wake are the working set, which out
- * writes again together (fault_ws.h); without the prefetch they are
- * plain clean pages.
+ * Pages faulted back after a wake and not written are clean: trim keeps
+ * their copy in the file, with or without the working set (faulted back
+ * in order, the set is already where out would write it).
  */
-static void clean_pages_reused(const char *const env[], bool hot)
+static void clean_pages_reused(const char *const env[])
 {
 	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
 	uint64_t n = 1024, w = 300, tail, clean0, zero0;
@@ -70,14 +70,11 @@ static void clean_pages_reused(const char *const env[], bool hot)
 	h_enable_staged(vm->p, n);
 	h_ctl_ok(vm->pid, "trim", "--wait", NULL);
 	js = h_wait_state(vm->pid, "Pending");
-	cr_assert_eq(h_json_u64(js, "trimmed_clean_pages") - clean0, hot ? 0 : n - w,
+	cr_assert_eq(h_json_u64(js, "trimmed_clean_pages") - clean0, n - w,
 		     "touched-but-unwritten pages are clean; written ones are not");
 	cr_assert_eq(h_json_u64(js, "redundant_pages"), h_json_u64(js, "trimmed_clean_pages"));
 	cr_assert_eq(h_json_u64(js, "trimmed_zero_pages") - zero0, 0);
-	cr_assert_eq(h_json_u64(js, "staging_pages"), hot ? n : w,
-		     "only the written pages stay staged (all, in the working set)");
-	if (hot)
-		cr_assert_geq(h_json_u64(js, "working_set_pages"), n);
+	cr_assert_eq(h_json_u64(js, "staging_pages"), w, "only the written pages stay staged");
 	free(js);
 	out_verify_disable_verify_empty(vm);
 	h_vm_finish(vm);
@@ -87,12 +84,45 @@ Test(trim, clean_pages_reuse_the_swap_file_copy)
 {
 	const char *const env[] = { "VMSWAP_PREFETCH=off", NULL };
 
-	clean_pages_reused(env, false);
+	clean_pages_reused(env);
 }
 
-Test(trim, the_working_set_is_written_again_together)
+/* Faulted back in order, the working set is where it would be written: kept. */
+Test(trim, a_working_set_in_order_keeps_its_copy)
 {
-	clean_pages_reused(NULL, true);
+	clean_pages_reused(NULL);
+}
+
+/*
+ * Scattered (random pages of the guest), the working set is written
+ * again, after the end of the file, together.
+ */
+Test(trim, a_scattered_working_set_is_written_again_together)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
+	uint64_t set, clean;
+	char *js;
+
+	h_swap_out(vm->p);
+	h_ok(vm->p, "ptouch 1 rand %llu 77", (unsigned long long)(vm->pages / 4));
+	set = h_metric(vm->pid, "working_set_pages");
+	cr_assert_geq(set, vm->pages / 4);
+	h_ctl_ok(vm->pid, "enable", NULL);
+	h_ctl_ok(vm->pid, "trim", "--wait", NULL);
+	js = h_wait_state(vm->pid, "Pending");
+	clean = h_json_u64(js, "trimmed_clean_pages");
+	/* Only pages that happen to sit next to another of the set stay. */
+	cr_assert_lt(clean, set / 2, "%llu of %llu scattered pages kept their copy",
+		     (unsigned long long)clean, (unsigned long long)set);
+	free(js);
+	h_out(vm->p, vm->pages);
+	js = h_status(vm->pid);
+	cr_assert_gt(h_json_u64(js, "swap_file_bytes"), vm->pages * 4096,
+		     "the set went to the end of the file:\n%s", js);
+	free(js);
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
 }
 
 Test(trim, reenable_after_partial_fault_back_is_incremental)
