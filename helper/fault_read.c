@@ -42,6 +42,7 @@ static struct job jobs[JOBS];
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static pthread_t readers[READERS];
+static uint8_t *bufs[READERS];     /* each reader's buffer: VS_AROUND_MAX pages */
 static int nreaders, done_efd = -1;
 static bool quitting;
 
@@ -352,14 +353,15 @@ int vs_fault_read_start(int *done_fd)
 	if (done_efd < 0)
 		return -errno;
 	for (nreaders = 0; nreaders < READERS; nreaders++) {
-		uint8_t *buf = aligned_alloc(VS_PAGE_SIZE, (size_t)VS_AROUND_MAX * VS_PAGE_SIZE);
 		int r;
 
-		if (!buf)
+		bufs[nreaders] = aligned_alloc(VS_PAGE_SIZE, (size_t)VS_AROUND_MAX * VS_PAGE_SIZE);
+		if (!bufs[nreaders])
 			return -ENOMEM;
-		r = pthread_create(&readers[nreaders], NULL, reader_main, buf);
+		r = pthread_create(&readers[nreaders], NULL, reader_main, bufs[nreaders]);
 		if (r) {
-			free(buf);
+			free(bufs[nreaders]);
+			bufs[nreaders] = NULL;
 			return -r;
 		}
 	}
@@ -373,7 +375,10 @@ void vs_fault_read_stop(void)
 	quitting = true;
 	pthread_cond_broadcast(&qcond);
 	pthread_mutex_unlock(&qlock);
-	for (int i = 0; i < nreaders; i++)
+	for (int i = 0; i < nreaders; i++) {
 		pthread_join(readers[i], NULL);
+		free(bufs[i]);
+		bufs[i] = NULL;
+	}
 	nreaders = 0;
 }
