@@ -143,17 +143,21 @@ static void install_prefetch(const struct job *j, const uint8_t *buf)
 
 	if (!o->used || vs.slots.epoch != j->epoch)
 		return;
+	struct vs_map *m = NULL;
+
 	for (uint32_t i = 0; i < j->run.n; i++) {
 		uint64_t pg = j->pgs[i], done = 0;
 		uint32_t e;
-		struct vs_map *m;
 
 		if (pg == UINT64_MAX || pg >= o->npages)
 			continue;
 		e = o->pt[pg];
 		if (vs_pt_state(e) != VS_P_FILE || vs_pt_slot(e) != j->run.slot + i)
 			continue;
-		m = vs_map_for_page(j->obj, pg);
+		/* Pages of a run mostly share a mapping: look it up only when it ends. */
+		if (!m || pg * VS_PAGE_SIZE < m->off || pg * VS_PAGE_SIZE - m->off >= m->len ||
+		    !m->used || !m->registered || m->obj != j->obj)
+			m = vs_map_for_page(j->obj, pg);
 		if (!m)
 			continue;
 		if (vs_uffd_copy(vs.procs[m->proc].uffd, m->addr + pg * VS_PAGE_SIZE - m->off,

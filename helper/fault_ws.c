@@ -54,6 +54,15 @@ static void set_bit(struct pageset *s, uint64_t pg)
 	s->bits[pg / 64] |= 1ull << (pg % 64);
 }
 
+/* Into the set being recorded. */
+static void add(int obj, uint64_t pg)
+{
+	if (!test_bit(&cur[obj], pg)) {
+		set_bit(&cur[obj], pg);
+		recorded++;
+	}
+}
+
 static bool empty(const struct pageset *s)
 {
 	for (int i = 0; i < VS_MAX_OBJS; i++)
@@ -103,8 +112,19 @@ void vs_ws_fault(int obj, uint64_t pg, uint32_t n)
 		prefetching = !empty(prev);
 		cursor_obj = 0;
 		cursor_pg = 0;
-		if (prefetching)
+		if (prefetching) {
+			/*
+			 * What is prefetched never faults, and which of it the
+			 * guest reads cannot be seen: it stays in the set.
+			 */
+			for (int i = 0; i < VS_MAX_OBJS; i++)
+				for (uint64_t w = 0; w < prev[i].words; w++)
+					if (prev[i].bits[w])
+						for (int b = 0; b < 64; b++)
+							if (prev[i].bits[w] >> b & 1)
+								add(i, w * 64 + (uint64_t)b);
 			vs_info("wake: prefetching the working set of the last wake");
+		}
 	}
 	if (!recording)
 		return;
@@ -113,10 +133,7 @@ void vs_ws_fault(int obj, uint64_t pg, uint32_t n)
 		return;
 	}
 	for (uint32_t i = 0; i < n; i++)
-		if (!test_bit(&cur[obj], pg + i)) {
-			set_bit(&cur[obj], pg + i);
-			recorded++;
-		}
+		add(obj, pg + i);
 }
 
 bool vs_ws_hot(int obj, uint64_t pg)

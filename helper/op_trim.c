@@ -33,29 +33,38 @@ static bool page_is_zero(const uint8_t *p)
 	return true;
 }
 
+#define IN_PLACE_MIN 32 /* pages of the working set at consecutive slots worth keeping there */
+
 /* The old slot of the last working-set page trim looked at (UINT64_MAX: none). */
 static uint64_t hot_prev_slot = UINT64_MAX;
+static bool hot_run_kept; /* the run it belongs to stays where it is */
 
 /*
  * Is a working-set page at old slot @slot already where it would be
- * written, next to the set's pages around it (a set faulted back in
- * order, or written together at the last out)? Then its clean copy is
- * kept, and only the scattered pages of the set are written again.
+ * written: in a run of at least IN_PLACE_MIN pages of the set at
+ * consecutive slots (a set faulted back in order, or written together at
+ * the last out)? Then its clean copy is kept, and only the scattered
+ * pages of the set are written again, together.
  */
 static bool hot_in_place(const struct vs_obj *o, uint64_t pg, uint32_t slot)
 {
 	int obj = (int)(o - vs.objs);
+	uint32_t len = 1;
 
 	if (hot_prev_slot != UINT64_MAX && slot == hot_prev_slot + 1)
-		return true;
-	for (uint64_t q = pg + 1; q < o->npages && q < pg + 64; q++) {
+		return hot_run_kept; /* the run goes on: same answer */
+	for (uint64_t q = pg + 1; q < o->npages && q < pg + 64 * IN_PLACE_MIN &&
+	     len < IN_PLACE_MIN; q++) {
 		uint32_t e = o->pt[q];
 
-		if (!vs_ws_hot(obj, q) || !vs_pt_has_slot(e))
+		if (!vs_ws_hot(obj, q))
 			continue;
-		return vs_pt_slot(e) == slot + 1;
+		if (!vs_pt_has_slot(e) || vs_pt_slot(e) != slot + len)
+			break;
+		len++;
 	}
-	return false;
+	hot_run_kept = len >= IN_PLACE_MIN;
+	return hot_run_kept;
 }
 
 /* One batch of @o under vs.lock. Counts into *zero and *clean. */
