@@ -17,7 +17,7 @@
 
 #include "helper.h"
 
-#define VS_WS_RECORD_MS 10000 /* how long after a wake faults are recorded */
+#define VS_WS_RECORD_MS 30000 /* how long after a wake faults are recorded */
 #define VS_WS_RUN_MAX 256     /* pages one prefetch read takes */
 
 /* VMSWAP_PREFETCH: read at setup. */
