@@ -149,8 +149,9 @@ static int fault_from_file(int pidx, struct vs_map *m, uint64_t page, uint64_t p
 			   uint64_t t0)
 {
 	struct vs_run run;
+	bool by_prefetch;
 
-	if (!vs_fault_read_busy(m->obj, pg)) {
+	if (!vs_fault_read_busy(m->obj, pg, &by_prefetch)) {
 		struct vs_run ahead;
 
 		vs_stream_plan(pidx, m, &vs.objs[m->obj], page, pg, &run);
@@ -159,7 +160,7 @@ static int fault_from_file(int pidx, struct vs_map *m, uint64_t page, uint64_t p
 			/* A wide stream: the next windows are read meanwhile. */
 			for (int k = 0; k < AHEAD_RUNS; k++) {
 				if (!vs_stream_ahead(pidx, m, &vs.objs[m->obj], &run, &ahead) ||
-				    vs_fault_read_busy(m->obj, ahead.pg) ||
+				    vs_fault_read_busy(m->obj, ahead.pg, NULL) ||
 				    vs_fault_read_ahead(pidx, m->obj, &ahead))
 					break;
 				vs_ws_fault(m->obj, ahead.pg, ahead.n);
@@ -168,6 +169,8 @@ static int fault_from_file(int pidx, struct vs_map *m, uint64_t page, uint64_t p
 			return 0;
 		}
 	}
+	if (by_prefetch)
+		vs_ws_count(0, 1); /* the guest wants what the prefetch is reading */
 	vs_ws_fault(m->obj, pg, 1);
 	if (nwaiting == WAITING_MAX) {
 		/* Cannot happen with fewer blocked threads; faulting again is safe. */

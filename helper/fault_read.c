@@ -46,8 +46,10 @@ static uint8_t *bufs[READERS];     /* each reader's buffer: VS_AROUND_MAX pages 
 static int nreaders, done_efd = -1;
 static bool quitting;
 
-bool vs_fault_read_busy(int obj, uint64_t pg)
+bool vs_fault_read_busy(int obj, uint64_t pg, bool *by_prefetch)
 {
+	if (by_prefetch)
+		*by_prefetch = false;
 	for (int i = 0; i < JOBS; i++) {
 		const struct job *j = &jobs[i];
 
@@ -58,7 +60,8 @@ bool vs_fault_read_busy(int obj, uint64_t pg)
 			return true;
 		for (uint32_t k = 0; j->prefetch && k < j->run.n; k++)
 			if (j->pgs[k] == pg) {
-				vs_ws_count(0, 1); /* the guest wants what we are reading */
+				if (by_prefetch)
+					*by_prefetch = true;
 				return true;
 			}
 	}
@@ -79,7 +82,6 @@ static int submit(int pidx, int obj, const struct vs_run *run, uint64_t page, ui
 			nahead += jobs[i].ahead;
 	}
 	if (slot && (!ahead || nahead < AHEAD_JOBS)) {
-		slot->prefetch = false;
 		*slot = (struct job){ .state = JOB_QUEUED, .ahead = ahead, .pidx = pidx, .obj = obj,
 				      .fd = vs.swap_fd, .gen = vs.procs[pidx].gen, .page = page,
 				      .t0 = t0, .epoch = vs.slots.epoch, .run = *run };

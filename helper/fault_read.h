@@ -23,8 +23,8 @@
 /* Start the readers; *done_fd becomes readable when a read was installed. */
 int vs_fault_read_start(int *done_fd);
 void vs_fault_read_stop(void);
-/* Is object page @pg in a read in flight? vs.lock held. */
-bool vs_fault_read_busy(int obj, uint64_t pg);
+/* Is object page @pg in a read in flight (*by_prefetch: a working-set one)? vs.lock held. */
+bool vs_fault_read_busy(int obj, uint64_t pg, bool *by_prefetch);
 /*
  * Queue the read of @run for the fault at @page of process @pidx, which
  * started at @t0 (ns). vs.lock held. 0, or -EBUSY when every read slot is

@@ -39,19 +39,26 @@ static bool test_bit(const struct pageset *s, uint64_t pg)
 	return pg / 64 < s->words && (s->bits[pg / 64] >> (pg % 64) & 1);
 }
 
+/* Room for word @w. false when out of memory: a page less in the set, only slower. */
+static bool grow(struct pageset *s, uint64_t w)
+{
+	uint64_t words = (w + 1) * 2, *b;
+
+	if (w < s->words)
+		return true;
+	b = realloc(s->bits, words * sizeof(*b));
+	if (!b)
+		return false;
+	memset(b + s->words, 0, (words - s->words) * sizeof(*b));
+	s->bits = b;
+	s->words = words;
+	return true;
+}
+
 static void set_bit(struct pageset *s, uint64_t pg)
 {
-	if (pg / 64 >= s->words) {
-		uint64_t words = (pg / 64 + 1) * 2;
-		uint64_t *b = realloc(s->bits, words * sizeof(*b));
-
-		if (!b)
-			return; /* a page less in the set: only slower */
-		memset(b + s->words, 0, (words - s->words) * sizeof(*b));
-		s->bits = b;
-		s->words = words;
-	}
-	s->bits[pg / 64] |= 1ull << (pg % 64);
+	if (grow(s, pg / 64))
+		s->bits[pg / 64] |= 1ull << (pg % 64);
 }
 
 /* Into the set being recorded. */
@@ -60,6 +67,20 @@ static void add(int obj, uint64_t pg)
 	if (!test_bit(&cur[obj], pg)) {
 		set_bit(&cur[obj], pg);
 		recorded++;
+	}
+}
+
+/* @from's pages into @into, counted as recorded. */
+static void merge(struct pageset *into, const struct pageset *from)
+{
+	for (uint64_t w = from->words; w-- > 0;) {
+		uint64_t more;
+
+		if (!from->bits[w] || !grow(into, w))
+			continue;
+		more = from->bits[w] & ~into->bits[w];
+		into->bits[w] |= from->bits[w];
+		recorded += (uint64_t)__builtin_popcountll(more);
 	}
 }
 
@@ -118,11 +139,7 @@ void vs_ws_fault(int obj, uint64_t pg, uint32_t n)
 			 * guest reads cannot be seen: it stays in the set.
 			 */
 			for (int i = 0; i < VS_MAX_OBJS; i++)
-				for (uint64_t w = 0; w < prev[i].words; w++)
-					if (prev[i].bits[w])
-						for (int b = 0; b < 64; b++)
-							if (prev[i].bits[w] >> b & 1)
-								add(i, w * 64 + (uint64_t)b);
+				merge(&cur[i], &prev[i]);
 			vs_info("wake: prefetching the working set of the last wake");
 		}
 	}
