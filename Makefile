@@ -13,7 +13,7 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Iinclude -D_GNU_SOURCE
 LDLIBS  += -lpthread
 B       := build
 
-DEB_PKGS := gcc make pkg-config libcriterion-dev libseccomp-dev
+DEB_PKGS := gcc make pkg-config libcriterion-dev libseccomp-dev liburing-dev
 
 PRELOAD_SRCS := $(wildcard preload/*.c)
 HELPER_ALL   := $(filter-out helper/ctl_%.c,$(wildcard helper/*.c))
@@ -64,7 +64,7 @@ $(B)/libvmswap.so: $(call obj,$(PRELOAD_SRCS))
 	$(CC) -shared -o $@ $^ -ldl -lpthread
 
 $(B)/vmswap-helper: $(call obj,$(HELPER_ALL))
-	$(CC) -o $@ $^ $$(pkg-config --libs libseccomp) $(LDLIBS)
+	$(CC) -o $@ $^ $$(pkg-config --libs libseccomp liburing) $(LDLIBS)
 
 $(B)/vmswapctl: $(call obj,$(CTL_SRCS))
 	$(CC) -o $@ $^ $(LDLIBS)
@@ -73,7 +73,7 @@ $(B)/toyvmm: $(call obj,$(DEMO_SRCS))
 	$(CC) -o $@ $^ $(LDLIBS)
 
 $(B)/test-unit: $(call obj,$(UNIT_SRCS) $(HELPER_LIB))
-	$(CC) -o $@ $^ $$(pkg-config --libs criterion libseccomp) $(LDLIBS)
+	$(CC) -o $@ $^ $$(pkg-config --libs criterion libseccomp liburing) $(LDLIBS)
 
 $(B)/test-e2e: $(call obj,$(E2E_SRCS)) | $(TPROGS)
 	$(CC) -o $@ $^ $$(pkg-config --libs criterion) $(LDLIBS)
@@ -129,7 +129,7 @@ $(B)/asan/obj/%.o: %.c
 	$(CC) $(CFLAGS) $(SAN) $(if $(findstring tests/,$<),$$(pkg-config --cflags criterion)) -MMD -c -o $@ $<
 
 $(B)/asan/test-unit: $(patsubst %.c,$(B)/asan/obj/%.o,$(UNIT_SRCS) $(HELPER_LIB))
-	$(CC) $(SAN) -o $@ $^ $$(pkg-config --libs criterion libseccomp) $(LDLIBS)
+	$(CC) $(SAN) -o $@ $^ $$(pkg-config --libs criterion libseccomp liburing) $(LDLIBS)
 
 check-asan: $(B)/asan/test-unit
 	@echo "== $< (ASan+UBSan)"; $< --jobs=1 $(CRITERION_FLAGS)
@@ -152,7 +152,7 @@ ASAN_E2E_SUITES ?= cycle faults trim errors procs anon unmanaged exec kvm dual
 ASAN_E2E_LOG := $(CURDIR)/$(B)/asan/e2e-log
 .PHONY: check-asan-e2e
 $(B)/asan/vmswap-helper: $(call asan_obj,$(HELPER_ALL))
-	$(CC) $(SAN) -o $@ $^ $$(pkg-config --libs libseccomp) $(LDLIBS)
+	$(CC) $(SAN) -o $@ $^ $$(pkg-config --libs libseccomp liburing) $(LDLIBS)
 
 $(B)/asan/vmswapctl: $(call asan_obj,$(CTL_SRCS))
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
@@ -191,7 +191,7 @@ $(B)/tsan/obj/%.o: %.c
 	$(CC) $(CFLAGS) $(TSAN) -MMD -c -o $@ $<
 
 $(B)/tsan/driver: $(patsubst %.c,$(B)/tsan/obj/%.o,$(TSAN_SRCS))
-	$(CC) $(TSAN) -o $@ $^ $$(pkg-config --libs libseccomp) $(LDLIBS)
+	$(CC) $(TSAN) -o $@ $^ $$(pkg-config --libs libseccomp liburing) $(LDLIBS)
 
 check-tsan: $(B)/tsan/driver
 	@echo "== $< (TSan)"; TSAN_OPTIONS="$(TSAN_OPTS)" $<; r=$$?; \

@@ -4,8 +4,8 @@
  * Order of resolution: staging, then swap file (with read-ahead per
  * stream, fault_stream.h), then zero. Non-cooperative events of a batch
  * are applied before its faults (see helper.h on why the read and the
- * events share the lock). Swap-file reads are handed to the readers
- * (fault_read.h) and never block this thread; a fault on a page whose
+ * events share the lock). Swap-file reads go to io_uring or reader
+ * threads (fault_read.h) and never block this thread; a fault on a page whose
  * read is in flight waits in a list and is resolved again when a read
  * finishes.
  *
@@ -446,6 +446,7 @@ static void *fault_main(void *arg)
 					vs_err("fault thread: reading the readers' eventfd: %s",
 					       strerror(errno));
 				pthread_mutex_lock(&vs.lock);
+				vs_fault_read_reap();
 				resolve_waiting();
 				punch_flush();
 				pump_prefetch();

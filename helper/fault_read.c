@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -9,33 +10,32 @@
 
 #include "fault_int.h"
 #include "fault_read.h"
-#include "fault_ws.h"
+#include <vmswap/common.h>
+#include "fault_ring.h"
 #include "helper.h"
 #include "log.h"
 #include "swapfile.h"
-#include "uffd.h"
-#include "wp.h"
 
 #define READERS 4
 #define JOBS 16            /* reads queued or in flight */
 #define AHEAD_JOBS 8       /* of them at most for read-ahead: faults always find a slot */
+#define ARENA_PAGES 1024   /* io_uring: every job's buffer, as much as the readers' */
+#define ARENA_AHEAD 768    /* of it at most for read-ahead and prefetch */
 
 enum job_state { JOB_FREE, JOB_QUEUED, JOB_READING };
 
 /*
  * A job's fields are written at submit with vs.lock and qlock held, and
  * cleared with both held; readers read them with either. state moves
- * QUEUED -> READING under qlock alone.
+ * QUEUED -> READING under qlock alone. With io_uring everything happens
+ * on the fault thread under vs.lock, and jobs go straight to READING.
  */
 struct job {
 	_Atomic int state;     /* enum job_state */
-	bool ahead;            /* read-ahead: no thread waits for it */
-	bool prefetch;         /* working set: slots run.slot + i are pages pgs[i] */
-	uint64_t pgs[VS_WS_RUN_MAX];
-	int pidx, obj, fd;
-	uint32_t gen;
-	uint64_t page, t0, epoch;
-	struct vs_run run;
+	struct vs_read rd;
+	uint32_t buf;          /* io_uring: first arena page */
+	bool early;            /* io_uring: finished without the ring, result in res */
+	int res;
 };
 
 static struct job jobs[JOBS];
@@ -46,14 +46,19 @@ static uint8_t *bufs[READERS];     /* each reader's buffer: VS_AROUND_MAX pages 
 static int nreaders, done_efd = -1;
 static bool quitting;
 
+static bool use_ring;
+static uint8_t *arena;
+static uint64_t arena_used[ARENA_PAGES / 64];
+static uint32_t arena_ahead;       /* pages of it that read-ahead and prefetch hold */
+
 bool vs_fault_read_busy(int obj, uint64_t pg, bool *by_prefetch)
 {
 	if (by_prefetch)
 		*by_prefetch = false;
 	for (int i = 0; i < JOBS; i++) {
-		const struct job *j = &jobs[i];
+		const struct vs_read *j = &jobs[i].rd;
 
-		if (atomic_load_explicit(&j->state, memory_order_relaxed) == JOB_FREE ||
+		if (atomic_load_explicit(&jobs[i].state, memory_order_relaxed) == JOB_FREE ||
 		    j->obj != obj)
 			continue;
 		if (!j->prefetch && pg >= j->run.pg && pg < j->run.pg + j->run.n)
@@ -68,8 +73,90 @@ bool vs_fault_read_busy(int obj, uint64_t pg, bool *by_prefetch)
 	return false;
 }
 
-static int submit(int pidx, int obj, const struct vs_run *run, uint64_t page, uint64_t t0,
-		  bool ahead)
+bool vs_fault_read_prefetch_busy(void)
+{
+	for (int i = 0; i < JOBS; i++)
+		if (atomic_load_explicit(&jobs[i].state, memory_order_relaxed) != JOB_FREE &&
+		    jobs[i].rd.prefetch)
+			return true;
+	return false;
+}
+
+static bool arena_bit(uint32_t p)
+{
+	return arena_used[p / 64] >> (p % 64) & 1;
+}
+
+static void arena_mark(uint32_t from, uint32_t n, bool used)
+{
+	for (uint32_t p = from; p < from + n; p++)
+		if (used)
+			arena_used[p / 64] |= 1ull << (p % 64);
+		else
+			arena_used[p / 64] &= ~(1ull << (p % 64));
+}
+
+/* First fit of @n pages; -EBUSY when none (the fault waits for a read to end). */
+static int arena_take(uint32_t n, bool ahead, uint32_t *at)
+{
+	if (ahead && arena_ahead + n > ARENA_AHEAD)
+		return -EBUSY;
+	for (uint32_t p = 0, run = 0; p < ARENA_PAGES; p++) {
+		run = arena_bit(p) ? 0 : run + 1;
+		if (run == n) {
+			*at = p + 1 - n;
+			arena_mark(*at, n, true);
+			arena_ahead += ahead ? n : 0;
+			return 0;
+		}
+	}
+	return -EBUSY;
+}
+
+static void arena_give(const struct job *j)
+{
+	arena_mark(j->buf, j->rd.run.n, false);
+	arena_ahead -= j->rd.ahead ? j->rd.run.n : 0;
+}
+
+static uint8_t *job_buf(const struct job *j)
+{
+	return arena + (size_t)j->buf * VS_PAGE_SIZE;
+}
+
+/* io_uring: start the read of a filled job. Fault thread, vs.lock held. */
+static int ring_start(struct job *j)
+{
+	uint64_t one = 1;
+	int r;
+
+	if (arena_take(j->rd.run.n, j->rd.ahead, &j->buf))
+		return -EBUSY;
+	j->early = false;
+	j->state = JOB_READING;
+	if (vs_swapfile_read_injected()) {
+		vs_swapfile_read_failed();
+		j->res = -EIO;
+	} else {
+		r = vs_ring_read(j->rd.fd, (uint64_t)j->rd.run.slot * VS_PAGE_SIZE, job_buf(j),
+				 j->rd.run.n * VS_PAGE_SIZE, (uint64_t)(j - jobs));
+		if (!r)
+			return 0;
+		/* Rare (no memory for the request): read here, slower but sure. */
+		vs_warn("fault reads: io_uring submit failed (%s); reading directly",
+				strerror(-r));
+		r = vs_swapfile_read(j->rd.fd, j->rd.run.slot, job_buf(j), j->rd.run.n);
+		j->res = r ? r : (int)(j->rd.run.n * VS_PAGE_SIZE);
+	}
+	/* Finished already: the fault thread takes it at its next turn. */
+	j->early = true;
+	if (write(done_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		vs_err("fault reads: cannot signal a finished read: %s", strerror(errno));
+	return 0;
+}
+
+/* Take a free job for @rd and start it. vs.lock held. 0 or -EBUSY. */
+static int submit(const struct vs_read *rd)
 {
 	int r = -EBUSY, nahead = 0;
 	struct job *slot = NULL;
@@ -79,14 +166,17 @@ static int submit(int pidx, int obj, const struct vs_run *run, uint64_t page, ui
 		if (jobs[i].state == JOB_FREE)
 			slot = slot ? slot : &jobs[i];
 		else
-			nahead += jobs[i].ahead;
+			nahead += jobs[i].rd.ahead;
 	}
-	if (slot && (!ahead || nahead < AHEAD_JOBS)) {
-		*slot = (struct job){ .state = JOB_QUEUED, .ahead = ahead, .pidx = pidx, .obj = obj,
-				      .fd = vs.swap_fd, .gen = vs.procs[pidx].gen, .page = page,
-				      .t0 = t0, .epoch = vs.slots.epoch, .run = *run };
-		pthread_cond_signal(&qcond);
-		r = 0;
+	if (slot && (!rd->ahead || nahead < AHEAD_JOBS)) {
+		slot->rd = *rd;
+		if (use_ring) {
+			r = ring_start(slot);
+		} else {
+			slot->state = JOB_QUEUED;
+			pthread_cond_signal(&qcond);
+			r = 0;
+		}
 	}
 	pthread_mutex_unlock(&qlock);
 	return r;
@@ -95,216 +185,79 @@ static int submit(int pidx, int obj, const struct vs_run *run, uint64_t page, ui
 int vs_fault_read_submit(int pidx, int obj, const struct vs_run *run, uint64_t page,
 			 uint64_t t0)
 {
-	return submit(pidx, obj, run, page, t0, false);
+	struct vs_read rd = { .pidx = pidx, .obj = obj, .fd = vs.swap_fd,
+			      .gen = vs.procs[pidx].gen, .page = page, .t0 = t0,
+			      .epoch = vs.slots.epoch, .run = *run };
+
+	return submit(&rd);
 }
 
 int vs_fault_read_ahead(int pidx, int obj, const struct vs_run *run)
 {
-	return submit(pidx, obj, run, run->addr, 0, true);
-}
+	struct vs_read rd = { .ahead = true, .pidx = pidx, .obj = obj, .fd = vs.swap_fd,
+			      .gen = vs.procs[pidx].gen, .page = run->addr,
+			      .epoch = vs.slots.epoch, .run = *run };
 
-bool vs_fault_read_prefetch_busy(void)
-{
-	for (int i = 0; i < JOBS; i++)
-		if (atomic_load_explicit(&jobs[i].state, memory_order_relaxed) != JOB_FREE &&
-		    jobs[i].prefetch)
-			return true;
-	return false;
+	return submit(&rd);
 }
 
 int vs_fault_read_prefetch(int obj, uint32_t slot, uint32_t n, const uint64_t *pgs)
 {
-	int r = -EBUSY;
+	static struct vs_read rd; /* too big for the fault thread's stack frame */
 
-	pthread_mutex_lock(&qlock);
-	for (int i = 0; i < JOBS; i++) {
-		struct job *j = &jobs[i];
-
-		if (j->state != JOB_FREE)
-			continue;
-		j->ahead = j->prefetch = true;
-		j->obj = obj;
-		j->fd = vs.swap_fd;
-		j->epoch = vs.slots.epoch;
-		j->run = (struct vs_run){ .slot = slot, .n = n };
-		memcpy(j->pgs, pgs, sizeof(j->pgs[0]) * n);
-		j->state = JOB_QUEUED;
-		pthread_cond_signal(&qcond);
-		r = 0;
-		break;
-	}
-	pthread_mutex_unlock(&qlock);
-	return r;
-}
-
-/* Working-set pages that are still only in the file go in through any mapping of them. */
-static void install_prefetch(const struct job *j, const uint8_t *buf)
-{
-	struct vs_obj *o = &vs.objs[j->obj];
-	uint64_t in = 0;
-
-	if (!o->used || vs.slots.epoch != j->epoch)
-		return;
-	struct vs_map *m = NULL;
-
-	for (uint32_t i = 0; i < j->run.n; i++) {
-		uint64_t pg = j->pgs[i], done = 0;
-		uint32_t e;
-
-		if (pg == UINT64_MAX || pg >= o->npages)
-			continue;
-		e = o->pt[pg];
-		if (vs_pt_state(e) != VS_P_FILE || vs_pt_slot(e) != j->run.slot + i)
-			continue;
-		/* Pages of a run mostly share a mapping: look it up only when it ends. */
-		if (!m || pg * VS_PAGE_SIZE < m->off || pg * VS_PAGE_SIZE - m->off >= m->len ||
-		    !m->used || !m->registered || m->obj != j->obj)
-			m = vs_map_for_page(j->obj, pg);
-		if (!m)
-			continue;
-		if (vs_uffd_copy(vs.procs[m->proc].uffd, m->addr + pg * VS_PAGE_SIZE - m->off,
-				 buf + (size_t)i * VS_PAGE_SIZE, VS_PAGE_SIZE, &done) || !done)
-			continue;
-		vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, true, vs_pt_slot(e)));
-		vs.c.copied_from_file++;
-		if (vs.wp_phase != VS_WP_OFF)
-			vs_wp_installed(o, pg, 1);
-		in++;
-	}
-	if (in) {
-		vs.install_gen++;
-		vs_ws_count(in, 0);
-	}
-}
-
-/* Does page @i of the job's run still need exactly the bytes that were read? */
-static bool still_wanted(const struct job *j, const struct vs_obj *o, uint32_t i)
-{
-	uint32_t e = o->pt[j->run.pg + i];
-
-	return vs_pt_state(e) == VS_P_FILE && vs_pt_slot(e) == j->run.slot + i;
-}
-
-/* The process, mapping and slots are as they were when the read began. */
-static bool unchanged(const struct job *j)
-{
-	const struct vs_proc *p = &vs.procs[j->pidx];
-	const struct vs_map *m;
-
-	if (!p->used || p->gen != j->gen || p->uffd < 0 || !vs.objs[j->obj].used ||
-	    vs.slots.epoch != j->epoch)
-		return false;
-	m = vs_map_find(j->pidx, j->run.addr);
-	return m && m->obj == j->obj &&
-	       (j->run.addr - m->addr + m->off) / VS_PAGE_SIZE == j->run.pg &&
-	       j->run.addr + (uint64_t)j->run.n * VS_PAGE_SIZE <= m->addr + m->len;
-}
-
-/* Install pages [from, to) of the run that are still wanted. Returns pages put in. */
-static uint64_t install_range(const struct job *j, struct vs_obj *o, const uint8_t *buf,
-			      uint32_t from, uint32_t to, int *err)
-{
-	int uffd = vs.procs[j->pidx].uffd;
-	uint64_t in = 0;
-
-	for (uint32_t i = from; i < to;) {
-		uint64_t done = 0;
-		uint32_t k = i;
-		int r;
-
-		while (k < to && still_wanted(j, o, k))
-			k++;
-		if (k == i) {
-			i++;
-			continue;
-		}
-		r = vs_uffd_copy(uffd, j->run.addr + (uint64_t)i * VS_PAGE_SIZE,
-				 buf + (size_t)i * VS_PAGE_SIZE, (uint64_t)(k - i) * VS_PAGE_SIZE, &done);
-		for (uint64_t d = 0; d < done / VS_PAGE_SIZE; d++) {
-			uint64_t pg = j->run.pg + i + d;
-
-			/* Keep the slot: if the page comes back unchanged, trim reuses it. */
-			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, true, vs_pt_slot(o->pt[pg])));
-			vs.c.copied_from_file++;
-		}
-		if (done && vs.wp_phase != VS_WP_OFF)
-			vs_wp_installed(o, j->run.pg + i, done / VS_PAGE_SIZE);
-		in += done / VS_PAGE_SIZE;
-		if (r) {
-			*err = r;
-			return in;
-		}
-		i = k;
-	}
-	return in;
+	rd = (struct vs_read){ .ahead = true, .prefetch = true, .obj = obj, .fd = vs.swap_fd,
+			       .epoch = vs.slots.epoch, .run = { .slot = slot, .n = n } };
+	memcpy(rd.pgs, pgs, sizeof(rd.pgs[0]) * n);
+	return submit(&rd);
 }
 
 /*
- * Put the read pages in, the faulting one first. Anything else than a
- * clean install of the faulting page wakes its thread, which faults
- * again and is resolved afresh. vs.lock held.
+ * A failed read of a run that a thread waits for: report it, then read
+ * just the faulting page (nothing past it goes in).
  */
-static void install(const struct job *j, const uint8_t *buf, int rd)
+static int read_faulting_page(struct vs_read *j, uint8_t *buf, int r, bool locked)
 {
-	struct vs_proc *p = &vs.procs[j->pidx];
-	struct vs_obj *o = &vs.objs[j->obj];
-	uint32_t f = j->run.f;
-	int err = 0;
-
-	if (j->prefetch) {
-		if (!rd)
-			install_prefetch(j, buf);
-		return;
-	}
-	if (!p->used || p->gen != j->gen || p->uffd < 0)
-		return; /* gone: nobody waits */
-	if (j->ahead) {
-		/* Nobody waits: put in what still holds, drop the rest. */
-		if (!rd && unchanged(j) && install_range(j, o, buf, 0, j->run.n, &err)) {
-			vs.install_gen++;
-		}
-		return;
-	}
-	if (!unchanged(j) || !still_wanted(j, o, f)) {
-		vs_uffd_wake(p->uffd, j->page, VS_PAGE_SIZE);
-		return;
-	}
-	if (rd) {
-		vs_fault_read_failed(j->run.slot + f, rd);
-		vs_fault_retry_later(j->pidx); /* no wake: it gets no wrong bytes */
-		return;
-	}
-	vs_fault_read_worked();
-	if (!install_range(j, o, buf, f, f + 1, &err)) {
-		if (err == -ESRCH)
-			p->dead = true;
-		else
-			vs_uffd_wake(p->uffd, j->page, VS_PAGE_SIZE);
-		return;
-	}
-	vs_fault_record_latency(vs_fault_now_ns() - j->t0);
-	/* Read-ahead: best effort, the faulting thread runs on already. */
-	err = 0;
-	install_range(j, o, buf, f + 1, j->run.n, &err);
-	err = 0;
-	install_range(j, o, buf, 0, f, &err);
-	vs.install_gen++;
+	if (!r || j->run.n == 1 || j->ahead)
+		return r;
+	if (!locked)
+		pthread_mutex_lock(&vs.lock);
+	vs_fault_read_failed(j->run.slot, r);
+	if (!locked)
+		pthread_mutex_unlock(&vs.lock);
+	r = vs_swapfile_read(j->fd, j->run.slot + j->run.f, buf + (size_t)j->run.f * VS_PAGE_SIZE,
+			     1);
+	j->run.n = j->run.f + 1;
+	return r;
 }
 
-/* The run, or just the faulting page when the run is unreadable. */
-static int read_run(struct job *j, uint8_t *buf)
+/* io_uring: install a finished job and free it. Fault thread, vs.lock held. */
+static void ring_finish(struct job *j, int res)
 {
-	int r = vs_swapfile_read(j->fd, j->run.slot, buf, j->run.n);
+	int r = res == (int)(j->rd.run.n * VS_PAGE_SIZE) ? 0 : res < 0 ? res : -EIO;
+	struct vs_read rd = j->rd;
 
-	if (r && j->run.n > 1 && !j->ahead) {
-		pthread_mutex_lock(&vs.lock);
-		vs_fault_read_failed(j->run.slot, r);
-		pthread_mutex_unlock(&vs.lock);
-		r = vs_swapfile_read(j->fd, j->run.slot + j->run.f,
-				     buf + (size_t)j->run.f * VS_PAGE_SIZE, 1);
-		j->run.n = j->run.f + 1; /* nothing past the faulting page */
-	}
-	return r;
+	if (r && !j->early)
+		vs_swapfile_read_failed();
+	r = read_faulting_page(&rd, job_buf(j), r, true);
+	vs_read_install(&rd, job_buf(j), r);
+	arena_give(j);
+	j->state = JOB_FREE;
+}
+
+void vs_fault_read_reap(void)
+{
+	uint64_t tags[JOBS];
+	int res[JOBS], n;
+
+	if (!use_ring)
+		return;
+	while ((n = vs_ring_reap(tags, res, JOBS, false)) > 0)
+		for (int i = 0; i < n; i++)
+			if (tags[i] < JOBS)
+				ring_finish(&jobs[tags[i]], res[i]);
+	for (int i = 0; i < JOBS; i++)
+		if (jobs[i].state == JOB_READING && jobs[i].early)
+			ring_finish(&jobs[i], jobs[i].res);
 }
 
 static void *reader_main(void *arg)
@@ -313,7 +266,8 @@ static void *reader_main(void *arg)
 
 	pthread_mutex_lock(&qlock);
 	for (;;) {
-		struct job *j = NULL, copy;
+		struct job *j = NULL;
+		struct vs_read copy;
 		uint64_t one = 1;
 		bool wake;
 		int r;
@@ -321,10 +275,10 @@ static void *reader_main(void *arg)
 		while (!quitting && !j) {
 			/* A waiting thread before any read-ahead. */
 			for (int i = 0; i < JOBS && !j; i++)
-				if (jobs[i].state == JOB_QUEUED && !jobs[i].ahead)
+				if (jobs[i].state == JOB_QUEUED && !jobs[i].rd.ahead)
 					j = &jobs[i];
 			for (int i = 0; i < JOBS && !j; i++)
-				if (jobs[i].state == JOB_QUEUED && !jobs[i].prefetch)
+				if (jobs[i].state == JOB_QUEUED && !jobs[i].rd.prefetch)
 					j = &jobs[i];
 			for (int i = 0; i < JOBS && !j; i++)
 				if (jobs[i].state == JOB_QUEUED)
@@ -335,12 +289,13 @@ static void *reader_main(void *arg)
 		if (!j)
 			break;
 		j->state = JOB_READING;
-		copy = *j;
+		copy = j->rd;
 		pthread_mutex_unlock(&qlock);
 
-		r = read_run(&copy, buf);
+		r = vs_swapfile_read(copy.fd, copy.run.slot, buf, copy.run.n);
+		r = read_faulting_page(&copy, buf, r, false);
 		pthread_mutex_lock(&vs.lock);
-		install(&copy, buf, r);
+		vs_read_install(&copy, buf, r);
 		pthread_mutex_lock(&qlock);
 		j->state = JOB_FREE;
 		/* The fault thread resolves the faults that waited for a read. */
@@ -353,11 +308,8 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-int vs_fault_read_start(int *done_fd)
+static int readers_start(void)
 {
-	done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (done_efd < 0)
-		return -errno;
 	for (nreaders = 0; nreaders < READERS; nreaders++) {
 		int r;
 
@@ -371,12 +323,84 @@ int vs_fault_read_start(int *done_fd)
 			return -r;
 		}
 	}
-	*done_fd = done_efd;
 	return 0;
+}
+
+static int ring_setup(void)
+{
+	int r;
+
+	arena = aligned_alloc(VS_PAGE_SIZE, (size_t)ARENA_PAGES * VS_PAGE_SIZE);
+	if (!arena)
+		return -ENOMEM;
+	if ((r = vs_ring_open(2 * JOBS, done_efd))) {
+		free(arena);
+		arena = NULL;
+	}
+	return r;
+}
+
+const char *vs_fault_read_engine(void)
+{
+	return use_ring ? "io_uring" : "threads";
+}
+
+int vs_fault_read_start(int *done_fd)
+{
+	const char *mode = getenv(VMSWAP_ENV_FAULT_IO);
+	int r;
+
+	done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (done_efd < 0)
+		return -errno;
+	*done_fd = done_efd;
+	if (!mode || strcmp(mode, "threads")) {
+		r = ring_setup();
+		if (!r) {
+			use_ring = true;
+			return 0;
+		}
+		if (mode && !strcmp(mode, "io_uring")) {
+			vs_err("fault reads: %s=io_uring, but io_uring cannot be set up: %s",
+			       VMSWAP_ENV_FAULT_IO, strerror(-r));
+			return r;
+		}
+		vs_info("fault reads: io_uring cannot be set up (%s); using %d reader threads",
+			strerror(-r), READERS);
+	}
+	return readers_start();
+}
+
+/* At exit: the kernel writes into the arena until each read ends. */
+static void ring_drain(void)
+{
+	uint64_t tags[JOBS];
+	int res[JOBS];
+
+	for (;;) {
+		bool reading = false;
+		int n;
+
+		for (int i = 0; i < JOBS; i++)
+			reading |= jobs[i].state == JOB_READING && !jobs[i].early;
+		if (!reading || (n = vs_ring_reap(tags, res, JOBS, true)) <= 0)
+			return;
+		for (int i = 0; i < n; i++)
+			if (tags[i] < JOBS)
+				jobs[tags[i]].state = JOB_FREE;
+	}
 }
 
 void vs_fault_read_stop(void)
 {
+	if (use_ring) {
+		ring_drain();
+		vs_ring_close();
+		free(arena);
+		arena = NULL;
+		use_ring = false;
+		return;
+	}
 	pthread_mutex_lock(&qlock);
 	quitting = true;
 	pthread_cond_broadcast(&qcond);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Reads from the swap file for faults, off the fault thread and outside
- * vs.lock: a pool of reader threads keeps several reads in flight, so a
- * vCPU never waits for another one's disk read, and staging faults,
- * events and operations never wait for the disk at all.
+ * Reads from the swap file for faults, never blocking the fault thread
+ * nor made under vs.lock: several reads stay in flight, so a vCPU never
+ * waits for another one's disk read, and staging faults, events and
+ * operations never wait for the disk at all.
  *
  * A read is planned under vs.lock (the pages are then "in flight": other
  * faults on them wait for it), done without any lock, and installed
@@ -20,9 +20,19 @@
 
 #include "fault_stream.h"
 
-/* Start the readers; *done_fd becomes readable when a read was installed. */
+/*
+ * Start the reads: an io_uring the fault thread drives (fault_ring.h),
+ * or where io_uring cannot be had (VMSWAP_FAULT_IO=threads, a kernel or
+ * sandbox without it) a pool of reader threads. *done_fd becomes
+ * readable when a read finished; the fault thread then calls
+ * vs_fault_read_reap().
+ */
 int vs_fault_read_start(int *done_fd);
 void vs_fault_read_stop(void);
+/* Install the reads that finished (io_uring; nothing with threads). vs.lock held. */
+void vs_fault_read_reap(void);
+/* "io_uring" or "threads", for status. */
+const char *vs_fault_read_engine(void);
 /* Is object page @pg in a read in flight (*by_prefetch: a working-set one)? vs.lock held. */
 bool vs_fault_read_busy(int obj, uint64_t pg, bool *by_prefetch);
 /*

@@ -34,16 +34,17 @@
  * (CLONE_THREAD set), mmap and mprotect (no PROT_EXEC), madvise (7
  * advices), prctl (PR_SET_NAME), tgkill (SIGABRT). clone3, socket, dup,
  * dup2, pipe2, sendmsg, fcntl, rt_sigaction and the rest go unchecked.
- * This list allows 54 syscalls, 17 with argument checks, and clone3
+ * This list allows 55 syscalls, 17 with argument checks, and clone3
  * fails with ENOSYS. 36 are in both. Only crosvm's: chdir, clone3, dup,
  * dup2, epoll_create1, eventfd2, fchdir, getcwd, mlock2, munlock, pipe2,
  * ppoll, prctl, readlinkat, recvfrom, rt_sigaction, rt_sigreturn,
  * sigaltstack, socket, statx and the timerfd calls (23). Only
- * ours (18): accept4, getsockopt, pidfd_open and sendto (processes
+ * ours (19): accept4, getsockopt, pidfd_open and sendto (processes
  * joining over shim.sock), kill (the freeze), renameat, unlinkat and
  * rmdir (status.json, the run directory), pread64, fdatasync, fadvise64,
  * mremap, clock_nanosleep, geteuid, writev, pwritev (out's gathered
- * writes), fstatfs (checking a region's memfd), poll. ioctl allows 7 requests here: crosvm's
+ * writes), fstatfs (checking a region's memfd), poll, io_uring_enter
+ * (fault reads; the ring itself takes only reads). ioctl allows 7 requests here: crosvm's
  * 5 plus UFFDIO_API (processes join while the helper runs) and
  * UFFDIO_WRITEPROTECT (enable's write tracking).
  */
@@ -155,6 +156,9 @@ static const struct rule rules[] = {
 	ANY(clock_gettime),   /* without a vDSO clock source */
 	ANY(restart_syscall), /* a sleep or wait interrupted by SIGSTOP/SIGCONT */
 	ANY(sched_getaffinity), /* glibc: malloc sizes its arena limit past 8 arenas */
+	/* Fault reads: the ring was made and restricted to reads before the
+	 * filter was loaded (fault_ring.h); no io_uring_setup or _register. */
+	ANY(io_uring_enter),
 };
 
 static bool active;

@@ -97,17 +97,28 @@ int vs_swapfile_writev(int fd, uint32_t slot, struct iovec *iov, int cnt)
 	return 0;
 }
 
+bool vs_swapfile_read_injected(void)
+{
+	uint64_t k;
+
+	if (!fail_read_count)
+		return false;
+	k = atomic_fetch_add(&reads_done, 1);
+	return k >= fail_read_first && k - fail_read_first < fail_read_count;
+}
+
+void vs_swapfile_read_failed(void)
+{
+	atomic_fetch_add(&read_errors, 1);
+}
+
 static int do_read(int fd, uint32_t slot, void *buf, size_t npages)
 {
 	size_t len = npages * VS_PAGE_SIZE, done = 0;
 	off_t off = (off_t)slot * VS_PAGE_SIZE;
 
-	if (fail_read_count) {
-		uint64_t k = atomic_fetch_add(&reads_done, 1);
-
-		if (k >= fail_read_first && k - fail_read_first < fail_read_count)
-			return -EIO;
-	}
+	if (vs_swapfile_read_injected())
+		return -EIO;
 	while (done < len) {
 		ssize_t n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
 

@@ -18,6 +18,12 @@ int vs_swapfile_writev(int fd, uint32_t slot, struct iovec *iov, int cnt);
 /* Reads that failed so far (every caller: faults, swap-in, trim). */
 uint64_t vs_swapfile_read_errors(void);
 /*
+ * For reads made elsewhere (io_uring, fault_ring.h): must this one fail
+ * (the test hook below; it counts as a read), and count a failed one.
+ */
+bool vs_swapfile_read_injected(void);
+void vs_swapfile_read_failed(void);
+/*
  * Test hooks, read from the environment (and their counters reset):
  * VMSWAP_TEST_FAIL_WRITE_AFTER=N makes every write after the Nth fail with
  * EIO; VMSWAP_TEST_FAIL_READS=AFTER:COUNT makes reads number AFTER to

@@ -152,6 +152,9 @@ int shim_config_load(void)
 		return r;
 	if ((v = env(VMSWAP_ENV_PREFETCH)) && strcmp(v, "off") && strcmp(v, "working-set"))
 		return bad(VMSWAP_ENV_PREFETCH, v, "expected off or working-set");
+	if ((v = env(VMSWAP_ENV_FAULT_IO)) && strcmp(v, "auto") && strcmp(v, "io_uring") &&
+	    strcmp(v, "threads"))
+		return bad(VMSWAP_ENV_FAULT_IO, v, "expected auto, io_uring or threads");
 	if ((v = env(VMSWAP_ENV_JOIN_TIMEOUT))) {
 		uint64_t s;
 

@@ -152,6 +152,11 @@ Test(unmanaged, bad_env_precopy)
 	bad_env("VMSWAP_PRECOPY=off");
 }
 
+Test(unmanaged, bad_env_fault_io)
+{
+	bad_env("VMSWAP_FAULT_IO=epoll");
+}
+
 Test(unmanaged, bad_env_fail_reads)
 {
 	bad_env("VMSWAP_TEST_FAIL_READS=3");

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Waking from the swap file with many vCPU threads at once: reads in
- * flight on several readers, read-ahead per stream, while the writers
+ * Waking from the swap file with many vCPU threads at once: several
+ * reads in flight (io_uring, or reader threads), read-ahead per stream, while the writers
  * churn, a balloon discards, a hotplug adds memory, disable or enable
  * runs, or the helper is killed. toyvmm checks every page it reads
  * against its model (ptouch, churn), and a full verify ends each test.
@@ -43,6 +43,43 @@ Test(wake, threads_sweeping_their_shares_get_every_byte)
 	h_ok(vm->p, "verify");
 	h_disable_verify_empty(vm->p);
 	h_vm_finish(vm);
+}
+
+/*
+ * Reads go through io_uring by default, through reader threads where it
+ * cannot be had (VMSWAP_FAULT_IO=threads stands in for such a host): the
+ * same sweeps, racing a balloon, get every byte either way.
+ */
+static void sweep_with(const char *io, const char *want)
+{
+	const char *const env[] = { io, NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 64M --threads 4", io ? env : NULL);
+	char *js = h_status_fresh(vm->pid);
+	char got[32];
+
+	h_json_str(js, "fault_io", got, sizeof(got));
+	cr_assert_str_eq(got, want, "%s", js);
+	free(js);
+	for (int round = 0; round < 2; round++) {
+		h_swap_out(vm->p);
+		h_ok(vm->p, "balloon %llu %llu", (unsigned long long)(vm->pages / 3), 256ull);
+		h_ok(vm->p, "ptouch 4 %s", round ? "rand" : "seq");
+		h_ok(vm->p, "ptouch 2 rev");
+	}
+	cr_assert_geq(h_metric(vm->pid, "copied_from_file_pages"), vm->pages / 2);
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+}
+
+Test(wake, reads_through_io_uring_by_default)
+{
+	sweep_with(NULL, "io_uring");
+}
+
+Test(wake, reads_through_threads_without_io_uring)
+{
+	sweep_with("VMSWAP_FAULT_IO=threads", "threads");
 }
 
 Test(wake, readers_race_writers_a_balloon_and_disable)

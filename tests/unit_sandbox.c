@@ -297,7 +297,7 @@ Test(sandbox, abort_still_aborts)
 Test(sandbox, allowlist_size)
 {
 	/* The README's Security paragraph gives this number. */
-	cr_assert_eq(vs_sandbox_allowed(), 54);
+	cr_assert_eq(vs_sandbox_allowed(), 55);
 	cr_assert_not(vs_sandbox_active(), "the test process itself is not sandboxed");
 }
 
