@@ -193,9 +193,14 @@ $(B)/tsan/obj/%.o: %.c
 $(B)/tsan/driver: $(patsubst %.c,$(B)/tsan/obj/%.o,$(TSAN_SRCS))
 	$(CC) $(TSAN) -o $@ $^ $$(pkg-config --libs libseccomp liburing) $(LDLIBS)
 
+# Twice: fault reads through io_uring, then through the reader threads.
 check-tsan: $(B)/tsan/driver
-	@echo "== $< (TSan)"; TSAN_OPTIONS="$(TSAN_OPTS)" $<; r=$$?; \
-	if [ $$r = 77 ]; then echo "check-tsan: skipped"; exit 0; fi; exit $$r
+	@for io in io_uring threads; do \
+	  echo "== $< (TSan, VMSWAP_FAULT_IO=$$io)"; \
+	  VMSWAP_FAULT_IO=$$io TSAN_OPTIONS="$(TSAN_OPTS)" $<; r=$$?; \
+	  if [ $$r = 77 ]; then echo "check-tsan: skipped"; exit 0; fi; \
+	  [ $$r = 0 ] || exit $$r; \
+	done
 
 # QEMU (TCG) boots a Linux guest under the shim and swaps it out and in
 # (tests/qemu/). Installs qemu-system-x86 and busybox-static as root and

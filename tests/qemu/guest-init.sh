@@ -50,14 +50,22 @@ rand() {
 	echo $(($(od -An -N2 -tu2 /dev/urandom) % $1 + 1))
 }
 
-# verify ROUND: check every file, print the round's line.
+# uptime_ms: the guest's clock in ms (/proc/uptime has centiseconds).
+uptime_ms() {
+	read -r up _ </proc/uptime
+	cs=${up#*.}
+	echo $((${up%.*} * 1000 + ${cs#0} * 10))
+}
+
+# verify ROUND: check every file, print the round's line with its time.
 verify() {
+	t0=$(uptime_ms)
 	cat "$SUMS"/* >/tmp/all.sums
 	(cd "$DATA" && md5sum -c /tmp/all.sums) >/tmp/verify.out 2>&1
 	bad=$(grep -vc ': OK$' /tmp/verify.out)
 	ok=$(grep -c ': OK$' /tmp/verify.out)
 	if [ "$bad" = 0 ] && [ "$ok" = "$FILES" ]; then
-		echo "VMSWAP-ROUND $1 OK $FILES"
+		echo "VMSWAP-ROUND $1 OK $FILES ms=$(($(uptime_ms) - t0))"
 	else
 		echo "VMSWAP-ROUND $1 FAIL $bad/$FILES ok=$ok" \
 			"$(grep -v ': OK$' /tmp/verify.out | head -n 3 | tr '\n' ' ')"

@@ -71,6 +71,12 @@ serial_lines() { tr -d '\r' 2>/dev/null <"$SERIAL" | grep -ao 'VMSWAP-[A-Z]*.*' 
 
 rounds_total() { serial_lines | grep -c '^VMSWAP-ROUND ' || true; }
 rounds_ok() { serial_lines | grep -c '^VMSWAP-ROUND [0-9]* OK' || true; }
+# round_ms N: how long the guest took to check everything in round N, or "-".
+round_ms() {
+	local v
+	v=$(serial_lines | sed -n "s/^VMSWAP-ROUND $1 OK .* ms=\([0-9]*\).*/\1/p" | head -n 1)
+	echo "${v:--}"
+}
 # "<n> OK" or "<n> FAIL ..." of the newest round, or "-".
 last_round() {
 	local l

@@ -189,6 +189,24 @@ summary() {
 		"trimmed zero $(json_num trimmed_zero_pages "$s"), clean $(json_num trimmed_clean_pages "$s")"
 }
 
+# round_times: the rounds that ran into each out against the last before
+# enable (printed, not judged: a timing on a shared machine).
+round_times() {
+	local base a b c
+	base=$(round_ms "$base_round")
+	a=$(round_ms $((out1_round + 1)))
+	b=$(round_ms $((out1_round + 2)))
+	c=$(round_ms $((out2_round + 1)))
+	echo "  rounds (the guest checking all $FILES MiB): before enable ${base} ms;" \
+		"after the first out ${a} ms ($(ratio "$a" "$base")x), then ${b} ms;" \
+		"after the second out ${c} ms ($(ratio "$c" "$base")x)"
+}
+
+ratio() {
+	[[ $1 =~ ^[0-9]+$ && $2 =~ ^[1-9][0-9]*$ ]] || { echo "-"; return; }
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+
 main() {
 	local t0 f rss_before rss_out swap_out drop_kb need_kb pct
 
@@ -214,18 +232,22 @@ main() {
 	row boot $(($(now_ms) - t0))
 	rounds_step "+1 round" 1
 	rss_before=$RSS_KB
+	base_round=$(rounds_total)
 	ctl_step enable enable
 	ctl_step trim trim --wait
 	ctl_step out out --wait
 	rss_out=$RSS_KB
 	swap_out=$SWAP_BYTES
+	out1_round=$(rounds_total)
 	rounds_step "+2 rounds" 2
 	ctl_step enable enable
 	ctl_step out out --wait
+	out2_round=$(rounds_total)
 	rounds_step "+1 round" 1
 	ctl_step disable disable --wait
 	rounds_step "+2 rounds" 2
 	summary
+	round_times
 
 	drop_kb=$((rss_before - rss_out))
 	need_kb=$((FILES * 1024 * RSS_DROP_PCT / 100))
