@@ -167,6 +167,47 @@ static void cmd_churn(struct tvm_ctx *ctx, char **argv)
 	do_churn(ctx, "churn", TVM_OP_CHURN, argv[1]);
 }
 
+/* view-try shared|private|exec: answers mapped, or the mapping's errno name. */
+static void cmd_view_try(struct tvm_ctx *ctx, char **argv)
+{
+	int r = tvm_view_try(&ctx->guest, argv[1]);
+
+	if (r == -EINVAL)
+		reply("err usage: view-try shared|private|exec (memfd guest)");
+	else
+		reply("ok view-try %s", r ? strerrorname_np(-r) : "mapped");
+}
+
+/* views start|stop: see views.c; stop answers what the views checked. */
+static void cmd_views(struct tvm_ctx *ctx, char **argv)
+{
+	struct tvm_views *v = &ctx->views;
+	int r;
+
+	if (!strcmp(argv[1], "start")) {
+		r = tvm_views_start(v, &ctx->guest);
+		if (r)
+			reply("err views %s", strerror(-r));
+		else
+			reply("ok views started");
+		return;
+	}
+	if (strcmp(argv[1], "stop")) {
+		reply("err usage: views start|stop");
+		return;
+	}
+	if ((r = tvm_views_stop(v)))
+		reply("err views %s", strerror(-r));
+	else if (v->res.err)
+		reply("err views rounds=%" PRIu64 " %s", v->rounds, strerror(-v->res.err));
+	else if (v->res.mismatches)
+		reply("err views rounds=%" PRIu64 " mismatches=%" PRIu64 " first=%" PRIu64,
+		      v->rounds, v->res.mismatches, v->res.first_bad);
+	else
+		reply("ok views rounds=%" PRIu64 " pages=%" PRIu64 " mismatches=0", v->rounds,
+		      v->res.pages);
+}
+
 /*
  * kvm-*: the same page work done by guest code under KVM. A KVM failure
  * (say KVM_RUN failing with EFAULT on a fault vmswap could not serve)
@@ -447,6 +488,7 @@ static void cmd_quit(struct tvm_ctx *ctx, char **argv)
 {
 	(void)argv;
 	tvm_vcpus_stop(&ctx->vcpus);
+	tvm_views_stop(&ctx->views); /* -ESRCH when none ran */
 	ctx->quit = true;
 	reply("ok quit");
 }
@@ -463,6 +505,8 @@ static const struct {
 	{ "touch", 2, cmd_touch },
 	{ "write", 2, cmd_write },
 	{ "churn", 1, cmd_churn },
+	{ "views", 1, cmd_views },
+	{ "view-try", 1, cmd_view_try },
 	{ "balloon", 2, cmd_balloon },
 	{ "fork-verify", 0, cmd_fork_verify },
 	{ "fork-write", 2, cmd_fork_write },

@@ -8,6 +8,11 @@
  * the model is never written and needs no lock. Random mode times the
  * first access of each page; a page fault-around already brought in
  * counts with its (short) time, as the guest feels it.
+ *
+ * The timed pass reads one byte of each page, the access that faults it
+ * in; then each thread checks every page of that pass against the model,
+ * untimed. The check costs about as much as the wake-up itself on a slow
+ * host, and the baselines (preads into a buffer) do no such work.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,6 +39,7 @@ struct pt_thread {
 	uint64_t seed;
 	uint32_t *order;      /* rand: offsets in the share, shuffled */
 	double *lat;          /* rand: us per touch */
+	double done_us;       /* when the timed pass ended */
 	struct tvm_result res;
 };
 
@@ -93,35 +99,46 @@ static void gate_open(struct pt_gate *gt, unsigned n, int state)
 	pthread_mutex_unlock(&gt->lock);
 }
 
+static void touch(struct pt_thread *t, uint64_t pno)
+{
+	(void)*(const volatile uint8_t *)tvm_guest_page(t->g, pno);
+}
+
+/* Page @i of the pass, in its order. */
+static uint64_t pass_page(const struct pt_thread *t, uint64_t i)
+{
+	switch (t->mode) {
+	case TVM_PT_REV:
+		return t->first + t->len - 1 - i;
+	case TVM_PT_RAND:
+		return t->first + t->order[i];
+	default:
+		return t->first + i;
+	}
+}
+
 static void *pt_main(void *arg)
 {
 	struct pt_thread *t = arg;
+	uint64_t n = t->mode == TVM_PT_RAND ? t->count : t->len;
 
 	if (t->mode == TVM_PT_RAND)
 		shuffle(t);
 	if (gate_wait(t->gate) < 0)
 		return NULL;
-	switch (t->mode) {
-	case TVM_PT_SEQ:
-		for (uint64_t p = t->first; p < t->first + t->len; p++)
-			check(t, p);
-		break;
-	case TVM_PT_REV:
-		for (uint64_t p = t->first + t->len; p-- > t->first;)
-			check(t, p);
-		break;
-	case TVM_PT_RAND:
-		for (uint64_t i = 0; i < t->count; i++) {
-			uint64_t pno = t->first + t->order[i];
-			const volatile uint8_t *page = tvm_guest_page(t->g, pno);
+	for (uint64_t i = 0; i < n; i++) {
+		if (t->mode == TVM_PT_RAND) {
 			double t0 = now_us();
 
-			(void)*page;
+			touch(t, pass_page(t, i));
 			t->lat[i] = now_us() - t0;
-			check(t, pno);
+		} else {
+			touch(t, pass_page(t, i));
 		}
-		break;
 	}
+	t->done_us = now_us();
+	for (uint64_t i = 0; i < n; i++)
+		check(t, pass_page(t, i));
 	return NULL;
 }
 
@@ -211,9 +228,12 @@ int tvm_ptouch(struct tvm_guest *g, unsigned n, enum tvm_pt_mode mode, uint64_t 
 			break;
 	gate_open(&gate, started, r ? -1 : 1);
 	t0 = now_us();
-	for (unsigned i = 0; i < started; i++)
+	res->ms = 0;
+	for (unsigned i = 0; i < started; i++) {
 		pthread_join(t[i].tid, NULL);
-	res->ms = (now_us() - t0) / 1e3;
+		if ((t[i].done_us - t0) / 1e3 > res->ms)
+			res->ms = (t[i].done_us - t0) / 1e3;
+	}
 	if (r) {
 		free_threads(t, n);
 		return r;

@@ -165,9 +165,25 @@ int tvm_ptouch(struct tvm_guest *g, unsigned n, enum tvm_pt_mode mode, uint64_t 
 int tvm_read_rss(uint64_t *rss_kb, uint64_t *shmem_kb, uint64_t *anon_kb);
 
 /* cmd.c: one command line in, exactly one answer line out. */
+/* views.c: second views of guest memory mapped, moved and unmapped. */
+struct tvm_views {
+	struct tvm_guest *g;
+	pthread_t tid;
+	bool running;
+	atomic_bool stop;
+	uint64_t rounds;
+	struct tvm_result res; /* pages checked, mismatches, err: a failed map/mremap/munmap */
+};
+
+int tvm_views_start(struct tvm_views *v, struct tvm_guest *g);
+int tvm_views_stop(struct tvm_views *v);
+/* Map and unmap one view of region 0: shared|private|exec. 0 or -errno. */
+int tvm_view_try(struct tvm_guest *g, const char *how);
+
 struct tvm_ctx {
 	struct tvm_guest guest;
 	struct tvm_vcpus vcpus;
+	struct tvm_views views;
 	struct tvm_kvm *kvm;  /* NULL without --kvm */
 	bool quit;
 };

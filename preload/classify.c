@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "memfd.h"
+#include "regions.h"
 
 size_t shim_page_round(size_t len)
 {
@@ -27,22 +28,35 @@ size_t shim_page_round(size_t len)
 /*
  * Guest RAM as crosvm and QEMU's memory-backend-memfd make it: a shared,
  * writable, non-executable mapping of a memfd, at least VMSWAP_MIN_SIZE
- * long, whose name matches VMSWAP_MATCH when that is set.
+ * long, whose name matches VMSWAP_MATCH when that is set; and any shared
+ * mapping of a memfd already guest memory.
  */
 static int memfd_region(const struct shim_map *m, struct shim_region *r)
 {
 	char name[256];
 	struct stat st;
 	int type = m->flags & MAP_TYPE;
+	bool shared = type == MAP_SHARED || type == MAP_SHARED_VALIDATE, view;
 
-	if (m->fd < 0 || (type != MAP_SHARED && type != MAP_SHARED_VALIDATE))
+	if (m->fd < 0 || fstat(m->fd, &st))
 		return SHIM_GUEST_NONE;
-	if ((m->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE) ||
-	    (m->prot & PROT_EXEC) || m->len < shim_cfg.min_size)
+	/*
+	 * Another view of memory the helper holds: reading a page of it that
+	 * is swapped out would make the kernel put a zero page in its place.
+	 * A shared one of any size or protection is served like the rest; a
+	 * private or executable one cannot be, and is refused.
+	 */
+	view = shim_regions_backed_by(st.st_dev, st.st_ino);
+	if (view && (!shared || (m->prot & PROT_EXEC)))
+		return SHIM_GUEST_REFUSE;
+	if (!shared)
 		return SHIM_GUEST_NONE;
-	if (fstat(m->fd, &st) || shim_memfd_name(m->fd, &st, name, sizeof(name)))
+	if (!view && ((m->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE) ||
+		      (m->prot & PROT_EXEC) || m->len < shim_cfg.min_size))
 		return SHIM_GUEST_NONE;
-	if (shim_cfg.match[0] && fnmatch(shim_cfg.match, name, 0)) {
+	if (shim_memfd_name(m->fd, &st, name, sizeof(name)))
+		return view ? SHIM_GUEST_REFUSE : SHIM_GUEST_NONE;
+	if (!view && shim_cfg.match[0] && fnmatch(shim_cfg.match, name, 0)) {
 		shim_log(SHIM_LOG_DEBUG, "memfd \"%s\" does not match %s", name,
 			 shim_cfg.match);
 		return SHIM_GUEST_NONE;

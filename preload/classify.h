@@ -26,6 +26,7 @@ enum shim_guest {
 	SHIM_GUEST_NONE, /* not guest memory */
 	SHIM_GUEST_MEMFD, /* a shared mapping of a guest memfd */
 	SHIM_GUEST_ANON, /* anonymous guest memory, to be mapped from a memfd */
+	SHIM_GUEST_REFUSE, /* a view of guest memory the helper cannot serve: EACCES */
 };
 
 /*

@@ -225,6 +225,12 @@ void *shim_guest_mmap(const struct shim_map *m, shim_mmap_fn call)
 	kind = shim_classify(m, &r);
 	if (shim_closeoff_refuses(m, kind))
 		return MAP_FAILED;
+	if (kind == SHIM_GUEST_REFUSE) {
+		shim_log(SHIM_LOG_ERROR, "refusing a private or executable mapping of guest "
+			 "memory (EACCES): its swapped-out pages could not be served");
+		errno = EACCES;
+		return MAP_FAILED;
+	}
 	if (kind == SHIM_GUEST_NONE &&
 	    !(fixed && plen && shim_regions_overlap((uintptr_t)m->addr, plen))) {
 		errno = saved;

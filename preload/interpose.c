@@ -49,7 +49,8 @@ static bool mmap_slow(void *addr, size_t len, int flags, int fd)
 	/* Anonymous guest memory: see shim_classify(). */
 	if (flags & MAP_ANONYMOUS)
 		return flags & (MAP_FIXED | MAP_NORESERVE);
-	return fd >= 0 && ((flags & MAP_SHARED) || shim_closeoff_active());
+	/* Any mapping of a memfd may be another view of guest memory. */
+	return fd >= 0 && ((flags & MAP_SHARED) || shim_closeoff_active() || shim_regions_count());
 }
 
 SHIM_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,

@@ -104,6 +104,59 @@ Test(wake, readers_race_writers_a_balloon_and_disable)
 	h_vm_finish(vm);
 }
 
+/*
+ * Second views of guest memory are mapped, read, moved and unmapped
+ * (REMAP and UNMAP events) while four threads fault from the file
+ * through the first view, a balloon discards, and once disable runs
+ * under them: every page read through either view is checked.
+ */
+Test(wake, readers_race_views_moved_and_unmapped)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 64M --threads 4", NULL);
+
+	for (int round = 0; round < 3; round++) {
+		h_swap_out(vm->p);
+		h_ok(vm->p, "views start");
+		h_ok(vm->p, "balloon %llu %llu", (unsigned long long)(vm->pages / 2 + round * 128),
+		     256ull);
+		if (round < 2) {
+			h_ok(vm->p, "ptouch 4 %s", round ? "rand" : "seq");
+		} else {
+			cr_assert_eq(h_send(vm->p, "ptouch 4 rev"), 0);
+			h_ctl_ok(vm->pid, "disable", NULL);
+			ptouch_ok(vm);
+			free(h_wait_state(vm->pid, "Ready"));
+		}
+		h_ok(vm->p, "views stop");
+		cr_assert(strstr(vm->p->last, "mismatches=0"), "%s", vm->p->last);
+		cr_assert(!strstr(vm->p->last, "rounds=0 "), "no view went round: %s",
+			  vm->p->last);
+		h_ok(vm->p, "verify");
+	}
+	h_vm_finish(vm);
+}
+
+/*
+ * A private or executable view of guest memory could not be served (a
+ * swapped-out page would read as a fresh zero page): refused with
+ * EACCES, and nothing lost. A shared read-only one of any size is served.
+ */
+Test(wake, views_the_helper_cannot_serve_are_refused)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
+
+	h_swap_out(vm->p);
+	h_ok(vm->p, "view-try private");
+	cr_assert_str_eq(vm->p->last, "ok view-try EACCES");
+	h_ok(vm->p, "view-try exec");
+	cr_assert_str_eq(vm->p->last, "ok view-try EACCES");
+	h_ok(vm->p, "view-try shared");
+	cr_assert_str_eq(vm->p->last, "ok view-try mapped");
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+}
+
 Test(wake, readers_race_enable_and_hotplug)
 {
 	struct h_vm *vm = h_vm_start_filled("--size 64M --threads 4", NULL);
