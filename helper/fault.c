@@ -151,6 +151,10 @@ static int fault_from_file(int pidx, struct vs_map *m, uint64_t page, uint64_t p
 	struct vs_run run;
 	bool by_prefetch;
 
+	/* VMSWAP_WAKE_SWAPIN: the main thread starts the swap-in (state.h). */
+	if (vs.wake_swapin && vs.state == VS_ACTIVE &&
+	    !atomic_load_explicit(&vs.wake_due, memory_order_relaxed))
+		atomic_store(&vs.wake_due, true);
 	if (!vs_fault_read_busy(m->obj, pg, &by_prefetch)) {
 		struct vs_run ahead;
 

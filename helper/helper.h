@@ -168,6 +168,10 @@ struct vs_helper {
 	} en;
 	_Atomic uint64_t progress_done, progress_total;
 
+	bool wake_swapin;         /* VMSWAP_WAKE_SWAPIN=1: a wake starts a disable */
+	atomic_bool wake_due;     /* a fault came from the file while Active */
+	bool swapin_low;          /* the running disable yields to faults */
+
 	int fault_epfd;           /* the fault thread's epoll set */
 	int fault_wake_fd;        /* eventfd: stop the fault thread */
 	atomic_bool stopping;

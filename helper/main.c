@@ -213,6 +213,8 @@ static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, 
 
 	s = getenv(VMSWAP_ENV_PRECOPY);
 	vs.wp_off = s && !strcmp(s, "0"); /* anything but "0": copy before the freeze */
+	s = getenv(VMSWAP_ENV_WAKE_SWAPIN);
+	vs.wake_swapin = s && !strcmp(s, "1");
 	vs_headroom_init();
 
 	sigemptyset(&set);
@@ -419,6 +421,9 @@ int main(int argc, char **argv)
 				if (read(tfd, &ticks, sizeof(ticks)) < 0)
 					break;
 				bool busy = vs_state_busy();
+
+				if (atomic_exchange(&vs.wake_due, false))
+					publish |= vs_state_wake_swapin();
 
 				vs_conn_drop_silent(vs_now_ms(), drop_conn);
 				pthread_mutex_lock(&vs.lock);

@@ -338,6 +338,30 @@ static int swapin_run(struct in_half *h)
 	return install_result(o, k);
 }
 
+#define YIELD_MAX_MS 20 /* a low-priority swap-in still moves a batch this often */
+
+/*
+ * A disable started by a wake (VMSWAP_WAKE_SWAPIN) is low priority: while
+ * the guest keeps faulting, it leaves the lock and the disk to the
+ * faults, a millisecond at a time. An explicit disable turns this off.
+ */
+static void yield_to_faults(uint64_t *seen)
+{
+	for (int i = 0; i < YIELD_MAX_MS; i++) {
+		uint64_t f;
+		bool low;
+
+		pthread_mutex_lock(&vs.lock);
+		f = vs.c.faults;
+		low = vs.swapin_low;
+		pthread_mutex_unlock(&vs.lock);
+		if (!low || f == *seen)
+			break;
+		*seen = f;
+		usleep(1000);
+	}
+}
+
 /*
  * One half of an object. Two run at once: one reads the file (or copies
  * from the page cache) while the other installs pages under the lock.
@@ -345,7 +369,7 @@ static int swapin_run(struct in_half *h)
 static void *swapin_half(void *arg)
 {
 	struct in_half *h = arg;
-	uint64_t last = UINT64_MAX, before = h->moved;
+	uint64_t last = UINT64_MAX, before = h->moved, seen = 0;
 
 	/* The object's size is read under the lock only: a hotplug may grow it. */
 	while (!h->r) {
@@ -358,6 +382,7 @@ static void *swapin_half(void *arg)
 		if (h->pg == last)
 			usleep(50); /* EAGAIN: let the fault thread read the event */
 		last = h->pg;
+		yield_to_faults(&seen);
 		r = swapin_run(h);
 		vs_op_delay(h->moved - before);
 		vs.progress_done += h->moved - before;

@@ -28,6 +28,7 @@ struct job {
 	enum vs_op op;
 	bool chain;
 	enum vs_cmd_keep keep; /* disable: pages held twice (dual.h) */
+	bool low;              /* disable started by a wake: yields to faults */
 	char id[VMSWAP_TOKEN_MAX + 1];
 };
 
@@ -92,12 +93,13 @@ static enum vs_state progress_state(enum vs_op op)
 	     : VS_SWAP_IN_IN_PROGRESS;
 }
 
-static int run_op(enum vs_op op, enum vs_cmd_keep keep, char *msg, size_t n)
+static int run_op(enum vs_op op, enum vs_cmd_keep keep, bool low, char *msg, size_t n)
 {
 	int r = 0;
 
 	pthread_mutex_lock(&vs.lock);
 	vs.op_running = true;
+	vs.swapin_low = op == VS_OP_DISABLE && low;
 	vs_dual_set_keep(op == VS_OP_DISABLE ? keep : VS_KEEP_NONE);
 	pthread_mutex_unlock(&vs.lock);
 	switch (op) {
@@ -159,7 +161,7 @@ static void *worker_main(void *arg)
 		atomic_store(&aborting, false);
 		pthread_mutex_unlock(&wlock);
 
-		r = run_op(job.op, job.keep, msg, sizeof(msg));
+		r = run_op(job.op, job.keep, job.low, msg, sizeof(msg));
 		int r_first = r;
 		/* SIGUSR1: enable, then trim, then out, unless something intervened. */
 		if (job.chain && !r) {
@@ -188,7 +190,7 @@ static void *worker_main(void *arg)
 				pthread_mutex_unlock(&wlock);
 				if (!go)
 					break;
-				r = run_op(next[i], VS_KEEP_NONE, msg, sizeof(msg));
+				r = run_op(next[i], VS_KEEP_NONE, false, msg, sizeof(msg));
 				pthread_mutex_lock(&wlock);
 				pthread_mutex_lock(&vs.lock);
 				after_op(next[i], r);
@@ -242,6 +244,7 @@ static void submit(enum vs_op op, bool chain, const char *id, enum vs_cmd_keep k
 	queued.op = op;
 	queued.chain = chain;
 	queued.keep = keep;
+	queued.low = false;
 	snprintf(queued.id, sizeof(queued.id), "%s", id);
 	pthread_cond_signal(&wcond);
 }
@@ -330,6 +333,13 @@ static void command(enum vs_cmd_verb verb, const char *id, bool chain, enum vs_c
 			reply(id, name, false, "disable not allowed in state Ready (swap is not enabled)");
 			goto out;
 		}
+		if ((running.op == VS_OP_DISABLE && vs.swapin_low) ||
+		    (queued.op == VS_OP_DISABLE && queued.low)) {
+			vs.swapin_low = queued.low = false;
+			reply(id, name, true, "disable in progress since the guest woke; "
+			      "now at full speed");
+			goto out;
+		}
 		if (running.op == VS_OP_DISABLE || queued.op == VS_OP_DISABLE) {
 			reply(id, name, false, "disable already in progress");
 			goto out;
@@ -346,6 +356,26 @@ static void command(enum vs_cmd_verb verb, const char *id, bool chain, enum vs_c
 out:
 	pthread_mutex_unlock(&vs.lock);
 	pthread_mutex_unlock(&wlock);
+}
+
+bool vs_state_wake_swapin(void)
+{
+	bool go;
+
+	pthread_mutex_lock(&wlock);
+	pthread_mutex_lock(&vs.lock);
+	go = vs.wake_swapin && vs.managed && vs.state == VS_ACTIVE && running.op == VS_OP_NONE &&
+	     queued.op == VS_OP_NONE;
+	if (go) {
+		vs.state = VS_SWAP_IN_IN_PROGRESS;
+		submit(VS_OP_DISABLE, false, "", VS_KEEP_NONE);
+		queued.low = true;
+		reply("", "disable", true, "the guest woke: swapping in behind its faults "
+		      "(" VMSWAP_ENV_WAKE_SWAPIN "=1)");
+	}
+	pthread_mutex_unlock(&vs.lock);
+	pthread_mutex_unlock(&wlock);
+	return go;
 }
 
 void vs_state_command(enum vs_cmd_verb verb, const char *id, bool chain)

@@ -39,6 +39,11 @@ void vs_state_recover(void);
 bool vs_state_exit_ready(void);
 /* True while an operation runs (status is then republished often). */
 bool vs_state_busy(void);
+/*
+ * VMSWAP_WAKE_SWAPIN=1 and the guest faulted from the file while Active:
+ * start a disable that yields to faults. Main thread. True if started.
+ */
+bool vs_state_wake_swapin(void);
 /* Kept answers, oldest first; returns how many. vs.lock held. */
 int vs_state_replies(const struct vs_reply **out);
 

@@ -114,7 +114,8 @@ int vs_status_render(char *buf, size_t n)
 	put_str(&b, vs.reason);
 	put(&b, ",\"seccomp\":%s,\"seccomp_syscalls\":%d", vs_sandbox_active() ? "true" : "false",
 	    vs_sandbox_active() ? vs_sandbox_allowed() : 0);
-	put(&b, ",\"fault_io\":\"%s\"", vs_fault_read_engine());
+	put(&b, ",\"fault_io\":\"%s\",\"wake_swapin\":%s", vs_fault_read_engine(),
+	    vs.wake_swapin ? "true" : "false");
 	put(&b, ",\n \"state\":\"%s\",\n \"metrics\":{", vs_state_name(vs.state));
 	put(&b, "\"resident_pages\":%llu,\"copied_from_file_pages\":%llu,"
 		"\"copied_from_staging_pages\":%llu,\"zeroed_pages\":%llu,"

@@ -164,6 +164,7 @@ int shim_config_load(void)
 	}
 	/* Read by the helper; checked here so that a typo cannot weaken it. */
 	if ((r = check_switch(VMSWAP_ENV_SECCOMP, NULL)) ||
+	    (r = check_switch(VMSWAP_ENV_WAKE_SWAPIN, NULL)) ||
 	    (r = check_switch(VMSWAP_ENV_PRECOPY, NULL)) ||
 	    (r = check_switch(VMSWAP_ENV_HEADROOM_CHECK, NULL)))
 		return r;

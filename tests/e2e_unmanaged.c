@@ -152,6 +152,11 @@ Test(unmanaged, bad_env_precopy)
 	bad_env("VMSWAP_PRECOPY=off");
 }
 
+Test(unmanaged, bad_env_wake_swapin)
+{
+	bad_env("VMSWAP_WAKE_SWAPIN=yes");
+}
+
 Test(unmanaged, bad_env_fault_io)
 {
 	bad_env("VMSWAP_FAULT_IO=epoll");

@@ -273,3 +273,83 @@ Test(wake, no_prefetch_when_off)
 	h_disable_verify_empty(vm->p);
 	h_vm_finish(vm);
 }
+
+/* ---- VMSWAP_WAKE_SWAPIN=1: a wake starts a low-priority disable ---- */
+
+/*
+ * The guest's first fault from the file starts a swap-in behind the
+ * faults; four threads keep faulting meanwhile. The VM ends Ready with
+ * nothing in the file, every byte right.
+ */
+Test(wake, wake_swapin_converges_behind_the_faults)
+{
+	static const char *const env[] = { "VMSWAP_WAKE_SWAPIN=1", "VMSWAP_LOG=info", NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 64M --threads 4", env);
+	char *js, *log;
+
+	h_swap_out(vm->p);
+	h_ok(vm->p, "ptouch 4 rand 64");
+	h_ok(vm->p, "ptouch 4 seq");
+	js = h_wait_state(vm->pid, "Ready");
+	cr_assert_eq(h_json_u64(js, "swap_pages"), 0, "%s", js);
+	cr_assert(strstr(js, "\"wake_swapin\":true"), "%s", js);
+	free(js);
+	log = h_proc_stderr(vm->p);
+	cr_assert_eq(h_count_lines(log, "the guest woke: swapping in behind its faults"), 1,
+		     "one wake, one swap-in:\n%s", log);
+	free(log);
+	h_ok(vm->p, "verify");
+	/* The next cycle works as before, and wakes the same way. */
+	h_swap_out(vm->p);
+	h_ok(vm->p, "touch 0 1");
+	free(h_wait_state(vm->pid, "Ready"));
+	h_ok(vm->p, "verify");
+	h_vm_finish(vm);
+}
+
+/* Without it (the default) a wake swaps in only what the guest touches. */
+Test(wake, no_wake_swapin_by_default)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
+	char *js;
+
+	h_swap_out(vm->p);
+	h_ok(vm->p, "ptouch 1 rand 64");
+	h_nap_ms(1000); /* four of the main thread's ticks */
+	js = h_status_fresh(vm->pid);
+	h_assert_state(js, "Active");
+	cr_assert_gt(h_json_u64(js, "swap_pages"), vm->pages / 2, "%s", js);
+	cr_assert(strstr(js, "\"wake_swapin\":false"), "%s", js);
+	free(js);
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+}
+
+/*
+ * An explicit disable while the wake's swap-in yields to a busy guest
+ * takes it to full speed; an enable aborts it as it aborts any swap-in.
+ */
+Test(wake, disable_or_enable_during_the_wake_swapin)
+{
+	static const char *const env[] = { "VMSWAP_WAKE_SWAPIN=1", "VMSWAP_TEST_OP_DELAY_MS=100",
+					    NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 64M --threads 4", env);
+	const char *out;
+
+	h_swap_out(vm->p);
+	h_ok(vm->p, "touch 0 1");
+	free(h_wait_state(vm->pid, "SwapInInProgress"));
+	out = h_ctl_ok(vm->pid, "disable", NULL);
+	cr_assert(strstr(out, "now at full speed"), "%s", out);
+	free(h_wait_state(vm->pid, "Ready"));
+	h_ok(vm->p, "verify");
+
+	h_swap_out(vm->p);
+	h_ok(vm->p, "touch 0 1");
+	free(h_wait_state(vm->pid, "SwapInInProgress"));
+	h_ctl_ok(vm->pid, "enable", NULL);
+	free(h_wait_state(vm->pid, "Pending"));
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+}

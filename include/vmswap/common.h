@@ -37,6 +37,7 @@
 #define VMSWAP_MAX_JOIN_TIMEOUT_S 3600
 #define VMSWAP_ENV_PREFETCH "VMSWAP_PREFETCH" /* off | working-set */
 #define VMSWAP_ENV_FAULT_IO "VMSWAP_FAULT_IO" /* auto | io_uring | threads */
+#define VMSWAP_ENV_WAKE_SWAPIN "VMSWAP_WAKE_SWAPIN" /* 1: a wake starts a low-priority disable */
 #define VMSWAP_ENV_HEADROOM_CHECK "VMSWAP_HEADROOM_CHECK" /* 0: enable skips its memory check */
 /* Test hook: "1" makes the shim act as if userfaultfd were unavailable. */
 #define VMSWAP_ENV_TEST_NO_UFFD "VMSWAP_TEST_NO_UFFD"
