@@ -39,6 +39,8 @@ static const struct row rows[] = {
 	{ "limits", "uffd_1cpu_p99_us", "  same, both threads on one CPU, p99", "us", 2 },
 	{ "limits", "uffd_2cpu_p50_us", "  same, threads pinned to two CPUs, p50", "us", 2 },
 	{ "limits", "uffd_2cpu_p99_us", "  same, threads pinned to two CPUs, p99", "us", 2 },
+	{ "limits", "uffd_copied_touch_MiBps",
+	  "first touch of pages put in by UFFDIO_COPY, 1 thread (info)", "MiB/s", 0 },
 
 	{ "kswap", "ks_pageout_MiBps", "MADV_PAGEOUT until memory freed", "MiB/s", 0 },
 	{ "kswap", "ks_pageout_ms", "  total", "ms", 0 },
@@ -158,6 +160,7 @@ static double t_wk_seq1(int r) { return ratio("wk_seq1_MiBps", "wk_cold1_MiBps",
 static double t_wk_seq2(int r) { return ratio("wk_seq2_MiBps", "wk_cold2_MiBps", r); }
 static double t_wk_seq4(int r) { return ratio("wk_seq4_MiBps", "wk_cold4_MiBps", r); }
 static double i_wk_dis1(int r) { return ratio("wk_seq1_MiBps", "vs_disable_MiBps", r); }
+static double i_wk_copied(int r) { return ratio("wk_seq1_MiBps", "uffd_copied_touch_MiBps", r); }
 static double i_wk_dis2(int r) { return ratio("wk_seq2_MiBps", "vs_disable_MiBps", r); }
 static double i_wk_dis4(int r) { return ratio("wk_seq4_MiBps", "vs_disable_MiBps", r); }
 static double t_wk_rand4(int r) { return ratio("wk_rand4_tps", "wk_drand4_rps", r); }
@@ -216,6 +219,9 @@ static const struct target targets[] = {
 	  "wake" },
 	{ "i_wake_seq1_disable", "(info) wake: ptouch 1 seq / disable", INFO_GE, 0.8, i_wk_dis1,
 	  "wake vmswap" },
+	/* Every page a vCPU wakes on was put in by UFFDIO_COPY: its first touch bounds a thread. */
+	{ "i_wake_seq1_copied", "(info) wake: ptouch 1 seq / first touch of copied pages", INFO, 0,
+	  i_wk_copied, "wake uffd" },
 	{ "i_wake_seq2_disable", "(info) wake: ptouch 2 seq / disable", INFO_GE, 0.8, i_wk_dis2,
 	  "wake vmswap" },
 	{ "i_wake_seq4_disable", "(info) wake: ptouch 4 seq / disable", INFO_GE, 0.8, i_wk_dis4,
