@@ -315,18 +315,18 @@ bool vs_fault_has_waiters(void)
 	return nwaiting || retry_at || vs_ws_prefetching();
 }
 
-/* Keep one working-set read going while a prefetch runs (fault_ws.h). */
+/* Keep working-set reads going while a prefetch runs (fault_ws.h). */
 static void pump_prefetch(void)
 {
 	static uint64_t pgs[VS_WS_RUN_MAX];
 	uint32_t slot, n;
 	int obj;
 
-	if (!vs_ws_prefetching() || vs.swap_fd < 0 || vs_fault_read_prefetch_busy())
-		return;
-	n = vs_ws_next(&obj, &slot, pgs);
-	if (n)
-		vs_fault_read_prefetch(obj, slot, n, pgs);
+	while (vs_ws_prefetching() && vs.swap_fd >= 0 && !vs_fault_read_prefetch_busy()) {
+		n = vs_ws_next(&obj, &slot, pgs);
+		if (!n || vs_fault_read_prefetch(obj, slot, n, pgs))
+			break;
+	}
 }
 
 /* Faults that waited for a read: resolve them again. vs.lock held. */

@@ -41,6 +41,8 @@ static const struct row rows[] = {
 	{ "limits", "uffd_2cpu_p99_us", "  same, threads pinned to two CPUs, p99", "us", 2 },
 	{ "limits", "uffd_copied_touch_MiBps",
 	  "first touch of pages put in by UFFDIO_COPY, 1 thread (info)", "MiB/s", 0 },
+	{ "limits", "uffd_copied_rtouch_MiBps", "  same, a random quarter of them (info)", "MiB/s",
+	  0 },
 
 	{ "kswap", "ks_pageout_MiBps", "MADV_PAGEOUT until memory freed", "MiB/s", 0 },
 	{ "kswap", "ks_pageout_ms", "  total", "ms", 0 },
@@ -181,6 +183,12 @@ static double t_wk_p99(int r) { return ratio("wk_rand1_p99_us", "wk_rand1_p50_us
 static double t_wk_load(int r) { return ratio("wk_load_p99_us", "wk_load_p50_us", r); }
 static double i_wk_load(int r) { return ratio("wk_load_p50_us", "wk_rand1_p50_us", r); }
 static double t_wk_ws(int r) { return ratio("wk_ws_ms", "wk_ws_cold_ms", r); }
+/* The working set's pages are a quarter of the guest: their first touches alone. */
+static double i_wk_ws_touch(int r)
+{
+	return g("wk_ws_ms", r) /
+	       ((double)bm.size / 4 / BM_MIB / g("uffd_copied_rtouch_MiBps", r) * 1000);
+}
 
 static const struct target targets[] = {
 	{ "t_freeze", "enable freeze per GiB / memcpy 1 GiB on 2 cores", LE, 1.5, t_freeze,
@@ -240,6 +248,8 @@ static const struct target targets[] = {
 	{ "i_wake_load_p50", "(info) touch p50 beside a reader / alone", INFO, 0, i_wk_load,
 	  "wake" },
 	{ "t_wake_ws", "wake: working set 25% / cold read of 25%", LE, 1.5, t_wk_ws, "wake" },
+	{ "i_wake_ws_touch", "(info) working set 25% / first touches of copied pages", INFO, 0,
+	  i_wk_ws_touch, "wake uffd" },
 };
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 
