@@ -16,7 +16,7 @@ struct pageset {
 
 static struct pageset cur[VS_MAX_OBJS], prev[VS_MAX_OBJS];
 static bool enabled = true, armed, recording, prefetching;
-static uint64_t record_until_ns, recorded;
+static uint64_t record_until_ns, recorded, prefetch_t0, prefetch_p0, prefetch_reads;
 static int cursor_obj;
 static uint64_t cursor_pg;
 static uint64_t prefetched, hits;
@@ -140,6 +140,9 @@ void vs_ws_fault(int obj, uint64_t pg, uint32_t n)
 			 */
 			for (int i = 0; i < VS_MAX_OBJS; i++)
 				merge(&cur[i], &prev[i]);
+			prefetch_t0 = now;
+			prefetch_p0 = prefetched;
+			prefetch_reads = 0;
 			vs_info("wake: prefetching the working set of the last wake");
 		}
 	}
@@ -209,10 +212,16 @@ uint32_t vs_ws_next(int *obj, uint32_t *slot, uint64_t pg[VS_WS_RUN_MAX])
 				break;
 		}
 		cursor_pg = p;
+		prefetch_reads++;
 		*obj = cursor_obj;
 		*slot = s0;
 		return n;
 	}
+	if (prefetching)
+		vs_info("wake: working set read (%llu pages put in, %llu reads) in %llu ms",
+			(unsigned long long)(prefetched - prefetch_p0),
+			(unsigned long long)prefetch_reads,
+			(unsigned long long)((vs_fault_now_ns() - prefetch_t0) / 1000000));
 	prefetching = false;
 	return 0;
 }
