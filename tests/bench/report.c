@@ -43,6 +43,8 @@ static const struct row rows[] = {
 	  "first touch of pages put in by UFFDIO_COPY, 1 thread (info)", "MiB/s", 0 },
 	{ "limits", "uffd_copied_rtouch_MiBps", "  same, a random quarter of them (info)", "MiB/s",
 	  0 },
+	{ "limits", "uffd_rate4_per_s", "uffd faults/s, 4 threads at random, no disk (info)", "/s",
+	  0 },
 
 	{ "kswap", "ks_pageout_MiBps", "MADV_PAGEOUT until memory freed", "MiB/s", 0 },
 	{ "kswap", "ks_pageout_ms", "  total", "ms", 0 },
@@ -103,6 +105,8 @@ static const struct row rows[] = {
 	{ "wake", "wk_rand1_p99_us", "ptouch 1 rand: touch p99", "us", 1 },
 	{ "wake", "wk_load_p50_us", "  same beside a cold reader, p50", "us", 1 },
 	{ "wake", "wk_load_p99_us", "  same beside a cold reader, p99", "us", 1 },
+	{ "wake", "wk_load_dread_p50_us", "  O_DIRECT 4 KiB pread beside it, p50 (info)", "us", 1 },
+	{ "wake", "wk_load_dread_p99_us", "  O_DIRECT 4 KiB pread beside it, p99 (info)", "us", 1 },
 	{ "wake", "wk_load_reader_MiBps", "  what the reader read meanwhile (info)", "MiB/s", 0 },
 	{ "wake", "wk_ws_first_ms", "working set 25%: first touch (info)", "ms", 0 },
 	{ "wake", "wk_ws_ms", "working set 25%: touched again after out", "ms", 0 },
@@ -163,6 +167,11 @@ static double t_wk_seq2(int r) { return ratio("wk_seq2_MiBps", "wk_cold2_MiBps",
 static double t_wk_seq4(int r) { return ratio("wk_seq4_MiBps", "wk_cold4_MiBps", r); }
 static double i_wk_dis1(int r) { return ratio("wk_seq1_MiBps", "vs_disable_MiBps", r); }
 static double i_wk_copied(int r) { return ratio("wk_seq1_MiBps", "uffd_copied_touch_MiBps", r); }
+static double i_wk_load_dread(int r)
+{
+	return ratio("wk_load_dread_p99_us", "wk_load_dread_p50_us", r);
+}
+static double i_wk_rate4(int r) { return ratio("wk_rand4_tps", "uffd_rate4_per_s", r); }
 static double i_wk_dis2(int r) { return ratio("wk_seq2_MiBps", "vs_disable_MiBps", r); }
 static double i_wk_dis4(int r) { return ratio("wk_seq4_MiBps", "vs_disable_MiBps", r); }
 static double t_wk_rand4(int r) { return ratio("wk_rand4_tps", "wk_drand4_rps", r); }
@@ -236,6 +245,9 @@ static const struct target targets[] = {
 	  "wake vmswap" },
 	{ "t_wake_rand4", "wake: ptouch 4 rand / O_DIRECT 4K reads, 4 thr", GE, 0.7, t_wk_rand4,
 	  "wake" },
+	/* A fault costs more than a read here: faults/s with no disk at all bound this row. */
+	{ "i_wake_rand4_uffd", "(info) ptouch 4 rand / uffd faults/s, no disk", INFO, 0,
+	  i_wk_rate4, "wake uffd" },
 	{ "t_wake_p50", "wake: touch p50 / (uffd RT xproc + O_DIRECT 4K)", LE, 1.15, t_wk_p50,
 	  "wake limits" },
 	{ "i_wake_p50_1cpu", "(info) touch p50 / (uffd RT 1 CPU + O_DIRECT 4K)", INFO, 0,
@@ -247,6 +259,9 @@ static const struct target targets[] = {
 	  "wake" },
 	{ "i_wake_load_p50", "(info) touch p50 beside a reader / alone", INFO, 0, i_wk_load,
 	  "wake" },
+	/* The same load's effect on a bare read: the machine's tail, not vmswap's. */
+	{ "i_wake_load_dread", "(info) O_DIRECT read beside a reader: p99 / its p50", INFO, 0,
+	  i_wk_load_dread, "wake" },
 	{ "t_wake_ws", "wake: working set 25% / cold read of 25%", LE, 1.5, t_wk_ws, "wake" },
 	{ "i_wake_ws_touch", "(info) working set 25% / first touches of copied pages", INFO, 0,
 	  i_wk_ws_touch, "wake uffd" },

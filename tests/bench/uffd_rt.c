@@ -18,7 +18,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +142,111 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(src);
+	return r;
+}
+
+#define RATE_REGION (256u << 20)
+#define RATE_THREADS 4
+
+/* Many faults at once: 4 threads touch random pages of their quarters. */
+struct rate {
+	int uffd;
+	char *m;
+	size_t np;
+	atomic_bool stop;
+	char src[4096];
+};
+
+static void *rate_handler(void *arg)
+{
+	struct rate *c = arg;
+	struct uffd_msg msg[64];
+
+	while (!atomic_load(&c->stop)) {
+		struct pollfd p = { .fd = c->uffd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = read(c->uffd, msg, sizeof(msg));
+		for (ssize_t i = 0; n > 0 && i < n / (ssize_t)sizeof(msg[0]); i++) {
+			struct uffdio_copy cp = { .dst = msg[i].arg.pagefault.address & ~4095ull,
+						  .src = (uintptr_t)c->src, .len = 4096 };
+
+			ioctl(c->uffd, UFFDIO_COPY, &cp); /* EEXIST: another fault of the page */
+		}
+	}
+	return NULL;
+}
+
+struct rate_arg {
+	struct rate *c;
+	unsigned id;
+};
+
+static void *rate_toucher(void *arg)
+{
+	const struct rate_arg *a = arg;
+	size_t share = a->c->np / RATE_THREADS, base = a->id * share;
+	uint64_t s = a->id * 7919 + 1;
+
+	for (size_t i = 0; i < share / 8; i++) {
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		(void)((volatile char *)a->c->m)[(base + s % share) * 4096];
+	}
+	return NULL;
+}
+
+/*
+ * Information, the bound of the 4-thread random wake: faults per second
+ * when 4 threads touch random pages of a registered memfd at once and a
+ * handler thread answers each from memory, with no disk at all. -errno
+ * on failure.
+ */
+static double fault_rate(void)
+{
+	struct rate *c = calloc(1, sizeof(*c));
+	struct rate_arg a[RATE_THREADS];
+	pthread_t h, t[RATE_THREADS];
+	int fd = memfd_create("vmswap-bench-rate", MFD_CLOEXEC), n = 0;
+	double t0, r = -ENOMEM;
+
+	if (!c || fd < 0 || ftruncate(fd, RATE_REGION))
+		goto out;
+	c->np = RATE_REGION / 4096;
+	c->m = mmap(NULL, RATE_REGION, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	c->uffd = uffd_open(UFFD_FEATURE_MISSING_SHMEM);
+	if (c->m == MAP_FAILED || c->uffd < 0) {
+		r = c->uffd < 0 ? c->uffd : -errno;
+		goto out;
+	}
+	struct uffdio_register reg = { .range = { (uintptr_t)c->m, RATE_REGION },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+
+	if (ioctl(c->uffd, UFFDIO_REGISTER, &reg) < 0 ||
+	    pthread_create(&h, NULL, rate_handler, c)) {
+		r = -errno;
+		goto out;
+	}
+	t0 = bm_now();
+	for (; n < RATE_THREADS; n++) {
+		a[n] = (struct rate_arg){ c, (unsigned)n };
+		if (pthread_create(&t[n], NULL, rate_toucher, &a[n]))
+			break;
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	r = n == RATE_THREADS ? (double)(c->np / 8) / (bm_now() - t0) : -EAGAIN;
+	atomic_store(&c->stop, true);
+	pthread_join(h, NULL);
+out:
+	if (c && c->m && c->m != MAP_FAILED)
+		munmap(c->m, RATE_REGION);
+	if (c && c->uffd > 0)
+		close(c->uffd);
+	if (fd >= 0)
+		close(fd);
+	free(c);
 	return r;
 }
 
@@ -363,6 +470,12 @@ void bm_uffd_run(void)
 		bm_put(kinds[i].p50, best50);
 		bm_put(kinds[i].p99, best99);
 	}
+	double fr = fault_rate();
+
+	if (fr < 0)
+		bm_note("limits", "4-thread uffd fault rate: %s", strerror((int)-fr));
+	else
+		bm_put("uffd_rate4_per_s", fr);
 	for (int q = 0; q < 2; q++) {
 		double ct = copied_touch(q);
 

@@ -398,6 +398,11 @@ static int rand_runs(struct wk *w)
 		goto out;
 	}
 	r = ptouch(w, "1 rand", &pt);
+	/* The machine's own tail under that load: the bare read, beside the same reader. */
+	if (!r && !isnan(cold_rand(w, 1, samples, lat))) {
+		bm_put("wk_load_dread_p50_us", bm_pct(lat, samples, 50));
+		bm_put("wk_load_dread_p99_us", bm_pct(lat, samples, 99));
+	}
 	atomic_store(&l.stop, true);
 	pthread_join(l.tid, NULL);
 	if (r)
