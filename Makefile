@@ -148,7 +148,7 @@ check-asan: $(B)/asan/test-unit
 asan_obj = $(patsubst %.c,$(B)/asan/obj/%.o,$(1))
 ASAN_E2E_BINS := $(B)/asan/vmswap-helper $(B)/asan/vmswapctl $(B)/asan/toyvmm \
 		 $(B)/asan/libvmswap.so $(B)/asan/tests/exec-vmm
-ASAN_E2E_SUITES ?= cycle faults trim errors procs anon unmanaged exec kvm dual
+ASAN_E2E_SUITES ?= cycle faults trim errors procs anon unmanaged exec kvm dual wake
 ASAN_E2E_LOG := $(CURDIR)/$(B)/asan/e2e-log
 .PHONY: check-asan-e2e
 $(B)/asan/vmswap-helper: $(call asan_obj,$(HELPER_ALL))
