@@ -223,7 +223,8 @@ static double fault_rate(void)
 	struct uffdio_register reg = { .range = { (uintptr_t)c->m, RATE_REGION },
 				       .mode = UFFDIO_REGISTER_MODE_MISSING };
 
-	if (ioctl(c->uffd, UFFDIO_REGISTER, &reg) < 0 ||
+	/* Non-blocking: poll may say ready for a fault woken before it is read. */
+	if (fcntl(c->uffd, F_SETFL, O_NONBLOCK) < 0 || ioctl(c->uffd, UFFDIO_REGISTER, &reg) < 0 ||
 	    pthread_create(&h, NULL, rate_handler, c)) {
 		r = -errno;
 		goto out;
