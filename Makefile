@@ -16,15 +16,16 @@ B       := build
 DEB_PKGS := gcc make pkg-config libcriterion-dev libseccomp-dev liburing-dev
 
 PRELOAD_SRCS := $(wildcard preload/*.c)
-HELPER_ALL   := $(filter-out helper/ctl_%.c,$(wildcard helper/*.c))
+# helper/: one folder a layer (helper/README.md); ctl/ is vmswapctl.
+HELPER_ALL   := $(sort $(filter-out helper/ctl/%.c,$(wildcard helper/*.c helper/*/*.c)))
 HELPER_LIB   := $(filter-out helper/main.c,$(HELPER_ALL))
-CTL_SRCS     := $(wildcard helper/ctl_*.c) helper/cmd.c helper/memcg.c
+CTL_SRCS     := $(sort $(wildcard helper/ctl/*.c)) helper/control/cmd.c helper/sys/memcg.c
 DEMO_SRCS    := $(wildcard demo/*.c)
 UNIT_SRCS    := $(wildcard tests/unit_*.c) tests/fixture.c
-E2E_SRCS     := $(wildcard tests/e2e_*.c) $(wildcard tests/harness*.c) helper/ctl_json.c
+E2E_SRCS     := $(wildcard tests/e2e_*.c) $(wildcard tests/harness*.c) helper/ctl/ctl_json.c
 SHIMT_TESTS  := $(wildcard tests/shim_*.c)
-SHIMT_SRCS   := $(SHIMT_TESTS) $(wildcard tests/harness*.c) helper/ctl_json.c
-STRESS_SRCS  := $(wildcard tests/stress_*.c) $(wildcard tests/harness*.c) helper/ctl_json.c
+SHIMT_SRCS   := $(SHIMT_TESTS) $(wildcard tests/harness*.c) helper/ctl/ctl_json.c
+STRESS_SRCS  := $(wildcard tests/stress_*.c) $(wildcard tests/harness*.c) helper/ctl/ctl_json.c
 # Programs the tests run under the shim (tests/progs/).
 TPROGS       := $(B)/tests/mapper $(B)/tests/mapper-needed $(B)/tests/libearly.so \
 		$(B)/tests/exec-vmm
@@ -54,11 +55,11 @@ deps:
 
 $(B)/obj/preload/%.o: preload/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -c -o $@ $<
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c -o $@ $<
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(if $(findstring tests/,$<),$$(pkg-config --cflags criterion)) -MMD -c -o $@ $<
+	$(CC) $(CFLAGS) $(if $(findstring tests/,$<),$$(pkg-config --cflags criterion)) -MMD -MP -c -o $@ $<
 
 $(B)/libvmswap.so: $(call obj,$(PRELOAD_SRCS))
 	$(CC) -shared -o $@ $^ -ldl -lpthread
@@ -126,7 +127,7 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 .PHONY: check-asan
 $(B)/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) $(if $(findstring tests/,$<),$$(pkg-config --cflags criterion)) -MMD -c -o $@ $<
+	$(CC) $(CFLAGS) $(SAN) $(if $(findstring tests/,$<),$$(pkg-config --cflags criterion)) -MMD -MP -c -o $@ $<
 
 $(B)/asan/test-unit: $(patsubst %.c,$(B)/asan/obj/%.o,$(UNIT_SRCS) $(HELPER_LIB))
 	$(CC) $(SAN) -o $@ $^ $$(pkg-config --libs criterion libseccomp liburing) $(LDLIBS)
@@ -188,7 +189,7 @@ TSAN_OPTS := halt_on_error=1 exitcode=66 second_deadlock_stack=1
 .PHONY: check-tsan
 $(B)/tsan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TSAN) -MMD -c -o $@ $<
+	$(CC) $(CFLAGS) $(TSAN) -MMD -MP -c -o $@ $<
 
 $(B)/tsan/driver: $(patsubst %.c,$(B)/tsan/obj/%.o,$(TSAN_SRCS))
 	$(CC) $(TSAN) -o $@ $^ $$(pkg-config --libs libseccomp liburing) $(LDLIBS)
@@ -241,13 +242,13 @@ check-bench: all $(B)/bench/vmswap-bench $(B)/bench/vmprobe
 # and merges what it found into tests/fuzz/corpus/<target>/.
 FUZZ_TARGETS := cmd proto
 FUZZ_SECONDS ?= 600
-fuzz_srcs = tests/fuzz/fuzz_$(1).c $(if $(filter cmd,$(1)),helper/cmd.c)
+fuzz_srcs = tests/fuzz/fuzz_$(1).c $(if $(filter cmd,$(1)),helper/control/cmd.c)
 .PHONY: fuzz check-fuzz
-$(B)/fuzz/replay-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c helper/cmd.c helper/cmd.h include/vmswap/proto.h
+$(B)/fuzz/replay-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c helper/control/cmd.c helper/control/cmd.h include/vmswap/proto.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $(call fuzz_srcs,$*) tests/fuzz/replay.c
 
-$(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c helper/cmd.c helper/cmd.h include/vmswap/proto.h
+$(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c helper/control/cmd.c helper/control/cmd.h include/vmswap/proto.h
 	@mkdir -p $(dir $@)
 	clang -O1 -g -std=gnu11 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-o $@ $(call fuzz_srcs,$*)

@@ -26,24 +26,24 @@
 
 #include <vmswap/common.h>
 
-#include "caps.h"
-#include "cmd.h"
-#include "dual.h"
-#include "fault.h"
-#include "fault_ws.h"
-#include "headroom.h"
-#include "helper.h"
-#include "keeper.h"
-#include "log.h"
-#include "manifest.h"
-#include "ops.h"
-#include "recover.h"
-#include "rundir.h"
-#include "sandbox.h"
-#include "shimconn.h"
-#include "state.h"
-#include "status.h"
-#include "swapfile.h"
+#include "control/cmd.h"
+#include "control/rundir.h"
+#include "control/shimconn.h"
+#include "control/status.h"
+#include "fault/fault.h"
+#include "fault/fault_ws.h"
+#include "model/dual.h"
+#include "model/helper.h"
+#include "ops/headroom.h"
+#include "ops/ops.h"
+#include "persist/keeper.h"
+#include "persist/manifest.h"
+#include "persist/recover.h"
+#include "state/state.h"
+#include "sys/caps.h"
+#include "sys/log.h"
+#include "sys/sandbox.h"
+#include "sys/swapfile.h"
 
 enum ev_kind { EV_CONTROL = 1, EV_SIGNAL, EV_LISTEN, EV_CONN, EV_PIDFD, EV_DONE, EV_TIMER };
 
@@ -324,7 +324,7 @@ int main(int argc, char **argv)
 		/* A recovery leaves the run dir to the keeper's next attempt. */
 		if (!recover)
 			vs_rundir_remove(&rd);
-		return VS_EXIT_FINAL; /* no restart: it would fail the same way */
+		return VS_HELPER_EXIT_FINAL; /* no restart: it would fail the same way */
 	}
 	recovering = recover;
 	if (recover) {
@@ -333,7 +333,7 @@ int main(int argc, char **argv)
 		for (int k = 0; k < VS_MAX_CONNS; k++) {
 			struct vs_conn *c = vs_conn_at(k);
 
-			if (c->fd > 0)
+			if (c->used)
 				watch(c->fd, EV_CONN, (uint32_t)k);
 		}
 		for (int k = 0; k < VS_MAX_PROCS; k++) {
@@ -388,7 +388,7 @@ int main(int argc, char **argv)
 				struct vs_conn *c = vs_conn_at((int)idx);
 				int before = c->proc;
 
-				if (c->fd <= 0)
+				if (!c->used)
 					break;
 
 				if (vs_conn_handle(c) < 0) {

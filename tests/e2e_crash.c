@@ -15,7 +15,7 @@
 
 #include <criterion/criterion.h>
 
-#include "../helper/ctl_json.h"
+#include "../helper/ctl/ctl_json.h"
 #include "harness.h"
 
 TestSuite(crash, .init = h_setup, .fini = h_teardown, .timeout = 300);

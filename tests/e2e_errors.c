@@ -367,7 +367,7 @@ Test(errors, control_flood_warnings_are_rate_limited)
 	h_vm_finish(vm);
 }
 
-/* Write errors on the swap file (test hook in helper/swapfile.c). */
+/* Write errors on the swap file (test hook in helper/sys/swapfile.c). */
 Test(errors, failed_out_keeps_data_and_recovers)
 {
 	static const char *const env[] = { "VMSWAP_TEST_FAIL_WRITE_AFTER=2", NULL };
@@ -549,7 +549,7 @@ Test(errors, full_swap_dir_fails_out_and_keeps_data, .fini = small_unmount)
 	small_unmount();
 }
 
-/* ---- read errors (VMSWAP_TEST_FAIL_READS=AFTER:COUNT, helper/swapfile.c) ---- */
+/* ---- read errors (VMSWAP_TEST_FAIL_READS=AFTER:COUNT, helper/sys/swapfile.c) ---- */
 
 static void assert_read_error(const char *js)
 {

@@ -12,8 +12,8 @@
 
 #include <criterion/criterion.h>
 
-#include "../helper/caps.h"
-#include "../helper/ctl_json.h"
+#include "../helper/ctl/ctl_json.h"
+#include "../helper/sys/caps.h"
 #include "harness.h"
 
 TestSuite(sandbox, .init = h_setup, .fini = h_teardown, .timeout = 180);

@@ -8,7 +8,7 @@
 #include <criterion/criterion.h>
 #include <vmswap/env.h>
 
-#include "../helper/ctl_json.h"
+#include "../helper/ctl/ctl_json.h"
 #include "harness.h"
 
 TestSuite(unmanaged, .init = h_setup, .fini = h_teardown, .timeout = 180);

@@ -9,8 +9,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../helper/helper.h"
-#include "../helper/swapfile.h"
+#include "../helper/model/helper.h"
+#include "../helper/sys/swapfile.h"
 #include "fixture.h"
 
 int fx_state(pid_t vmm_pid)

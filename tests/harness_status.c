@@ -11,7 +11,7 @@
 
 #include <criterion/criterion.h>
 
-#include "../helper/ctl_json.h"
+#include "../helper/ctl/ctl_json.h"
 #include "harness.h"
 #include "vmswap/common.h"
 

@@ -9,7 +9,7 @@
 
 #include <criterion/criterion.h>
 
-#include "../helper/ctl_json.h"
+#include "../helper/ctl/ctl_json.h"
 #include "harness.h"
 
 #define MAX_VM_ARGS 24

@@ -10,7 +10,7 @@
 
 #include <criterion/criterion.h>
 
-#include "../helper/ctl_json.h"
+#include "../helper/ctl/ctl_json.h"
 #include "stress.h"
 
 #define REPLY_MAX 256
@@ -53,7 +53,7 @@ static enum st_sit run_of(enum st_verb v)
 }
 
 /*
- * What the helper answers v in situation c (helper/state.c): ok, and the
+ * What the helper answers v in situation c (helper/state/state.c): ok, and the
  * message, exact except for enable's, whose prefix is given.
  */
 static bool expect(enum st_sit c, enum st_verb v, char *msg, size_t n)

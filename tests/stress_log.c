@@ -22,7 +22,7 @@ static bool skip(const char **p, const char *prefix)
 	return true;
 }
 
-/* "<op> finished: <message>", as helper/state.c logs an op's end. */
+/* "<op> finished: <message>", as helper/state/state.c logs an op's end. */
 static bool op_finished(struct st_run *s, const char *p)
 {
 	static const struct { const char *start, *aborted, *done; int verb; } ops[] = {

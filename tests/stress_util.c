@@ -10,7 +10,7 @@
 
 #include <criterion/criterion.h>
 
-#include "../helper/ctl_json.h"
+#include "../helper/ctl/ctl_json.h"
 #include "stress.h"
 
 /* splitmix64: one stream per layout, the same for the same seed. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Pages held twice (helper/dual.h): guest memory holds a page while its
+ * Pages held twice (helper/model/dual.h): guest memory holds a page while its
  * entry says its only copy is staged or in the swap file, because
  * something wrote the memfd behind the helper's back. Swap-in must keep
  * both copies and fail naming them, unless disable keep= chose; trim and
@@ -18,9 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../helper/dual.h"
-#include "../helper/helper.h"
-#include "../helper/ops.h"
+#include "../helper/model/dual.h"
+#include "../helper/model/helper.h"
+#include "../helper/ops/ops.h"
 #include "fixture.h"
 #include "unit_fixture.h"
 

@@ -27,8 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../helper/fault.h"
-#include "../helper/helper.h"
+#include "../helper/fault/fault.h"
+#include "../helper/model/helper.h"
 #include "unit_fixture.h"
 
 #ifndef USERFAULTFD_IOC_NEW

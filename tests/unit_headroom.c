@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../helper/headroom.h"
-#include "../helper/memcg.h"
+#include "../helper/ops/headroom.h"
+#include "../helper/sys/memcg.h"
 
 #define MIB (1ull << 20)
 

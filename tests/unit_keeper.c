@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 
-#include "../helper/keeper.h"
+#include "../helper/persist/keeper.h"
 
 Test(keeper, backoff_schedule)
 {

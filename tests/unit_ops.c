@@ -12,10 +12,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../helper/dual.h"
-#include "../helper/helper.h"
-#include "../helper/ops.h"
-#include "../helper/swapfile.h"
+#include "../helper/model/dual.h"
+#include "../helper/model/helper.h"
+#include "../helper/ops/ops.h"
+#include "../helper/sys/swapfile.h"
 #include "fixture.h"
 #include "unit_fixture.h"
 

@@ -5,7 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../helper/helper.h"
+#include "../helper/model/helper.h"
 
 static int obj;
 

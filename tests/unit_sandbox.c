@@ -20,11 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../helper/caps.h"
-#include "../helper/helper.h"
-#include "../helper/sandbox.h"
-#include "../helper/status.h"
-#include "../helper/swapfile.h"
+#include "../helper/control/status.h"
+#include "../helper/model/helper.h"
+#include "../helper/sys/caps.h"
+#include "../helper/sys/sandbox.h"
+#include "../helper/sys/swapfile.h"
 
 /*
  * The ASan runtime adds syscalls of its own around some libc calls: its

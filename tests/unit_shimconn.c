@@ -22,8 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../helper/helper.h"
-#include "../helper/shimconn.h"
+#include "../helper/control/shimconn.h"
+#include "../helper/model/helper.h"
 #include "fixture.h"
 
 #define GUEST_BYTES (4u << 20)

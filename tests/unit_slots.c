@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 
-#include "../helper/slots.h"
+#include "../helper/sys/slots.h"
 
 static struct vs_slots s;
 

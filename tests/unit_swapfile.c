@@ -8,8 +8,8 @@
 
 #include <vmswap/util.h>
 
-#include "../helper/helper.h"
-#include "../helper/swapfile.h"
+#include "../helper/model/helper.h"
+#include "../helper/sys/swapfile.h"
 #include "unit_fixture.h"
 
 Test(swapfile, fail_range_syntax)

@@ -11,13 +11,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../helper/enable.h"
-#include "../helper/helper.h"
-#include "../helper/ops.h"
-#include "../helper/swapfile.h"
+#include "../helper/fault/wp.h"
+#include "../helper/model/helper.h"
+#include "../helper/ops/enable.h"
+#include "../helper/ops/ops.h"
+#include "../helper/sys/swapfile.h"
 #include "fixture.h"
 #include "unit_fixture.h"
-#include "../helper/wp.h"
 
 #define NPAGES 1536 /* three 2 MiB units */
 

@@ -17,7 +17,7 @@
 #include "util.h"
 
 /* Test hook: enable's copy and punch, trim, out and swap-in sleep this
- * many ms per 2 MiB (helper/opdelay.c). */
+ * many ms per 2 MiB (helper/ops/opdelay.c). */
 #define VMSWAP_ENV_TEST_OP_DELAY_MS "VMSWAP_TEST_OP_DELAY_MS"
 #define VMSWAP_OP_DELAY_MAX_MS 10000
 /* Test hook: the keeper's restart backoff starts at this many ms, not 1 s. */

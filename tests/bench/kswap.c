@@ -19,6 +19,7 @@
  *             p % 2 == i in order: the access pattern of toyvmm's verify.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -63,11 +64,15 @@ void bm_kswap_cleanup(void)
 }
 
 /* A note for the section, and the reason why everything below is skipped. */
-static int skip(const char *fmt, const char *arg)
+static int skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int skip(const char *fmt, ...)
 {
 	char why[300];
+	va_list ap;
 
-	snprintf(why, sizeof(why), fmt, arg);
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
 	bm_note("kswap", "skipped: %s", why);
 	bm_kswap_cleanup();
 	return -1;

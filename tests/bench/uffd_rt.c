@@ -389,9 +389,9 @@ static int rt_run(enum rt_kind kind, double *p50, double *p99)
 
 		/* The handler on the first CPU we may use, the faulting thread on the next. */
 		sched_getaffinity(0, sizeof(saved), &saved);
-		for (int c = 0; c < CPU_SETSIZE && k < 2; c++)
-			if (CPU_ISSET(c, &saved))
-				cpu[k++] = c;
+		for (int i = 0; i < CPU_SETSIZE && k < 2; i++)
+			if (CPU_ISSET(i, &saved))
+				cpu[k++] = i;
 		CPU_ZERO(&a);
 		CPU_ZERO(&b);
 		CPU_SET(cpu[0], &a);

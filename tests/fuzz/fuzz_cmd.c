@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Fuzz target: the control-line parser (helper/cmd.c), which reads
+ * Fuzz target: the control-line parser (helper/control/cmd.c), which reads
  * whatever anyone writes into the control FIFO. A line it accepts must
  * parse back the same from its canonical form; one it rejects must come
  * with a printable error and leave the output untouched.
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../helper/cmd.h"
+#include "../../helper/control/cmd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -19,6 +19,7 @@
  * The child serves "verify G", "fill G" and "quit" from the parent.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -166,9 +167,15 @@ static int start_child(struct child *c, int fd, const char *size)
 }
 
 /* Send a line to the child and copy its answer into ans (without '\n'). */
-static int ask(struct child *c, char *ans, size_t n, const char *fmt, unsigned arg)
+static int ask(struct child *c, char *ans, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int ask(struct child *c, char *ans, size_t n, const char *fmt, ...)
 {
-	fprintf(c->in, fmt, arg);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(c->in, fmt, ap);
+	va_end(ap);
 	fputc('\n', c->in);
 	fflush(c->in);
 	if (!fgets(ans, (int)n, c->out))
@@ -184,7 +191,7 @@ static int child_quit(struct child *c)
 
 	if (!c->pid)
 		return 0;
-	if (ask(c, ans, sizeof(ans), "quit", 0) || strcmp(ans, "ok quit"))
+	if (ask(c, ans, sizeof(ans), "quit") || strcmp(ans, "ok quit"))
 		return -EPROTO;
 	while (waitpid(c->pid, &st, 0) < 0)
 		if (errno != EINTR)

@@ -12,9 +12,12 @@
  * TSan reports exit with TSAN_OPTIONS' exitcode.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +28,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../helper/fault.h"
-#include "../../helper/helper.h"
-#include "../../helper/shimconn.h"
-#include "../../helper/state.h"
-#include "../../helper/status.h"
-#include "../../helper/swapfile.h"
+#include "../../helper/control/shimconn.h"
+#include "../../helper/control/status.h"
+#include "../../helper/fault/fault.h"
+#include "../../helper/model/helper.h"
+#include "../../helper/persist/manifest.h"
+#include "../../helper/state/state.h"
+#include "../../helper/sys/swapfile.h"
 #include "../fixture.h"
 #include "tsan.h"
 
@@ -51,10 +55,15 @@ static void cleanup(void)
 		kill(vmm, SIGKILL);
 }
 
-static void fail(const char *fmt, const char *what)
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "tsan driver: ");
-	fprintf(stderr, fmt, what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\n");
 	cleanup();
 	exit(1);
@@ -211,6 +220,36 @@ static unsigned long verify_memfd(int memfd)
 	return bad;
 }
 
+/*
+ * Connections come and go on a thread of their own while the worker and
+ * the fault thread sync the manifest, which reads every connection slot:
+ * a slot written without vs.lock is a race TSan reports.
+ */
+static atomic_bool churn_stop;
+static pthread_t churn_tid;
+static atomic_ulong churned;
+
+static void *conn_churn(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&churn_stop)) {
+		struct vs_conn *c;
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+			break;
+		c = vs_conn_add(sv[1], false);
+		if (c)
+			vs_conn_close(c);
+		else
+			close(sv[1]);
+		close(sv[0]);
+		atomic_fetch_add(&churned, 1);
+		usleep(200);
+	}
+	return NULL;
+}
+
 static void start(int memfd)
 {
 	double deadline = now_s() + STEP_TIMEOUT_S;
@@ -234,6 +273,8 @@ static void start(int memfd)
 		fail("swap file in /tmp: %s", strerror(-r));
 	if (!mkdtemp(dir) || (dirfd = open(dir, O_DIRECTORY | O_CLOEXEC)) < 0)
 		fail("status dir: %s", strerror(errno));
+	if ((r = vs_manifest_create()))
+		fail("manifest: %s", strerror(-r));
 	if ((r = vs_fault_start()))
 		fail("fault thread: %s", strerror(-r));
 	if ((done_fd = vs_state_start()) < 0)
@@ -268,7 +309,10 @@ int main(void)
 		fail("%s", "setup");
 	start(memfd);
 
-	printf("tsan driver: write-protect tracking, hotplug during each operation\n");
+	printf("tsan driver: write-protect tracking, hotplug during each operation, "
+	       "connections coming and going\n");
+	if (pthread_create(&churn_tid, NULL, conn_churn, NULL))
+		fail("%s", "connection churn thread");
 	step_plug(VS_CMD_ENABLE, false, VS_PENDING, 1);
 	step_plug(VS_CMD_TRIM, false, VS_PENDING, 2);
 	step_plug(VS_CMD_OUT, false, VS_ACTIVE, 3);
@@ -276,6 +320,10 @@ int main(void)
 	step(VS_CMD_ENABLE, false, VS_PENDING);
 	step(VS_CMD_OUT, false, VS_ACTIVE);
 	step_plug(VS_CMD_DISABLE, false, VS_READY, 4);
+	atomic_store(&churn_stop, true);
+	pthread_join(churn_tid, NULL);
+	if (!atomic_load(&churned))
+		fail("%s", "no connection came and went");
 
 	for (int round = 1; round <= 3; round++) {
 		printf("tsan driver: copy while frozen (round %d)\n", round);

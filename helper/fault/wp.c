@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Write-protect tracking for enable; see wp.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../sys/log.h"
+#include "../sys/uffd.h"
+#include "wp.h"
+
+bool vs_wp_usable(void)
+{
+	bool any = false;
+
+	if (vs.wp_off)
+		return false;
+	for (int i = 0; i < VS_MAX_PROCS; i++) {
+		struct vs_proc *p = &vs.procs[i];
+
+		if (!p->used || p->dead || p->uffd < 0)
+			continue;
+		if (!p->wp)
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+static int grow_map(uint64_t **map, uint64_t old_pages, uint64_t npages)
+{
+	size_t old_words = (old_pages + 63) / 64, words = (npages + 63) / 64;
+	uint64_t *m;
+
+	if (*map && words <= old_words)
+		return 0;
+	m = realloc(*map, words * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	memset(m + (*map ? old_words : 0), 0, (words - (*map ? old_words : 0)) * sizeof(*m));
+	*map = m;
+	return 0;
+}
+
+int vs_wp_obj_bitmaps(struct vs_obj *o, uint64_t npages)
+{
+	uint64_t had = o->copied ? o->wp_pages : 0;
+	int r = grow_map(&o->copied, had, npages);
+
+	if (!r)
+		r = grow_map(&o->dirty, had, npages);
+	if (!r)
+		o->wp_pages = npages;
+	return r;
+}
+
+/* One ioctl, retried while a non-cooperative event is pending: that drops the lock. */
+static int wp_ioctl(int pidx, uint64_t addr, uint64_t len, bool protect)
+{
+	for (int tries = 0;; tries++) {
+		struct vs_proc *p = &vs.procs[pidx];
+		int r = vs_uffd_writeprotect(p->uffd, addr, len, protect);
+
+		if (r != -EAGAIN || tries > 10000)
+			return r == -ESRCH || r == -ENOENT ? 0 : r; /* gone: nothing to protect */
+		/* The fault thread must read the pending event first. */
+		pthread_mutex_unlock(&vs.lock);
+		usleep(50);
+		pthread_mutex_lock(&vs.lock);
+		if (!p->used || p->dead || p->uffd < 0)
+			return 0;
+	}
+}
+
+int vs_wp_obj_range(int obj, uint64_t pg, uint64_t n, bool protect)
+{
+	uint64_t from = pg * VS_PAGE_SIZE, to = (pg + n) * VS_PAGE_SIZE;
+
+	for (int i = 0; i < VS_MAX_MAPS; i++) {
+		struct vs_map *m = &vs.maps[i];
+		struct vs_proc *p = &vs.procs[m->proc];
+		uint64_t a, b;
+		int r;
+
+		if (!m->used || !m->registered || m->obj != obj || !p->used || p->dead ||
+		    p->uffd < 0 || !p->wp)
+			continue;
+		a = from > m->off ? from : m->off;
+		b = to < m->off + m->len ? to : m->off + m->len;
+		if (a >= b)
+			continue;
+		r = wp_ioctl(m->proc, m->addr + (a - m->off), b - a, protect);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int vs_wp_map(struct vs_map *m)
+{
+	if (vs.wp_phase == VS_WP_OFF || !m->registered || !vs.procs[m->proc].wp)
+		return 0;
+	return wp_ioctl(m->proc, m->addr, m->len, true);
+}
+
+int vs_wp_begin(void)
+{
+	for (int i = 0; i < VS_MAX_OBJS; i++) {
+		struct vs_obj *o = &vs.objs[i];
+		int r;
+
+		if (!o->used)
+			continue;
+		r = vs_wp_obj_bitmaps(o, o->npages);
+		if (!r)
+			r = vs_wp_obj_range(i, 0, o->npages, true);
+		if (r) {
+			vs_set_error("write-protecting %s: %s", o->name, strerror(-r));
+			vs_wp_end();
+			return r;
+		}
+	}
+	vs.wp_phase = VS_WP_TRACK;
+	return 0;
+}
+
+/* Clear the copied bits of [first, end), punching their staging pages. */
+static bool drop_copies(struct vs_obj *o, uint64_t first, uint64_t end)
+{
+	uint64_t run = 0;
+	bool any = false;
+
+	if (!o->copied)
+		return false;
+	if (end > o->wp_pages)
+		end = o->wp_pages;
+	for (uint64_t pg = first; pg < end; pg++) {
+		if (vs_bit(o->copied, pg)) {
+			vs_bit_clear(o->copied, pg);
+			any = true;
+			/* Staging holds nothing else for a resident page. */
+			if (vs_pt_state(o->pt[pg]) == VS_P_RESIDENT) {
+				run++;
+				continue;
+			}
+		}
+		vs_stg_punch(o, pg - run, run);
+		run = 0;
+	}
+	vs_stg_punch(o, end - run, run);
+	return any;
+}
+
+bool vs_wp_demote(struct vs_obj *o, uint64_t unit)
+{
+	return drop_copies(o, unit, unit + VS_UNIT_PAGES);
+}
+
+bool vs_wp_discarded(struct vs_obj *o, uint64_t first, uint64_t count)
+{
+	return drop_copies(o, first, first + count);
+}
+
+void vs_wp_installed(struct vs_obj *o, uint64_t pg, uint64_t n)
+{
+	if (!o->copied)
+		return;
+	if (vs.wp_phase == VS_WP_TRACK) {
+		for (uint64_t i = pg; i < pg + n && i < o->wp_pages; i++) {
+			if (!vs_bit(o->dirty, i)) {
+				vs_bit_set(o->dirty, i);
+				vs.wp_dirtied++;
+			}
+		}
+	} else if (vs.wp_phase == VS_WP_PUNCH) {
+		/* Punching a unit would take these pages too, copied or not: once per unit. */
+		for (uint64_t u = pg / VS_UNIT_PAGES * VS_UNIT_PAGES; u < pg + n && u < o->wp_pages;
+		     u += VS_UNIT_PAGES)
+			if (vs_wp_demote(o, u))
+				vs.en.kept_units++;
+	}
+}
+
+int vs_wp_fault(int pidx, uint64_t page)
+{
+	struct vs_map *m = vs_map_find(pidx, page);
+
+	if (m && vs.wp_phase != VS_WP_OFF) {
+		struct vs_obj *o = &vs.objs[m->obj];
+		uint64_t pg = (page - m->addr + m->off) / VS_PAGE_SIZE;
+
+		/* Before the write goes on: it must not be lost with a punch. */
+		vs_wp_installed(o, pg, 1);
+	}
+	/* Unprotect this process's page and wake the writer. */
+	return vs_uffd_writeprotect(vs.procs[pidx].uffd, page, VS_PAGE_SIZE, false);
+}
+
+void vs_wp_end(void)
+{
+	for (int i = 0; i < VS_MAX_OBJS; i++) {
+		struct vs_obj *o = &vs.objs[i];
+
+		if (!o->used)
+			continue;
+		if (vs_wp_obj_range(i, 0, o->npages, false))
+			vs_warn("could not unprotect all of %s (pages are left to fault once)",
+				o->name);
+		drop_copies(o, 0, o->wp_pages);
+		free(o->copied);
+		free(o->dirty);
+		o->copied = o->dirty = NULL;
+		o->wp_pages = 0;
+	}
+	vs.wp_phase = VS_WP_OFF;
+}

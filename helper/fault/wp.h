@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Write-protect tracking for a short freeze at enable.
+ *
+ * Guest pages are copied to staging while the VMM runs, write-protected
+ * through its uffds (UFFDIO_WRITEPROTECT): a page written after it was
+ * protected faults, and is marked dirty (phase TRACK). The freeze copies
+ * only the dirty pages again. After the thaw, the guest pages are punched
+ * one 2 MiB unit at a time (phase PUNCH); until its unit is punched, a
+ * page lives in both places, and a write or an install in the unit keeps
+ * the whole unit resident (it is "demoted") instead.
+ *
+ * Per object, two bitmaps: copied (staging holds the page's current bytes)
+ * and dirty (written or installed since it was protected). All functions
+ * need vs.lock held.
+ */
+#ifndef VS_WP_H
+#define VS_WP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../model/helper.h"
+
+enum vs_wp_phase { VS_WP_OFF, VS_WP_TRACK, VS_WP_PUNCH };
+
+#define VS_UNIT_PAGES 512u /* 2 MiB: guest pages are punched in whole THP units */
+
+static inline bool vs_bit(const uint64_t *map, uint64_t i)
+{
+	return map && (map[i / 64] >> (i % 64) & 1);
+}
+static inline void vs_bit_set(uint64_t *map, uint64_t i)
+{
+	__atomic_fetch_or(&map[i / 64], 1ull << (i % 64), __ATOMIC_RELAXED);
+}
+static inline void vs_bit_clear(uint64_t *map, uint64_t i)
+{
+	__atomic_fetch_and(&map[i / 64], ~(1ull << (i % 64)), __ATOMIC_RELAXED);
+}
+
+/* Can this enable use write protection? (every uffd has WP for shmem, not turned off) */
+bool vs_wp_usable(void);
+/* Give every object its bitmaps (grown with it), protect every mapping, enter TRACK. */
+int vs_wp_begin(void);
+/* (Un)protect pages [pg, pg+n) of object @obj in every mapping that shows them. */
+int vs_wp_obj_range(int obj, uint64_t pg, uint64_t n, bool protect);
+/* A mapping added while tracking: protect all of it. */
+int vs_wp_map(struct vs_map *m);
+/* Bitmaps of @o for @npages pages (allocated or grown, new bits clear). */
+int vs_wp_obj_bitmaps(struct vs_obj *o, uint64_t npages);
+/* Fault-thread hooks: a write-protect fault, and pages put into guest memory. */
+int vs_wp_fault(int pidx, uint64_t page);
+void vs_wp_installed(struct vs_obj *o, uint64_t pg, uint64_t n);
+/* Pages discarded by the VMM: forget their staging copy. True if one was copied. */
+bool vs_wp_discarded(struct vs_obj *o, uint64_t first, uint64_t count);
+/* Keep unit @unit (first page) of @o resident: drop its copies from staging. True if any. */
+bool vs_wp_demote(struct vs_obj *o, uint64_t unit);
+/* Unprotect everything, drop copies not punched, free the bitmaps, phase OFF. */
+void vs_wp_end(void);
+
+#endif

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * enable: move every resident guest page to staging and punch it out of
+ * guest memory, with the VMM frozen only briefly. Incremental: only pages
+ * resident again are moved.
+ *
+ * With write protection (wp.h): register and protect, copy while the VMM
+ * runs, freeze, copy again what was written, thaw, punch. Without it (or
+ * VMSWAP_PRECOPY=0): freeze, copy, punch, thaw.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../fault/wp.h"
+#include "../model/helper.h"
+#include "../persist/manifest.h"
+#include "../sys/freeze.h"
+#include "../sys/log.h"
+#include "enable.h"
+#include "headroom.h"
+#include "ops.h"
+
+#define FREEZE_TIMEOUT_MS 5000
+
+uint64_t vs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Is [start, end) of @pid fully inside mappings the helper tracks (and will register)? */
+static bool range_covered(pid_t pid, uint64_t start, uint64_t end)
+{
+	int i = vs_proc_by_pid(pid);
+
+	if (i < 0 || vs.procs[i].dead || vs.procs[i].uffd < 0)
+		return false;
+	while (start < end) {
+		struct vs_map *m = vs_map_find(i, start);
+
+		if (!m)
+			return false;
+		start = m->addr + m->len;
+	}
+	return true;
+}
+
+/* Does one /proc/<pid>/maps line show a guest memfd? Returns the obj or -1. */
+static int maps_line_obj(const char *line, uint64_t *start, uint64_t *end)
+{
+	unsigned maj, min;
+	unsigned long ino;
+	unsigned long long a, b;
+
+	if (!strstr(line, "/memfd:") ||
+	    sscanf(line, "%llx-%llx %*s %*s %x:%x %lu", &a, &b, &maj, &min, &ino) != 5)
+		return -1;
+	*start = a;
+	*end = b;
+	for (int i = 0; i < VS_MAX_OBJS; i++)
+		if (vs.objs[i].used && vs.objs[i].ino == ino &&
+		    vs.objs[i].dev == makedev(maj, min))
+			return i;
+	return -1;
+}
+
+/*
+ * Every mapping of a guest memfd, in any process, must be one the helper
+ * registers: an unregistered one would read a punched page as zeros.
+ */
+int vs_uncovered_first(int only, struct vs_uncovered *u)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int found = 0;
+
+	if (!d)
+		return -errno;
+	while (!found && (de = readdir(d))) {
+		pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
+		char path[64], line[512];
+		FILE *f;
+
+		if (pid <= 0 || pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			uint64_t start, end;
+			int o = maps_line_obj(line, &start, &end);
+			FILE *c;
+
+			if (o < 0 || (only >= 0 && o != only) || range_covered(pid, start, end))
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+			snprintf(u->comm, sizeof(u->comm), "?");
+			if ((c = fopen(path, "re"))) {
+				if (fgets(u->comm, sizeof(u->comm), c))
+					u->comm[strcspn(u->comm, "\n")] = 0;
+				fclose(c);
+			}
+			u->pid = pid;
+			u->obj = o;
+			u->start = start;
+			u->end = end;
+			found = 1;
+			break;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+int vs_find_uncovered(char *msg, size_t n)
+{
+	struct vs_uncovered u;
+	int r = vs_uncovered_first(-1, &u);
+
+	if (r <= 0)
+		return r;
+	snprintf(msg, n, "process %d (%s) maps guest memory %s at %#llx-%#llx "
+		 "without a userfaultfd covering it; refusing to enable", (int)u.pid, u.comm,
+		 vs.objs[u.obj].name, (unsigned long long)u.start, (unsigned long long)u.end);
+	return -EBUSY;
+}
+
+/*
+ * Register every mapping. One the kernel no longer has (EINVAL, ENOMEM:
+ * the VMM unmapped it and was frozen before the shim could tell us) is
+ * dropped; the coverage check that follows catches anything still mapped.
+ */
+static int register_all(void)
+{
+	for (int i = 0; i < VS_MAX_MAPS; i++) {
+		struct vs_map *m = &vs.maps[i];
+		int r;
+
+		if (!m->used || vs.procs[m->proc].uffd < 0 || vs.procs[m->proc].dead)
+			continue;
+		r = vs_map_register(m);
+		if (r == -EINVAL || r == -ENOMEM) {
+			vs_info("mapping %#llx+%#llx of pid %d is gone; forgetting it",
+				(unsigned long long)m->addr, (unsigned long long)m->len,
+				vs.procs[m->proc].pid);
+			m->used = false;
+			continue;
+		}
+		if (r) {
+			vs_set_error("registering %#llx+%#llx of pid %d: %s",
+				     (unsigned long long)m->addr, (unsigned long long)m->len,
+				     vs.procs[m->proc].pid, strerror(-r));
+			for (int j = 0; j < VS_MAX_MAPS; j++)
+				if (vs.maps[j].used)
+					vs_map_unregister(&vs.maps[j]);
+			return r;
+		}
+	}
+	vs.registered = true;
+	vs_manifest_sync();
+	return 0;
+}
+
+/* Processes other than the VMM that the freeze must stop too. vs.lock held. */
+static int other_pids(pid_t *pids)
+{
+	int n = 0;
+
+	for (int i = 0; i < VS_MAX_PROCS; i++)
+		if (vs.procs[i].used && !vs.procs[i].dead && !vs.procs[i].is_vmm)
+			pids[n++] = vs.procs[i].pid;
+	return n;
+}
+
+/*
+ * Before the freeze, with write-protect tracking: register and protect
+ * every mapping, then copy while the VMM runs. Returns 1 when tracking
+ * is not available (the copy then happens frozen), 0, or -errno.
+ */
+static int precopy(char *msg, size_t n)
+{
+	uint64_t none = 0;
+	int r;
+
+	pthread_mutex_lock(&vs.lock);
+	if (!vs_wp_usable()) {
+		pthread_mutex_unlock(&vs.lock);
+		return 1;
+	}
+	r = register_all();
+	if (!r)
+		r = vs_wp_begin();
+	pthread_mutex_unlock(&vs.lock);
+	if (!r) {
+		vs_prealloc_staging();
+		r = vs_stage_all(false, &none);
+	}
+	if (r) {
+		vs_get_error(msg, n);
+		pthread_mutex_lock(&vs.lock);
+		vs_wp_end();
+		pthread_mutex_unlock(&vs.lock);
+	}
+	return r;
+}
+
+/*
+ * Frozen, vs.lock held: every mapping registered and covered, then either
+ * the tracked pages settled (punched after the thaw), or, without
+ * tracking, everything copied and punched now.
+ */
+static int frozen_step(bool tracking, char *msg, size_t n, uint64_t *moved)
+{
+	int r = register_all();
+
+	if (r) {
+		vs_get_error(msg, n);
+		return r;
+	}
+	r = vs_find_uncovered(msg, n);
+	if (r)
+		return r;
+	if (tracking && !vs_wp_usable()) {
+		vs_info("a process without write protection joined; copying while frozen");
+		vs_wp_end();
+		tracking = false;
+	}
+	vs.enable_moving = true;
+	if (tracking) {
+		r = vs_wp_settle_frozen();
+	} else {
+		pthread_mutex_unlock(&vs.lock); /* the staging copy takes the lock per unit */
+		r = vs_stage_all(true, moved);
+		pthread_mutex_lock(&vs.lock);
+	}
+	if (r)
+		vs_get_error(msg, n);
+	return r;
+}
+
+int vs_op_enable(char *msg, size_t n)
+{
+	pid_t extra[VS_MAX_PROCS];
+	struct vs_freeze fz;
+	uint64_t t0 = vs_now_ms(), moved = 0, frozen_ms, t_freeze, t_thaw;
+	bool tracking;
+	int nextra, r;
+
+	pthread_mutex_lock(&vs.lock);
+	vs.enable_moving = false;
+	pthread_mutex_unlock(&vs.lock);
+	/* Refuse, with nothing changed, when staging would not fit. */
+	r = vs_headroom_check(msg, n);
+	if (r)
+		return r;
+
+	pthread_mutex_lock(&vs.lock);
+	memset(&vs.en, 0, sizeof(vs.en));
+	nextra = other_pids(extra);
+	pthread_mutex_unlock(&vs.lock);
+
+	r = precopy(msg, n);
+	if (r < 0)
+		return r;
+	tracking = r == 0;
+	if (!tracking)
+		vs_prealloc_staging();
+	t_freeze = vs_now_ms();
+	r = vs_freeze(&fz, vs.vmm_pid, extra, nextra, FREEZE_TIMEOUT_MS);
+	if (r) {
+		snprintf(msg, n, "could not freeze the VMM: %s", strerror(-r));
+		pthread_mutex_lock(&vs.lock);
+		vs_wp_end();
+		pthread_mutex_unlock(&vs.lock);
+		return r;
+	}
+	pthread_mutex_lock(&vs.lock);
+	r = frozen_step(tracking, msg, n, &moved);
+	if (r && vs.wp_phase != VS_WP_OFF)
+		vs_wp_end();
+	tracking = vs.wp_phase == VS_WP_PUNCH;
+	pthread_mutex_unlock(&vs.lock);
+	t_thaw = vs_now_ms();
+	frozen_ms = t_thaw - t_freeze;
+	vs_thaw(&fz);
+	if (!r && tracking)
+		r = vs_wp_punch_all(&moved);
+	pthread_mutex_lock(&vs.lock);
+	if (vs.wp_phase != VS_WP_OFF)
+		vs_wp_end();
+	if (r) {
+		if (!msg[0])
+			vs_get_error(msg, n);
+		pthread_mutex_unlock(&vs.lock);
+		return r;
+	}
+	vs.state = VS_PENDING;
+	vs.en.tracked = tracking;
+	vs.en.frozen_ms = frozen_ms;
+	vs.trans_pages = moved;
+	vs.trans_ms = vs_now_ms() - t0;
+	vs_clear_error();
+	pthread_mutex_unlock(&vs.lock);
+	vs_dbg("enable: %s, copy before the freeze %llu ms, frozen %llu ms, punch after %llu ms",
+	       tracking ? "write-protect tracking" : "copy while frozen",
+	       (unsigned long long)(t_freeze - t0), (unsigned long long)frozen_ms,
+	       (unsigned long long)(vs_now_ms() - t_thaw));
+	snprintf(msg, n, "enabled: %llu pages moved to staging, VMM frozen %llu ms",
+		 (unsigned long long)moved, (unsigned long long)frozen_ms);
+	return 0;
+}

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * out: write staging to the swap file, on OUT_WRITERS writers. Slots are taken
+ * under the lock, the write runs unlocked (faults keep being served from staging), and
+ * pages still staged afterwards become FILE. A page that faulted in
+ * meanwhile gives its new slot back: its staged bytes may have been read
+ * after the fault punched them.
+ *
+ * A page leaves staging only once its bytes are in the file: O_DIRECT
+ * writes report every error, a buffered file is synced batch by batch,
+ * by one writer (two would share the file's write-back error, and one
+ * could miss it). A failed batch stays staged, so nothing is lost.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../fault/fault_ws.h"
+#include "../model/dual.h"
+#include "../model/helper.h"
+#include "../sys/log.h"
+#include "../sys/swapfile.h"
+#include "ops.h"
+
+#define OUT_BATCH 512 /* pages: 2 MiB writes */
+#define OUT_SCAN (8 * OUT_BATCH) /* pages looked at for one batch */
+#define OUT_WRITERS 4 /* O_DIRECT writes in flight: the disk wants a queue */
+
+/* Staged pages of one object, not always adjacent, with the slots they get. */
+struct out_batch {
+	struct vs_obj *o;
+	uint64_t count;
+	uint64_t pg[OUT_BATCH];
+	uint32_t slot[OUT_BATCH];
+};
+
+/*
+ * Collect the next staged pages at or after *pg and give them slots.
+ * Pages that are not staged (trimmed zero pages, holes) are stepped over,
+ * so a guest with zero pages between its data still gets large writes.
+ */
+static bool wanted(struct vs_obj *o, uint64_t pg, bool hot)
+{
+	return vs_pt_state(o->pt[pg]) == VS_P_STAGING &&
+	       (!hot || vs_ws_hot((int)(o - vs.objs), pg));
+}
+
+static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg, bool hot)
+{
+	uint64_t stop = *pg + OUT_SCAN;
+
+	b->o = o;
+	b->count = 0;
+	while (*pg < o->npages && !wanted(o, *pg, hot))
+		(*pg)++;
+	while (*pg < o->npages && *pg < stop && b->count < OUT_BATCH) {
+		uint32_t e = o->pt[*pg];
+		int r;
+
+		if (!wanted(o, *pg, hot)) {
+			(*pg)++;
+			continue;
+		}
+		/* Not trimmed as clean, so the old copy is stale. */
+		if (vs_pt_has_slot(e)) {
+			vs_slots_free(&vs.slots, vs_pt_slot(e));
+			vs_page_set(o, *pg, vs_pt_make(VS_P_STAGING, false, 0));
+		}
+		/* The working set goes together, at the end of the file. */
+		r = hot ? vs_slots_alloc_tail(&vs.slots, &b->slot[b->count])
+			: vs_slots_alloc(&vs.slots, &b->slot[b->count]);
+		if (r)
+			return r;
+		b->pg[b->count++] = (*pg)++;
+	}
+	return 0;
+}
+
+/*
+ * Write a batch: one pwritev per run of consecutive slots, one iovec per
+ * run of adjacent pages; a buffered file is then synced and its cache
+ * dropped. Without vs.lock. 0 or -errno, *what naming the step that failed.
+ */
+static int out_write(const struct out_batch *b, const char **what)
+{
+	struct iovec iov[OUT_BATCH];
+	uint32_t lo = UINT32_MAX, hi = 0;
+	uint64_t i = 0;
+	int r = 0;
+
+	pthread_rwlock_rdlock(&vs.stg_lock); /* hotplug growth must not move staging now */
+	while (i < b->count && !r) {
+		uint64_t j = i + 1;
+		int cnt = 1;
+
+		iov[0].iov_base = b->o->stg + b->pg[i] * VS_PAGE_SIZE;
+		iov[0].iov_len = VS_PAGE_SIZE;
+		for (; j < b->count && b->slot[j] == b->slot[i] + (j - i); j++) {
+			if (b->pg[j] == b->pg[j - 1] + 1) {
+				iov[cnt - 1].iov_len += VS_PAGE_SIZE;
+			} else {
+				iov[cnt].iov_base = b->o->stg + b->pg[j] * VS_PAGE_SIZE;
+				iov[cnt++].iov_len = VS_PAGE_SIZE;
+			}
+		}
+		r = vs_swapfile_writev(vs.swap_fd, b->slot[i], iov, cnt);
+		lo = b->slot[i] < lo ? b->slot[i] : lo;
+		hi = b->slot[j - 1] + 1 > hi ? b->slot[j - 1] + 1 : hi;
+		i = j;
+	}
+	pthread_rwlock_unlock(&vs.stg_lock);
+	*what = "writing";
+	if (r || vs.swap_direct || !b->count)
+		return r;
+	if (fdatasync(vs.swap_fd) < 0) {
+		*what = "syncing";
+		return -errno;
+	}
+	/* Clean now: give the host its memory as we go, not at the end. */
+	posix_fadvise(vs.swap_fd, (off_t)lo * VS_PAGE_SIZE, (off_t)(hi - lo) * VS_PAGE_SIZE,
+		      POSIX_FADV_DONTNEED);
+	return 0;
+}
+
+/* After the write (or its failure): settle each page. vs.lock held. */
+static uint64_t out_commit(const struct out_batch *b, bool written)
+{
+	uint64_t moved = 0, run = 0;
+
+	for (uint64_t i = 0; i < b->count; i++) {
+		uint64_t pg = b->pg[i];
+
+		if (written && vs_pt_state(b->o->pt[pg]) == VS_P_STAGING) {
+			vs_page_set(b->o, pg, vs_pt_make(VS_P_FILE, true, b->slot[i]));
+			moved++;
+		} else {
+			vs_slots_free(&vs.slots, b->slot[i]);
+		}
+		/* Staging copies go after their entries say FILE, a run of adjacent pages at a time. */
+		run++;
+		if (written && (i + 1 == b->count || b->pg[i + 1] != pg + 1)) {
+			vs_stg_punch(b->o, pg + 1 - run, run);
+			run = 0;
+		}
+	}
+	return moved;
+}
+
+/* The writers' shared cursor and outcome; vs.lock guards it. */
+struct out_run {
+	bool hot;       /* first pass: the working set only (fault_ws.h) */
+	int obj;
+	uint64_t pg;
+	uint64_t moved;
+	int r;          /* first error */
+	const char *what; /* its step */
+	bool aborted;
+};
+
+/*
+ * One writer: take the next batch under the lock, write it unlocked,
+ * settle it. Several run at once, so writes stay in flight while
+ * another writer collects or settles.
+ */
+static void *out_writer(void *arg)
+{
+	struct out_run *run = arg;
+	struct out_batch b;
+	const char *what = "writing";
+
+	pthread_mutex_lock(&vs.lock);
+	for (;;) {
+		int r = 0;
+
+		if (run->r || run->aborted || (run->aborted = vs_op_aborted()))
+			break;
+		while (run->obj < VS_MAX_OBJS && (!vs.objs[run->obj].used ||
+						  run->pg >= vs.objs[run->obj].npages)) {
+			run->obj++;
+			run->pg = 0;
+			if (run->obj == VS_MAX_OBJS && run->hot) {
+				run->hot = false; /* then everything else */
+				run->obj = 0;
+			}
+		}
+		if (run->obj == VS_MAX_OBJS)
+			break;
+		r = out_collect(&b, &vs.objs[run->obj], &run->pg, run->hot);
+		if (r)
+			what = "allocating a slot in";
+		pthread_mutex_unlock(&vs.lock);
+		if (!r && b.count)
+			r = out_write(&b, &what);
+		vs_op_delay(b.count);
+		pthread_mutex_lock(&vs.lock);
+		run->moved += out_commit(&b, r == 0);
+		vs.progress_done += b.count;
+		if (r && !run->r) {
+			run->r = r;
+			run->what = what;
+		}
+	}
+	pthread_mutex_unlock(&vs.lock);
+	return NULL;
+}
+
+int vs_op_out(char *msg, size_t n)
+{
+	struct out_run run = { .hot = vs_ws_enabled() };
+	uint64_t t0 = vs_now_ms(), moved;
+	pthread_t t[OUT_WRITERS];
+	int nt = 0, r;
+
+	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
+	vs.progress_total = vs.c.staging;
+	vs.progress_done = 0;
+	/* Pages held twice (dual.h): stop here, before anyone takes Active as all is well. */
+	r = vs_dual_refuse(msg, n);
+	pthread_mutex_unlock(&vs.lock);
+	if (r)
+		return r;
+	/* A buffered file gets one writer (see the top). */
+	while (vs.swap_direct && nt < OUT_WRITERS - 1 &&
+	       pthread_create(&t[nt], NULL, out_writer, &run) == 0)
+		nt++;
+	out_writer(&run);
+	while (nt)
+		pthread_join(t[--nt], NULL);
+	moved = run.moved;
+	r = run.r;
+	if (run.aborted) {
+		snprintf(msg, n, "swap out aborted");
+		return -ECANCELED;
+	}
+	if (r) {
+		vs_set_error("%s the swap file in %s: %s", run.what ? run.what : "writing",
+			     vs.swap_dir, strerror(-r));
+		snprintf(msg, n, "swap out failed: %s; pages not written stay in staging",
+			 strerror(-r));
+		return r;
+	}
+	posix_fadvise(vs.swap_fd, 0, 0, POSIX_FADV_DONTNEED);
+	pthread_mutex_lock(&vs.lock);
+	vs.trans_pages = moved;
+	vs.trans_ms = vs_now_ms() - t0;
+	vs_ws_out_done();
+	pthread_mutex_unlock(&vs.lock);
+	snprintf(msg, n, "swapped out %llu pages (%llu MiB)", (unsigned long long)moved,
+		 (unsigned long long)(moved * VS_PAGE_SIZE >> 20));
+	return 0;
+}
