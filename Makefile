@@ -7,25 +7,43 @@
 #   make fuzz     fuzz the control parser and the wire protocol (FUZZ_SECONDS each)
 #   make clean
 
-CC      ?= cc
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Iinclude -D_GNU_SOURCE
-LDLIBS  += -lpthread
-B       := build
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+# The project's own flags go after whatever CPPFLAGS, CFLAGS and LDFLAGS
+# the caller gives. WERROR=1 (CI) turns every warning into an error.
+WARNINGS := -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wvla
+override CPPFLAGS += -Iinclude -D_GNU_SOURCE
+override CFLAGS   += -std=gnu11 $(WARNINGS) $(if $(filter 1,$(WERROR)),-Werror)
+LDLIBS   += -lpthread
+B        := build
 
-DEB_PKGS := gcc make pkg-config libcriterion-dev libseccomp-dev liburing-dev
+# vmswap-helper runs as root and keeps CAP_SYS_PTRACE: it and vmswapctl
+# are built hardened (fortify needs an optimised build).
+HARDEN_CFLAGS  := -fstack-protector-strong -fPIE \
+		  $(if $(findstring -O0,$(CFLAGS)),,-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
 
-PRELOAD_SRCS := $(wildcard preload/*.c)
+# Libraries by pkg-config name, with the Debian package that has them. The
+# tests' are needed only by the goals that build tests.
+PKG_BUILD := libseccomp:libseccomp-dev liburing:liburing-dev
+PKG_TEST  := criterion:libcriterion-dev
+TEST_GOALS := check% stress bench fuzz $(B)/test-% $(B)/asan/% $(B)/tsan/% $(B)/fuzz/%
+PKGS_NEEDED := $(PKG_BUILD) $(if $(filter $(TEST_GOALS),$(MAKECMDGOALS)),$(PKG_TEST))
+# Programs a goal needs besides the compiler, as program:package.
+TOOLS_NEEDED :=
+
+PRELOAD_SRCS := $(sort $(wildcard preload/*.c))
 # helper/: one folder a layer (helper/README.md); ctl/ is vmswapctl.
 HELPER_ALL   := $(sort $(filter-out helper/ctl/%.c,$(wildcard helper/*.c helper/*/*.c)))
 HELPER_LIB   := $(filter-out helper/main.c,$(HELPER_ALL))
 CTL_SRCS     := $(sort $(wildcard helper/ctl/*.c)) helper/control/cmd.c helper/sys/memcg.c
-DEMO_SRCS    := $(wildcard demo/*.c)
-UNIT_SRCS    := $(wildcard tests/unit_*.c) tests/fixture.c
-E2E_SRCS     := $(wildcard tests/e2e_*.c) $(wildcard tests/harness*.c) helper/ctl/ctl_json.c
-SHIMT_TESTS  := $(wildcard tests/shim_*.c)
-SHIMT_SRCS   := $(SHIMT_TESTS) $(wildcard tests/harness*.c) helper/ctl/ctl_json.c
-STRESS_SRCS  := $(wildcard tests/stress_*.c) $(wildcard tests/harness*.c) helper/ctl/ctl_json.c
+DEMO_SRCS    := $(sort $(wildcard demo/*.c))
+HARNESS_SRCS := $(sort $(wildcard tests/harness*.c)) helper/ctl/ctl_json.c
+UNIT_SRCS    := $(sort $(wildcard tests/unit_*.c)) tests/fixture.c
+E2E_SRCS     := $(sort $(wildcard tests/e2e_*.c)) $(HARNESS_SRCS)
+SHIMT_TESTS  := $(sort $(wildcard tests/shim_*.c))
+SHIMT_SRCS   := $(SHIMT_TESTS) $(HARNESS_SRCS)
+STRESS_SRCS  := $(sort $(wildcard tests/stress_*.c)) $(HARNESS_SRCS)
 # Programs the tests run under the shim (tests/progs/).
 TPROGS       := $(B)/tests/mapper $(B)/tests/mapper-needed $(B)/tests/libearly.so \
 		$(B)/tests/exec-vmm
@@ -38,69 +56,86 @@ TESTS := $(B)/test-unit $(B)/test-e2e $(if $(SHIMT_TESTS),$(B)/test-shim) $(B)/t
 .PHONY: all deps demo check stress clean
 all: deps $(PROGS)
 
-# Install missing Debian packages when root; otherwise say how.
+# The libraries this goal needs, found with pkg-config. Missing ones are
+# installed with apt-get when root on Debian; otherwise the command is
+# printed. Every object waits for it, so make -j cannot race it.
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	@missing=""; \
+	command -v $(CC) >/dev/null 2>&1 || missing="$$missing gcc"; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	for p in $(PKGS_NEEDED); do \
+	  pkg-config --exists $${p%%:*} 2>/dev/null || missing="$$missing $${p#*:}"; \
+	done; \
+	for t in $(TOOLS_NEEDED); do \
+	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing:$$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	  else \
-	    echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; \
+	    echo "missing:$$missing; on Debian run: sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi
 
-$(B)/obj/preload/%.o: preload/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c -o $@ $<
-
-$(B)/obj/%.o: %.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(if $(findstring tests/,$<),$$(pkg-config --cflags criterion)) -MMD -MP -c -o $@ $<
+# One object rule for the three builds (plain, ASan+UBSan, TSan); what
+# differs per folder is in XCFLAGS.
+SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+TSAN := -fsanitize=thread
+define object_rule
+$(B)/$(1)%.o: %.c | deps
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $$(XCFLAGS) $(2) \
+		$$(if $$(findstring tests/,$$<),$$$$(pkg-config --cflags criterion)) -MMD -MP -c -o $$@ $$<
+endef
+$(eval $(call object_rule,obj/,))
+$(eval $(call object_rule,asan/obj/,$(SAN)))
+$(eval $(call object_rule,tsan/obj/,$(TSAN)))
+$(B)/obj/preload/%.o: XCFLAGS := -fPIC -fvisibility=hidden
+$(B)/obj/helper/%.o: XCFLAGS := $(HARDEN_CFLAGS)
 
 $(B)/libvmswap.so: $(call obj,$(PRELOAD_SRCS))
-	$(CC) -shared -o $@ $^ -ldl -lpthread
+	$(CC) $(LDFLAGS) -shared -o $@ $^ -ldl -lpthread
 
 $(B)/vmswap-helper: $(call obj,$(HELPER_ALL))
-	$(CC) -o $@ $^ $$(pkg-config --libs libseccomp liburing) $(LDLIBS)
+	$(CC) $(LDFLAGS) $(HARDEN_LDFLAGS) -o $@ $^ $$(pkg-config --libs libseccomp liburing) $(LDLIBS)
 
 $(B)/vmswapctl: $(call obj,$(CTL_SRCS))
-	$(CC) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(HARDEN_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/toyvmm: $(call obj,$(DEMO_SRCS))
-	$(CC) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/test-unit: $(call obj,$(UNIT_SRCS) $(HELPER_LIB))
-	$(CC) -o $@ $^ $$(pkg-config --libs criterion libseccomp liburing) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion libseccomp liburing) $(LDLIBS)
 
 $(B)/test-e2e: $(call obj,$(E2E_SRCS)) | $(TPROGS)
-	$(CC) -o $@ $^ $$(pkg-config --libs criterion) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion) $(LDLIBS)
 
 $(B)/test-shim: $(call obj,$(SHIMT_SRCS)) | $(TPROGS)
-	$(CC) -o $@ $^ $$(pkg-config --libs criterion) -ldl $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion) -ldl $(LDLIBS)
 
 $(B)/test-stress: $(call obj,$(STRESS_SRCS)) | $(TPROGS)
-	$(CC) -o $@ $^ $$(pkg-config --libs criterion) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion) $(LDLIBS)
 
-$(B)/tests/libearly.so: tests/progs/early.c tests/progs/mapper.h
+$(B)/tests/libearly.so: tests/progs/early.c tests/progs/mapper.h | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -fPIC -shared -o $@ $<
 
-$(B)/tests/mapper: tests/progs/mapper.c tests/progs/mapper.h tests/progs/mix.h
+$(B)/tests/mapper: tests/progs/mapper.c tests/progs/mapper.h tests/progs/mix.h | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -ldl
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -ldl
 
-$(B)/tests/exec-vmm: tests/progs/execvmm.c tests/progs/mix.h
+$(B)/tests/exec-vmm: tests/progs/execvmm.c tests/progs/mix.h | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 # Same program, with libearly.so as a DT_NEEDED library.
 $(B)/tests/mapper-needed: tests/progs/mapper.c tests/progs/mapper.h tests/progs/mix.h \
 			 $(B)/tests/libearly.so
-	$(CC) $(CFLAGS) -o $@ $< -L$(B)/tests -Wl,--no-as-needed -learly -Wl,-rpath,'$$ORIGIN' -ldl
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -L$(B)/tests -Wl,--no-as-needed -learly \
+		-Wl,-rpath,'$$ORIGIN' -ldl
 
 demo: all
 	@demo/run-demo.sh $(B)
@@ -123,11 +158,7 @@ clean:
 
 # The unit tests (helper internals, its copy threads included) again under
 # ASan and UBSan; any report fails the run.
-SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 .PHONY: check-asan
-$(B)/asan/obj/%.o: %.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) $(if $(findstring tests/,$<),$$(pkg-config --cflags criterion)) -MMD -MP -c -o $@ $<
 
 $(B)/asan/test-unit: $(patsubst %.c,$(B)/asan/obj/%.o,$(UNIT_SRCS) $(HELPER_LIB))
 	$(CC) $(SAN) -o $@ $^ $$(pkg-config --libs criterion libseccomp liburing) $(LDLIBS)
@@ -183,13 +214,9 @@ check-asan-e2e: $(B)/test-e2e $(ASAN_E2E_BINS)
 # The helper's threads under TSan: a plain driver (tests/tsan/; Criterion's
 # runner cannot start under gcc's TSan) runs the real helper objects
 # against a forked VMM. Any report fails the run (exit 66).
-TSAN := -fsanitize=thread
 TSAN_SRCS := $(wildcard tests/tsan/*.c) tests/fixture.c $(HELPER_LIB)
 TSAN_OPTS := halt_on_error=1 exitcode=66 second_deadlock_stack=1
 .PHONY: check-tsan
-$(B)/tsan/obj/%.o: %.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TSAN) -MMD -MP -c -o $@ $<
 
 $(B)/tsan/driver: $(patsubst %.c,$(B)/tsan/obj/%.o,$(TSAN_SRCS))
 	$(CC) $(TSAN) -o $@ $^ $$(pkg-config --libs libseccomp liburing) $(LDLIBS)
@@ -220,11 +247,11 @@ BENCH_SRCS := $(filter-out tests/bench/probe.c,$(wildcard tests/bench/*.c))
 .PHONY: bench
 $(B)/bench/vmswap-bench: $(BENCH_SRCS) tests/bench/bench.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(BENCH_SRCS) $(LDLIBS) -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(BENCH_SRCS) $(LDLIBS) -lm
 
 $(B)/bench/vmprobe: tests/bench/probe.c tests/bench/util.c tests/bench/bench.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ tests/bench/probe.c tests/bench/util.c -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/bench/probe.c tests/bench/util.c -lm
 
 bench: all $(B)/bench/vmswap-bench $(B)/bench/vmprobe
 	@tests/bench/run.sh $(B)
@@ -246,7 +273,7 @@ fuzz_srcs = tests/fuzz/fuzz_$(1).c $(if $(filter cmd,$(1)),helper/control/cmd.c)
 .PHONY: fuzz check-fuzz
 $(B)/fuzz/replay-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c helper/control/cmd.c helper/control/cmd.h include/vmswap/proto.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $(call fuzz_srcs,$*) tests/fuzz/replay.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(LDFLAGS) -o $@ $(call fuzz_srcs,$*) tests/fuzz/replay.c
 
 $(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c helper/control/cmd.c helper/control/cmd.h include/vmswap/proto.h
 	@mkdir -p $(dir $@)
@@ -258,7 +285,7 @@ check-fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/replay-%)
 	  printf '== fuzz corpus %s: ' $$t; $(B)/fuzz/replay-$$t tests/fuzz/corpus/$$t; done
 
 fuzz:
-	@$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS) clang"
+	@$(MAKE) --no-print-directory deps TOOLS_NEEDED=clang:clang
 	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(B)/fuzz/found-$$t tests/fuzz/corpus/$$t; \
