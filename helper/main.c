@@ -270,79 +270,207 @@ static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, 
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	pid_t vmm_pid = 0;
-	int sock = -1, sfd = -1, done_fd = -1, tfd = -1, keeper = -1, r, devnull;
-	bool exiting = false, detach = false, recover = false, recovering;
-	uint64_t last_faults = UINT64_MAX, last_err = 0;
+/* The command line: --daemonize or --recover first, then the rest. */
+struct opts {
+	pid_t vmm_pid;
+	int sock, keeper;
+	bool detach, recover;
+};
 
-	if (argc > 1 && !strcmp(argv[1], "--recover")) {
-		vs_recover_scan_fds(); /* before we open anything */
-		prctl(PR_SET_NAME, "vmswap-helper"); /* exec'd as /proc/self/exe: "exe" otherwise */
-	}
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	*o = (struct opts){ .sock = -1, .keeper = -1 };
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--daemonize") && i == 1)
-			detach = true;
+			o->detach = true;
 		else if (!strcmp(argv[i], "--recover") && i == 1)
-			recover = true;
+			o->recover = true;
 		else if (!strcmp(argv[i], "--vmm-pid") && i + 1 < argc)
-			vmm_pid = (pid_t)strtol(argv[++i], NULL, 10);
+			o->vmm_pid = (pid_t)strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--sock-fd") && i + 1 < argc)
-			sock = (int)strtol(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--keeper-fd") && i + 1 < argc && recover)
-			keeper = (int)strtol(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--restart-info") && i + 1 < argc && recover)
+			o->sock = (int)strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--keeper-fd") && i + 1 < argc && o->recover)
+			o->keeper = (int)strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--restart-info") && i + 1 < argc && o->recover)
 			vs_keep_restart_info_parse(argv[++i]);
 		else
 			usage();
 	}
-	if (vmm_pid <= 0 || sock < 0 || fcntl(sock, F_GETFD) < 0 ||
-	    (recover && (keeper < 0 || fcntl(keeper, F_GETFD) < 0)))
+	if (o->vmm_pid <= 0 || o->sock < 0 || fcntl(o->sock, F_GETFD) < 0 ||
+	    (o->recover && (o->keeper < 0 || fcntl(o->keeper, F_GETFD) < 0)))
 		usage();
-	if (detach)
+}
+
+/* Detach if asked, stdin from /dev/null, the keeper started. 0 or -errno. */
+static int prepare_process(struct opts *o)
+{
+	int devnull;
+
+	if (o->detach)
 		daemonize();
-	fcntl(sock, F_SETFD, FD_CLOEXEC);
+	fcntl(o->sock, F_SETFD, FD_CLOEXEC);
 	if (chdir("/") < 0)
-		return 1;
+		return -errno;
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (devnull >= 0) {
 		dup2(devnull, STDIN_FILENO);
 		close(devnull);
 	}
-	if (detach) {
-		keeper = vs_keeper_start(vmm_pid, sock);
-		if (keeper < 0)
+	if (o->detach) {
+		o->keeper = vs_keeper_start(o->vmm_pid, o->sock);
+		if (o->keeper < 0)
 			vs_warn("cannot start the keeper (%s): a crash cannot be recovered",
-				strerror(-keeper));
+				strerror(-o->keeper));
 	}
-	vs_keep_init(keeper);
+	vs_keep_init(o->keeper);
+	return 0;
+}
 
-	r = setup(vmm_pid, sock, recover, &sfd, &done_fd, &tfd);
+/* --recover: watch what was inherited; false when no process is left to serve. */
+static bool watch_inherited(void)
+{
+	bool any = false;
+
+	for (int k = 0; k < VS_MAX_CONNS; k++) {
+		struct vs_conn *c = vs_conn_at(k);
+
+		if (c->used)
+			watch(c->fd, EV_CONN, (uint32_t)k);
+	}
+	for (int k = 0; k < VS_MAX_PROCS; k++) {
+		if (vs.procs[k].used) {
+			watch(vs.procs[k].pidfd, EV_PIDFD, (uint32_t)k);
+			any = true;
+		}
+	}
+	return any;
+}
+
+/* What the main loop carries from one event to the next. */
+struct loop {
+	int sfd, done_fd, tfd;
+	bool recovering, exiting;
+	uint64_t last_faults, last_err;
+};
+
+static void on_conn(uint32_t idx)
+{
+	struct vs_conn *c = vs_conn_at((int)idx);
+	int before = c->proc;
+
+	if (!c->used)
+		return;
+	if (vs_conn_handle(c) < 0) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		vs_conn_close(c);
+	} else if (before < 0 && c->proc >= 0) {
+		/* HELLO: watch the process so we learn when it exits. */
+		watch(vs.procs[c->proc].pidfd, EV_PIDFD, (uint32_t)c->proc);
+	}
+}
+
+static void on_done(struct loop *l)
+{
+	vs_state_collect();
+	if (l->recovering && !vs_state_busy()) {
+		vs_recover_finish();
+		l->recovering = false;
+	}
+	l->exiting = vs_state_exit_ready();
+}
+
+/* The 250 ms tick. True when status should be published. */
+static bool on_timer(struct loop *l)
+{
+	uint64_t ticks;
+	bool busy, publish = false;
+
+	if (read(l->tfd, &ticks, sizeof(ticks)) < 0)
+		return false;
+	busy = vs_state_busy();
+	if (atomic_exchange(&vs.wake_due, false))
+		publish |= vs_state_wake_swapin();
+	vs_conn_drop_silent(vs_now_ms(), drop_conn);
+	pthread_mutex_lock(&vs.lock);
+	/* Pages held twice go to Failed as soon as they show (dual.h). */
+	publish |= vs_dual_watch();
+	publish |= busy || vs.c.faults != l->last_faults || vs.err_seq != l->last_err;
+	l->last_faults = vs.c.faults;
+	l->last_err = vs.err_seq;
+	pthread_mutex_unlock(&vs.lock);
+	return publish;
+}
+
+/* One event. True when status should be published. */
+static bool dispatch(struct loop *l, const struct epoll_event *ev)
+{
+	enum ev_kind kind = (enum ev_kind)(ev->data.u64 >> 32);
+	uint32_t idx = (uint32_t)ev->data.u64;
+
+	switch (kind) {
+	case EV_CONTROL:
+		on_control();
+		return true;
+	case EV_SIGNAL:
+		l->exiting = on_signal(l->sfd);
+		return true;
+	case EV_LISTEN:
+		on_listen();
+		return false;
+	case EV_CONN:
+		on_conn(idx);
+		return true;
+	case EV_PIDFD:
+		epoll_ctl(epfd, EPOLL_CTL_DEL, vs.procs[idx].pidfd, NULL);
+		l->exiting = on_pidfd((int)idx);
+		return true;
+	case EV_DONE:
+		on_done(l);
+		return true;
+	case EV_TIMER:
+		return on_timer(l);
+	}
+	return false;
+}
+
+static void run(struct loop *l)
+{
+	while (!l->exiting) {
+		struct epoll_event evs[32];
+		bool publish = false;
+		int n = epoll_wait(epfd, evs, 32, -1);
+
+		for (int k = 0; k < n && !l->exiting; k++)
+			publish |= dispatch(l, &evs[k]);
+		if (publish && !l->exiting)
+			vs_status_publish(rd.dirfd);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct loop l = { .sfd = -1, .done_fd = -1, .tfd = -1, .last_faults = UINT64_MAX };
+	struct opts o;
+	int r;
+
+	if (argc > 1 && !strcmp(argv[1], "--recover")) {
+		vs_recover_scan_fds(); /* before we open anything */
+		prctl(PR_SET_NAME, "vmswap-helper"); /* exec'd as /proc/self/exe: "exe" otherwise */
+	}
+	parse_args(argc, argv, &o);
+	if (prepare_process(&o))
+		return 1;
+	r = setup(o.vmm_pid, o.sock, o.recover, &l.sfd, &l.done_fd, &l.tfd);
 	if (r) {
 		vs_err("setup failed: %s", strerror(-r));
 		/* A recovery leaves the run dir to the keeper's next attempt. */
-		if (!recover)
+		if (!o.recover)
 			vs_rundir_remove(&rd);
 		return VS_HELPER_EXIT_FINAL; /* no restart: it would fail the same way */
 	}
-	recovering = recover;
-	if (recover) {
-		bool any = false;
-
-		for (int k = 0; k < VS_MAX_CONNS; k++) {
-			struct vs_conn *c = vs_conn_at(k);
-
-			if (c->used)
-				watch(c->fd, EV_CONN, (uint32_t)k);
-		}
-		for (int k = 0; k < VS_MAX_PROCS; k++) {
-			if (vs.procs[k].used) {
-				watch(vs.procs[k].pidfd, EV_PIDFD, (uint32_t)k);
-				any = true;
-			}
-		}
-		if (!any) {
+	l.recovering = o.recover;
+	if (o.recover) {
+		if (!watch_inherited()) {
 			vs_info("no process left to serve");
 			vs_rundir_remove(&rd);
 			return 0;
@@ -350,97 +478,19 @@ int main(int argc, char **argv)
 		vs_recover_resume();
 		if (!vs_state_busy()) { /* nothing to swap in */
 			vs_recover_finish();
-			recovering = false;
+			l.recovering = false;
 		}
 	}
 	watch(rd.control_fd, EV_CONTROL, 0);
 	watch(rd.listen_fd, EV_LISTEN, 0);
-	watch(sfd, EV_SIGNAL, 0);
-	watch(done_fd, EV_DONE, 0);
-	watch(tfd, EV_TIMER, 0);
+	watch(l.sfd, EV_SIGNAL, 0);
+	watch(l.done_fd, EV_DONE, 0);
+	watch(l.tfd, EV_TIMER, 0);
 	/* From here on the helper opens only /proc files, status.json and the swap file. */
 	vs_sandbox_setup();
 	vs_status_publish(rd.dirfd);
-	vs_info("serving VMM %d, run dir %s", vmm_pid, rd.path);
-
-	while (!exiting) {
-		struct epoll_event evs[32];
-		bool publish = false;
-		int n = epoll_wait(epfd, evs, 32, -1);
-
-		for (int k = 0; k < n && !exiting; k++) {
-			enum ev_kind kind = (enum ev_kind)(evs[k].data.u64 >> 32);
-			uint32_t idx = (uint32_t)evs[k].data.u64;
-
-			switch (kind) {
-			case EV_CONTROL:
-				on_control();
-				publish = true;
-				break;
-			case EV_SIGNAL:
-				exiting = on_signal(sfd);
-				publish = true;
-				break;
-			case EV_LISTEN:
-				on_listen();
-				break;
-			case EV_CONN: {
-				struct vs_conn *c = vs_conn_at((int)idx);
-				int before = c->proc;
-
-				if (!c->used)
-					break;
-
-				if (vs_conn_handle(c) < 0) {
-					epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
-					vs_conn_close(c);
-				} else if (before < 0 && c->proc >= 0) {
-					/* HELLO: watch the process so we learn when it exits. */
-					watch(vs.procs[c->proc].pidfd, EV_PIDFD, (uint32_t)c->proc);
-				}
-				publish = true;
-				break;
-			}
-			case EV_PIDFD:
-				epoll_ctl(epfd, EPOLL_CTL_DEL, vs.procs[idx].pidfd, NULL);
-				exiting = on_pidfd((int)idx);
-				publish = true;
-				break;
-			case EV_DONE:
-				vs_state_collect();
-				if (recovering && !vs_state_busy()) {
-					vs_recover_finish();
-					recovering = false;
-				}
-				exiting = vs_state_exit_ready();
-				publish = true;
-				break;
-			case EV_TIMER: {
-				uint64_t ticks;
-
-				if (read(tfd, &ticks, sizeof(ticks)) < 0)
-					break;
-				bool busy = vs_state_busy();
-
-				if (atomic_exchange(&vs.wake_due, false))
-					publish |= vs_state_wake_swapin();
-
-				vs_conn_drop_silent(vs_now_ms(), drop_conn);
-				pthread_mutex_lock(&vs.lock);
-				/* Pages held twice go to Failed as soon as they show (dual.h). */
-				publish |= vs_dual_watch();
-				publish |= busy || vs.c.faults != last_faults ||
-					   vs.err_seq != last_err;
-				last_faults = vs.c.faults;
-				last_err = vs.err_seq;
-				pthread_mutex_unlock(&vs.lock);
-				break;
-			}
-			}
-		}
-		if (publish && !exiting)
-			vs_status_publish(rd.dirfd);
-	}
+	vs_info("serving VMM %d, run dir %s", o.vmm_pid, rd.path);
+	run(&l);
 	vs_info("exiting");
 	vs_fault_stop();
 	vs_rundir_remove(&rd);
