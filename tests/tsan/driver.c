@@ -140,6 +140,7 @@ static void step_plug(enum vs_cmd_verb verb, bool chain, enum vs_state want, int
 	const char *name = vs_cmd_name(verb);
 	double t0 = now_s();
 
+	printf("tsan driver: step %d: %s\n", atomic_fetch_add(&sh->step, 1) + 1, name);
 	if (plug) {
 		struct pollfd p = { .fd = conn->fd, .events = POLLIN };
 

@@ -24,7 +24,8 @@ struct tv_shared {
 	atomic_int plugged;       /* VMM: windows mapped and sent */
 	atomic_int stop;          /* driver: vCPUs stop, the VMM verifies and exits */
 	atomic_ulong writes, reads, removes, mismatches;
-	char first_bad[160];
+	atomic_int step;          /* driver: the command step under way, counted from 1 */
+	char first_bad[200];
 	/*
 	 * The model: page pg holds generation gen[pg] (0: zeros). Written
 	 * by the one vCPU that owns the page (pg % TV_VCPUS), read by the

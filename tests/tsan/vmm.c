@@ -28,11 +28,22 @@ static uint8_t *page_at(uint64_t pg)
 	return plug_mem[pg / TV_PLUG_PAGES] + pg % TV_PLUG_PAGES * VMSWAP_PAGE_SIZE;
 }
 
+/* Which generation the page holds (0: zeros), or -1: none, torn. */
+static int found_gen(const uint8_t *p, uint64_t pg)
+{
+	for (int g = 0; g <= 250; g++)
+		if (fx_page_is(p, pg, (uint64_t)g))
+			return g;
+	return -1;
+}
+
 static void bad(uint64_t pg, const char *what)
 {
 	if (atomic_fetch_add(&sh->mismatches, 1) == 0)
-		snprintf(sh->first_bad, sizeof(sh->first_bad), "page %llu (gen %u) %s",
-			 (unsigned long long)pg, sh->gen[pg], what);
+		snprintf(sh->first_bad, sizeof(sh->first_bad),
+			 "page %llu (gen %u) %s: it holds gen %d (-1: none), during step %d",
+			 (unsigned long long)pg, sh->gen[pg], what, found_gen(page_at(pg), pg),
+			 atomic_load(&sh->step));
 }
 
 static uint64_t next(uint64_t *x)
