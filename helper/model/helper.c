@@ -51,35 +51,38 @@ void vs_helper_init(pid_t vmm_pid)
 /* Its own lock: errors are set with and without vs.lock held. */
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void put_error(const char *buf)
+/* last_error from @fmt; logged as an error when @log. */
+static void put_error(bool log, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void put_error(bool log, const char *fmt, va_list ap)
 {
+	char buf[VS_ERR_MAX];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	pthread_mutex_lock(&err_lock);
-	snprintf(vs.last_error, sizeof(vs.last_error), "%s", buf);
+	memcpy(vs.last_error, buf, sizeof(buf));
 	vs.err_seq++;
 	pthread_mutex_unlock(&err_lock);
+	if (log)
+		vs_err("%s", buf);
 }
 
 void vs_set_error(const char *fmt, ...)
 {
-	char buf[VS_ERR_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	put_error(true, fmt, ap);
 	va_end(ap);
-	put_error(buf);
-	vs_err("%s", buf);
 }
 
 void vs_note_error(const char *fmt, ...)
 {
-	char buf[VS_ERR_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	put_error(false, fmt, ap);
 	va_end(ap);
-	put_error(buf);
 }
 
 void vs_get_error(char *buf, size_t n)
