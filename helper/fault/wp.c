@@ -54,6 +54,9 @@ int vs_wp_obj_bitmaps(struct vs_obj *o, uint64_t npages)
 	return r;
 }
 
+unsigned vs_wp_test_drop_ms;
+static bool beginning; /* vs_wp_begin is protecting */
+
 /* One ioctl, retried while a non-cooperative event is pending: that drops the lock. */
 static int wp_ioctl(int pidx, uint64_t addr, uint64_t len, bool protect)
 {
@@ -61,6 +64,12 @@ static int wp_ioctl(int pidx, uint64_t addr, uint64_t len, bool protect)
 		struct vs_proc *p = &vs.procs[pidx];
 		int r = vs_uffd_writeprotect(p->uffd, addr, len, protect);
 
+		if (!r && beginning && vs_wp_test_drop_ms) {
+			/* Tests: let the fault thread in, as a pending event does. */
+			pthread_mutex_unlock(&vs.lock);
+			usleep(vs_wp_test_drop_ms * 1000);
+			pthread_mutex_lock(&vs.lock);
+		}
 		if (r != -EAGAIN || tries > 10000)
 			return r == -ESRCH || r == -ENOENT ? 0 : r; /* gone: nothing to protect */
 		/* The fault thread must read the pending event first. */
@@ -103,25 +112,39 @@ int vs_wp_map(struct vs_map *m)
 	return wp_ioctl(m->proc, m->addr, m->len, true);
 }
 
+/*
+ * Tracking starts before the first page is protected: protecting drops
+ * vs.lock while a uffd event is pending (wp_ioctl), and a write fault on
+ * a page protected by then must be counted as a write, not just let go.
+ */
 int vs_wp_begin(void)
 {
-	for (int i = 0; i < VS_MAX_OBJS; i++) {
+	int r = 0;
+
+	for (int i = 0; i < VS_MAX_OBJS && !r; i++)
+		if (vs.objs[i].used)
+			r = vs_wp_obj_bitmaps(&vs.objs[i], vs.objs[i].npages);
+	if (r)
+		vs_set_error("write-protect tracking: %s", strerror(-r));
+	else
+		vs.wp_phase = VS_WP_TRACK;
+	for (int i = 0; i < VS_MAX_OBJS && !r; i++) {
 		struct vs_obj *o = &vs.objs[i];
-		int r;
 
 		if (!o->used)
 			continue;
+		/* A hotplug during a lock drop grows the object. */
 		r = vs_wp_obj_bitmaps(o, o->npages);
+		beginning = true;
 		if (!r)
 			r = vs_wp_obj_range(i, 0, o->npages, true);
-		if (r) {
+		beginning = false;
+		if (r)
 			vs_set_error("write-protecting %s: %s", o->name, strerror(-r));
-			vs_wp_end();
-			return r;
-		}
 	}
-	vs.wp_phase = VS_WP_TRACK;
-	return 0;
+	if (r)
+		vs_wp_end();
+	return r;
 }
 
 /* Clear the copied bits of [first, end), punching their staging pages. */

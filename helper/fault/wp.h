@@ -58,5 +58,7 @@ bool vs_wp_discarded(struct vs_obj *o, uint64_t first, uint64_t count);
 bool vs_wp_demote(struct vs_obj *o, uint64_t unit);
 /* Unprotect everything, drop copies not punched, free the bitmaps, phase OFF. */
 void vs_wp_end(void);
+/* Tests only: vs_wp_begin drops vs.lock this long after each ioctl (as an EAGAIN does). */
+extern unsigned vs_wp_test_drop_ms;
 
 #endif

@@ -30,17 +30,21 @@ static int settle_extent(int obj, uint64_t pg, uint64_t end)
 			run++;
 		if (!run)
 			break;
-		/* Protect first: a write from here on faults and demotes the unit. */
+		/*
+		 * Clean, then protect, then copy: protecting may drop the lock
+		 * (wp_ioctl), and a fault resolved then (a write let go, a page
+		 * put in) leaves its page dirty and unprotected for the next pass.
+		 */
+		for (uint64_t i = pg; i < pg + run; i++)
+			vs_bit_clear(o->dirty, i);
 		r = vs_wp_obj_range(obj, pg, run, true);
 		if (!r)
 			r = vs_copy_to_staging(o, (off_t)(pg * VS_PAGE_SIZE),
 					       (off_t)(run * VS_PAGE_SIZE));
 		if (r)
 			return r;
-		for (uint64_t i = pg; i < pg + run; i++) {
+		for (uint64_t i = pg; i < pg + run; i++)
 			vs_bit_set(o->copied, i);
-			vs_bit_clear(o->dirty, i);
-		}
 		vs.en.recopied += run;
 		pg += run;
 	}

@@ -6,7 +6,8 @@
  * answers its faults while the worker runs enable (two copy threads,
  * with and without write-protect tracking, the real freeze), trim, out
  * (two writers, once with failing writes), disable (two swap-in threads,
- * once aborted by an enable, once while a region is hotplugged), and the
+ * once aborted by an enable, once while a region is hotplugged), enable
+ * again with vs.lock dropped between the mappings it protects, and the
  * main thread publishes the status meanwhile. Every byte is checked
  * against the model at the end. Exit 0, 1 on any failure, 77 to skip;
  * TSan reports exit with TSAN_OPTIONS' exitcode.
@@ -31,6 +32,7 @@
 #include "../../helper/control/shimconn.h"
 #include "../../helper/control/status.h"
 #include "../../helper/fault/fault.h"
+#include "../../helper/fault/wp.h"
 #include "../../helper/model/helper.h"
 #include "../../helper/persist/manifest.h"
 #include "../../helper/state/state.h"
@@ -325,6 +327,20 @@ int main(void)
 	pthread_join(churn_tid, NULL);
 	if (!atomic_load(&churned))
 		fail("%s", "no connection came and went");
+
+	/*
+	 * vs_wp_begin drops the lock between mappings while an event is
+	 * pending: a write fault let in then must count as a write.
+	 */
+	printf("tsan driver: the lock dropped while protecting\n");
+	vs_wp_test_drop_ms = 10;
+	for (int round = 1; round <= 4; round++) {
+		step(VS_CMD_ENABLE, false, VS_PENDING);
+		step(VS_CMD_OUT, false, VS_ACTIVE);
+		dwell(200);
+		step(VS_CMD_DISABLE, false, VS_READY);
+	}
+	vs_wp_test_drop_ms = 0;
 
 	for (int round = 1; round <= 3; round++) {
 		printf("tsan driver: copy while frozen (round %d)\n", round);
