@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../fault/fault_ws.h"
@@ -21,7 +22,7 @@
 #include "../sys/swapfile.h"
 #include "ops.h"
 
-#define TRIM_BATCH 64
+#define TRIM_BATCH 256 /* pages per lock hold; their old slots are read in one go */
 
 static bool page_is_zero(const uint8_t *p)
 {
@@ -67,24 +68,43 @@ static bool hot_in_place(const struct vs_obj *o, uint64_t pg, uint32_t slot)
 	return hot_run_kept;
 }
 
-/* One batch of @o under vs.lock. Counts into *zero and *clean. */
-static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
-		      uint64_t *zero, uint64_t *clean)
-{
-	static uint8_t buf[VS_PAGE_SIZE] __attribute__((aligned(4096)));
-	uint64_t run = 0; /* pages at the end of the scan that left staging */
-	off_t data_at = lseek(o->fd, (off_t)(first * VS_PAGE_SIZE), SEEK_DATA); /* guest's */
+/* Pages of a batch whose staged bytes are compared with their old slot. */
+struct trim_cand {
+	int n;
+	uint64_t pg[TRIM_BATCH];
+	uint32_t e[TRIM_BATCH]; /* the entry when picked: skipped if it changed meanwhile */
+};
 
+/* Punch the staging copies of the pages of @gone, in runs. */
+static void punch_gone(struct vs_obj *o, uint64_t first, const bool *gone, uint64_t count)
+{
+	for (uint64_t i = 0; i < count;) {
+		uint64_t run = 0;
+
+		while (i + run < count && gone[i + run])
+			run++;
+		vs_stg_punch(o, first + i, run);
+		i += run ? run : 1;
+	}
+}
+
+/*
+ * Under vs.lock: zero pages go now; pages with an old slot become
+ * candidates for the clean check, which needs a read.
+ */
+static void trim_pick(struct vs_obj *o, uint64_t first, uint64_t count, uint64_t *zero,
+		      struct trim_cand *c)
+{
+	off_t data_at = lseek(o->fd, (off_t)(first * VS_PAGE_SIZE), SEEK_DATA); /* guest's */
+	bool gone[TRIM_BATCH] = { false };
+
+	c->n = 0;
 	for (uint64_t pg = first; pg < first + count; pg++) {
 		uint32_t e = o->pt[pg];
 		const uint8_t *data = o->stg + pg * VS_PAGE_SIZE;
-		bool gone = false;
 
-		if (vs_pt_state(e) != VS_P_STAGING) {
-			vs_stg_punch(o, pg - run, run);
-			run = 0;
+		if (vs_pt_state(e) != VS_P_STAGING)
 			continue;
-		}
 		if (page_is_zero(data) && data_at >= 0 && (uint64_t)data_at / VS_PAGE_SIZE <= pg &&
 		    vs_dual_in_guest(o, pg)) {
 			vs_dual_note(); /* held twice: both stay */
@@ -94,7 +114,7 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, false, 0));
 			vs.c.trimmed_zero++;
 			(*zero)++;
-			gone = true;
+			gone[pg - first] = true;
 		} else if (vs_pt_has_slot(e) && vs_ws_hot((int)(o - vs.objs), pg) &&
 			   !hot_in_place(o, pg, vs_pt_slot(e))) {
 			/* Working set: written again, together with the rest of it. */
@@ -104,75 +124,139 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count,
 		} else if (vs_pt_has_slot(e)) {
 			if (vs_ws_hot((int)(o - vs.objs), pg))
 				hot_prev_slot = vs_pt_slot(e);
-			int r = vs_swapfile_read(vs.swap_fd, vs_pt_slot(e), buf, 1);
-
-			if (r) {
-				vs_set_error("trim: reading swap file slot %u: %s",
-					     vs_pt_slot(e), strerror(-r));
-				return r;
-			}
-			if (!memcmp(buf, data, VS_PAGE_SIZE)) {
-				vs_page_set(o, pg, vs_pt_make(VS_P_FILE, true, vs_pt_slot(e)));
-				vs.c.redundant++;
-				(*clean)++;
-				gone = true;
-			} else {
-				/* Changed since it was written: the old copy is garbage. */
-				vs_slots_free(&vs.slots, vs_pt_slot(e));
-				vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, false, 0));
-			}
-		}
-		if (gone) {
-			run++;
-		} else {
-			vs_stg_punch(o, pg - run, run);
-			run = 0;
+			c->pg[c->n] = pg;
+			c->e[c->n++] = e;
 		}
 	}
-	vs_stg_punch(o, first + count - run, run);
+	punch_gone(o, first, gone, count);
+}
+
+/*
+ * Without vs.lock: the candidates' old slots, runs of consecutive slots
+ * in one read each. A fault is never kept waiting behind these reads.
+ */
+static int trim_read(const struct trim_cand *c, uint8_t *buf)
+{
+	for (int i = 0; i < c->n;) {
+		int k = 1;
+		int r;
+
+		while (i + k < c->n && vs_pt_slot(c->e[i + k]) == vs_pt_slot(c->e[i]) + (uint32_t)k)
+			k++;
+		r = vs_swapfile_read(vs.swap_fd, vs_pt_slot(c->e[i]), buf + (size_t)i * VS_PAGE_SIZE,
+				     (size_t)k);
+		if (r) {
+			vs_set_error("trim: reading swap file slot %u: %s", vs_pt_slot(c->e[i]),
+				     strerror(-r));
+			return r;
+		}
+		i += k;
+	}
 	return 0;
+}
+
+/*
+ * Under vs.lock again: a candidate that is still staged with the same
+ * slot is clean when its bytes equal the slot's, and goes back to FILE.
+ */
+static void trim_settle(struct vs_obj *o, uint64_t first, uint64_t count,
+			const struct trim_cand *c, const uint8_t *buf, uint64_t *clean)
+{
+	bool gone[TRIM_BATCH] = { false };
+
+	for (int i = 0; i < c->n; i++) {
+		uint64_t pg = c->pg[i];
+		uint32_t e = c->e[i];
+
+		if (pg >= o->npages || o->pt[pg] != e)
+			continue; /* faulted back, discarded or changed meanwhile */
+		if (!memcmp(buf + (size_t)i * VS_PAGE_SIZE, o->stg + pg * VS_PAGE_SIZE,
+			    VS_PAGE_SIZE)) {
+			vs_page_set(o, pg, vs_pt_make(VS_P_FILE, true, vs_pt_slot(e)));
+			vs.c.redundant++;
+			(*clean)++;
+			gone[pg - first] = true;
+		} else {
+			/* Changed since it was written: the old copy is garbage. */
+			vs_slots_free(&vs.slots, vs_pt_slot(e));
+			vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, false, 0));
+		}
+	}
+	punch_gone(o, first, gone, count);
+}
+
+/* One batch of @o: vs.lock held on entry and exit, dropped for the reads. */
+static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count, uint8_t *buf,
+		      uint64_t *zero, uint64_t *clean)
+{
+	static struct trim_cand c;
+	int r;
+
+	trim_pick(o, first, count, zero, &c);
+	if (!c.n)
+		return 0;
+	pthread_mutex_unlock(&vs.lock);
+	r = trim_read(&c, buf);
+	pthread_mutex_lock(&vs.lock);
+	if (!r)
+		trim_settle(o, first, count, &c, buf, clean);
+	return r;
+}
+
+/* Every batch of one object. 0, -ECANCELED or the read's -errno (recorded). */
+static int trim_obj(struct vs_obj *o, uint8_t *buf, uint64_t *zero, uint64_t *clean)
+{
+	hot_prev_slot = UINT64_MAX;
+	for (uint64_t pg = 0;; pg += TRIM_BATCH) {
+		uint64_t cnt;
+		int r;
+
+		if (vs_op_aborted())
+			return -ECANCELED;
+		/* Its size under the lock: a hotplug may grow the object. */
+		pthread_mutex_lock(&vs.lock);
+		if (!o->used || pg >= o->npages) {
+			pthread_mutex_unlock(&vs.lock);
+			return 0;
+		}
+		cnt = o->npages - pg < TRIM_BATCH ? o->npages - pg : TRIM_BATCH;
+		r = trim_batch(o, pg, cnt, buf, zero, clean);
+		pthread_mutex_unlock(&vs.lock);
+		if (r)
+			return r;
+		vs.progress_done += cnt;
+		vs_op_delay(cnt);
+	}
 }
 
 int vs_op_trim(char *msg, size_t n)
 {
 	uint64_t t0 = vs_now_ms(), zero = 0, clean = 0;
+	/* Mapped for this trim only: 1 MiB the helper does not keep. */
+	uint8_t *buf = mmap(NULL, TRIM_BATCH * VS_PAGE_SIZE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int r = 0;
 
+	if (buf == MAP_FAILED) {
+		snprintf(msg, n, "trim: no read buffer: %s", strerror(errno));
+		return -ENOMEM;
+	}
 	pthread_mutex_lock(&vs.lock);
 	r = vs_dual_refuse(msg, n);
 	vs_dual_noted();
 	vs_progress_start_all();
 	pthread_mutex_unlock(&vs.lock);
+	if (!r) {
+		for (int i = 0; i < VS_MAX_OBJS && !r; i++)
+			r = trim_obj(&vs.objs[i], buf, &zero, &clean);
+		if (r == -ECANCELED)
+			snprintf(msg, n, "trim aborted");
+		else if (r)
+			vs_get_error(msg, n);
+	}
+	munmap(buf, TRIM_BATCH * VS_PAGE_SIZE);
 	if (r)
 		return r;
-	for (int i = 0; i < VS_MAX_OBJS && !r; i++) {
-		struct vs_obj *o = &vs.objs[i];
-
-		hot_prev_slot = UINT64_MAX;
-		for (uint64_t pg = 0;; pg += TRIM_BATCH) {
-			uint64_t cnt;
-
-			if (vs_op_aborted()) {
-				snprintf(msg, n, "trim aborted");
-				return -ECANCELED;
-			}
-			/* Its size under the lock: a hotplug may grow the object. */
-			pthread_mutex_lock(&vs.lock);
-			if (!o->used || pg >= o->npages) {
-				pthread_mutex_unlock(&vs.lock);
-				break;
-			}
-			cnt = o->npages - pg < TRIM_BATCH ? o->npages - pg : TRIM_BATCH;
-			r = trim_batch(o, pg, cnt, &zero, &clean);
-			pthread_mutex_unlock(&vs.lock);
-			if (r) {
-				vs_get_error(msg, n);
-				return r;
-			}
-			vs.progress_done += cnt;
-			vs_op_delay(cnt);
-		}
-	}
 	pthread_mutex_lock(&vs.lock);
 	vs.trans_pages = zero + clean;
 	vs.trans_ms = vs_now_ms() - t0;
