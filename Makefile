@@ -36,7 +36,7 @@ PRELOAD_SRCS := $(sort $(wildcard preload/*.c))
 # helper/: one folder a layer (helper/README.md); ctl/ is vmswapctl.
 HELPER_ALL   := $(sort $(filter-out helper/ctl/%.c,$(wildcard helper/*.c helper/*/*.c)))
 HELPER_LIB   := $(filter-out helper/main.c,$(HELPER_ALL))
-CTL_SRCS     := $(sort $(wildcard helper/ctl/*.c)) helper/control/cmd.c helper/sys/memcg.c
+CTL_SRCS     := $(sort $(wildcard helper/ctl/*.c)) helper/state/cmd.c helper/sys/memcg.c
 DEMO_SRCS    := $(sort $(wildcard demo/*.c))
 HARNESS_SRCS := $(sort $(wildcard tests/harness*.c)) helper/ctl/ctl_json.c
 UNIT_SRCS    := $(sort $(wildcard tests/unit_*.c)) tests/fixture.c
@@ -269,13 +269,13 @@ check-bench: all $(B)/bench/vmswap-bench $(B)/bench/vmprobe
 # and merges what it found into tests/fuzz/corpus/<target>/.
 FUZZ_TARGETS := cmd proto
 FUZZ_SECONDS ?= 600
-fuzz_srcs = tests/fuzz/fuzz_$(1).c $(if $(filter cmd,$(1)),helper/control/cmd.c)
+fuzz_srcs = tests/fuzz/fuzz_$(1).c $(if $(filter cmd,$(1)),helper/state/cmd.c)
 .PHONY: fuzz check-fuzz
-$(B)/fuzz/replay-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c helper/control/cmd.c helper/control/cmd.h include/vmswap/proto.h
+$(B)/fuzz/replay-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c helper/state/cmd.c helper/state/cmd.h include/vmswap/proto.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(LDFLAGS) -o $@ $(call fuzz_srcs,$*) tests/fuzz/replay.c
 
-$(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c helper/control/cmd.c helper/control/cmd.h include/vmswap/proto.h
+$(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c helper/state/cmd.c helper/state/cmd.h include/vmswap/proto.h
 	@mkdir -p $(dir $@)
 	clang -O1 -g -std=gnu11 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-o $@ $(call fuzz_srcs,$*)

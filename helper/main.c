@@ -26,7 +26,6 @@
 
 #include <vmswap/common.h>
 
-#include "control/cmd.h"
 #include "control/rundir.h"
 #include "control/shimconn.h"
 #include "control/status.h"
@@ -38,9 +37,11 @@
 #include "ops/ops.h"
 #include "persist/keeper.h"
 #include "persist/manifest.h"
-#include "persist/recover.h"
+#include "recover.h"
+#include "state/cmd.h"
 #include "state/state.h"
 #include "sys/caps.h"
+#include "sys/clock.h"
 #include "sys/log.h"
 #include "sys/sandbox.h"
 #include "sys/swapfile.h"
@@ -487,7 +488,7 @@ int main(int argc, char **argv)
 	watch(l.done_fd, EV_DONE, 0);
 	watch(l.tfd, EV_TIMER, 0);
 	/* From here on the helper opens only /proc files, status.json and the swap file. */
-	vs_sandbox_setup();
+	vs_sandbox_setup(vs_keep_fd_get());
 	vs_status_publish(rd.dirfd);
 	vs_info("serving VMM %d, run dir %s", o.vmm_pid, rd.path);
 	run(&l);

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../helper/control/cmd.h"
+#include "../helper/state/cmd.h"
 
 static int parse(const char *s, struct vs_cmd *c)
 {

@@ -65,7 +65,7 @@ static int sandboxed(void (*body)(int fd), char *seen, size_t n)
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		close(p[0]);
-		if (vs_sandbox_enter())
+		if (vs_sandbox_enter(-1))
 			_exit(100);
 		mark(p[1], 'A');
 		body(p[1]);

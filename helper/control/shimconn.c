@@ -17,10 +17,10 @@
 #include <unistd.h>
 
 #include "../model/helper.h"
-#include "../ops/ops.h"
 #include "../persist/keeper.h"
 #include "../persist/manifest.h"
 #include "../state/state.h"
+#include "../sys/clock.h"
 #include "../sys/fdkind.h"
 #include "../sys/log.h"
 #include "shimconn.h"
@@ -36,11 +36,21 @@ static struct vs_conn *free_slot(void)
 	return NULL;
 }
 
+/* The manifest's connection table, at each of its writes. vs.lock held. */
+static void manifest_conns(struct vs_mf_conn *out)
+{
+	for (int i = 0; i < VS_MAX_CONNS; i++)
+		out[i] = (struct vs_mf_conn){ .fd = conns[i].used ? conns[i].fd : -1,
+					      .proc = conns[i].proc,
+					      .is_vmm = conns[i].is_vmm_conn };
+}
+
 struct vs_conn *vs_conn_add(int fd, bool is_vmm_conn)
 {
 	struct vs_conn *c;
 
 	pthread_mutex_lock(&vs.lock);
+	vs_manifest_set_conns(manifest_conns);
 	c = free_slot();
 	if (c)
 		*c = (struct vs_conn){ .used = true, .fd = fd, .proc = -1,
@@ -60,6 +70,7 @@ struct vs_conn *vs_conn_adopt(int fd, int proc, bool is_vmm_conn)
 {
 	struct vs_conn *c = free_slot();
 
+	vs_manifest_set_conns(manifest_conns);
 	if (c)
 		*c = (struct vs_conn){ .used = true, .fd = fd, .proc = proc,
 				       .is_vmm_conn = is_vmm_conn,

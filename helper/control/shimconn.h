@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VS_MAX_CONNS 320 /* every process, and some that have not said HELLO yet */
 
 /* A connection on shim.sock must say HELLO within this, or it is dropped. */
 #define VS_CONN_HELLO_MS 2000

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "../control/cmd.h"
+#include "../state/cmd.h"
 #include "../sys/memcg.h"
 
 /* Exit codes: part of the CLI contract, scripts and tests rely on them. */

@@ -33,6 +33,7 @@
 #include "fault_int.h"
 #include "fault_read.h"
 #include "fault_stream.h"
+#include "fault_wait.h"
 #include "fault_ws.h"
 #include "wp.h"
 
@@ -40,106 +41,10 @@
 #define FAULT_ROUNDS 16        /* read rounds per lock hold, so workers get a turn */
 #define WAKE_TOKEN UINT64_MAX
 #define READ_DONE_TOKEN (UINT64_MAX - 1)
-#define WAITING_MAX 4096       /* faults waiting for a read; one per blocked thread */
 #define AHEAD_RUNS 2           /* windows read ahead of a wide stream */
-#define RETRY_MIN_MS 1
-#define RETRY_MAX_MS 256
 
 static pthread_t fault_thread;
 static int read_done_fd = -1;
-
-/* Faults waiting for a read in flight (or a free read slot). vs.lock held. */
-static struct { int pidx; uint32_t gen; uint64_t addr; uint64_t t0; } waiting[WAITING_MAX];
-static int nwaiting;
-
-/* Processes with faults waiting for a retry, and when. vs.lock held. */
-static bool retry_proc[VS_MAX_PROCS];
-static uint32_t retry_gen[VS_MAX_PROCS];
-static _Atomic uint64_t retry_at; /* ns, 0: none */
-static unsigned retry_ms = RETRY_MIN_MS;
-static uint64_t fail_streak;   /* failed reads since the last good one */
-
-uint64_t vs_fault_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void vs_fault_record_latency(uint64_t ns)
-{
-	uint64_t us = ns / 1000;
-	unsigned b = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
-
-	if (b > 31)
-		b = 31;
-	vs.c.lat_hist[b]++;
-	if (us > vs.c.lat_max_us)
-		vs.c.lat_max_us = us;
-	vs.c.faults++;
-}
-
-void vs_fault_read_failed(uint32_t slot, int r)
-{
-	if (!fail_streak++)
-		vs_set_error("reading swap file slot %u: %s", slot, strerror(-r));
-}
-
-void vs_fault_retry_later(int pidx)
-{
-	retry_proc[pidx] = true;
-	retry_gen[pidx] = vs.procs[pidx].gen;
-	if (!retry_at) {
-		retry_at = vs_fault_now_ns() + retry_ms * 1000000ull;
-		retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
-	}
-}
-
-void vs_fault_read_worked(void)
-{
-	if (fail_streak)
-		vs_warn("swap file reads work again after %llu failed reads",
-			(unsigned long long)fail_streak);
-	fail_streak = 0;
-	retry_ms = RETRY_MIN_MS;
-}
-
-/* Milliseconds until the next retry, for epoll_wait; -1 when none is due. */
-static int retry_timeout(void)
-{
-	uint64_t now;
-
-	if (!retry_at)
-		return -1;
-	now = vs_fault_now_ns();
-	return now >= retry_at ? 0 : (int)((retry_at - now + 999999) / 1000000);
-}
-
-/*
- * Wake every waiter of the processes with a failed read: each faults
- * again and comes back as a fresh event, ordered with the others. A
- * thread woken whose page is not in yet just faults again. vs.lock held.
- */
-static void retry_wake(void)
-{
-	retry_at = 0;
-	for (int i = 0; i < VS_MAX_PROCS; i++) {
-		struct vs_proc *p = &vs.procs[i];
-
-		if (!retry_proc[i])
-			continue;
-		retry_proc[i] = false;
-		if (!p->used || p->gen != retry_gen[i] || p->uffd < 0)
-			continue;
-		for (int k = 0; k < VS_MAX_MAPS; k++) {
-			struct vs_map *m = &vs.maps[k];
-
-			if (m->used && m->registered && m->proc == i)
-				vs_uffd_wake(p->uffd, m->addr, m->len);
-		}
-	}
-}
 
 /*
  * A fault from the swap file: plan its read and hand it to the readers,
@@ -176,15 +81,9 @@ static int fault_from_file(int pidx, struct vs_map *m, uint64_t page, uint64_t p
 	if (by_prefetch)
 		vs_ws_count(0, 1); /* the guest wants what the prefetch is reading */
 	vs_ws_fault(m->obj, pg, 1);
-	if (nwaiting == WAITING_MAX) {
-		/* Cannot happen with fewer blocked threads; faulting again is safe. */
+	/* A full list cannot happen with fewer blocked threads; faulting again is safe. */
+	if (vs_wait_add(pidx, vs.procs[pidx].gen, page, t0))
 		vs_uffd_wake(vs.procs[pidx].uffd, page, VS_PAGE_SIZE);
-		return 0;
-	}
-	waiting[nwaiting].pidx = pidx;
-	waiting[nwaiting].gen = vs.procs[pidx].gen;
-	waiting[nwaiting].addr = page;
-	waiting[nwaiting++].t0 = t0;
 	return 0;
 }
 
@@ -310,11 +209,6 @@ done:
 	return 0;
 }
 
-bool vs_fault_has_waiters(void)
-{
-	return nwaiting || retry_at || vs_ws_prefetching();
-}
-
 /* Keep working-set reads going while a prefetch runs (fault_ws.h). */
 static void pump_prefetch(void)
 {
@@ -332,17 +226,17 @@ static void pump_prefetch(void)
 /* Faults that waited for a read: resolve them again. vs.lock held. */
 static void resolve_waiting(void)
 {
-	int n = nwaiting;
+	static struct vs_waiter w[VS_WAITING_MAX];
+	int n = vs_wait_take(w);
 
-	nwaiting = 0;
 	for (int i = 0; i < n; i++) {
-		struct vs_proc *p = &vs.procs[waiting[i].pidx];
+		struct vs_proc *p = &vs.procs[w[i].pidx];
 
-		if (!p->used || p->gen != waiting[i].gen || p->uffd < 0)
+		if (!p->used || p->gen != w[i].gen || p->uffd < 0)
 			continue;
 		/* -EAGAIN: an event is pending; waking makes the thread fault after it. */
-		if (resolve(waiting[i].pidx, waiting[i].addr, false, waiting[i].t0) == -EAGAIN)
-			vs_uffd_wake(p->uffd, waiting[i].addr, VS_PAGE_SIZE);
+		if (resolve(w[i].pidx, w[i].addr, false, w[i].t0) == -EAGAIN)
+			vs_uffd_wake(p->uffd, w[i].addr, VS_PAGE_SIZE);
 	}
 }
 
@@ -436,7 +330,7 @@ static void *fault_main(void *arg)
 	(void)arg;
 	while (!atomic_load(&vs.stopping)) {
 		struct epoll_event evs[16];
-		int n = epoll_wait(vs.fault_epfd, evs, 16, retry_timeout());
+		int n = epoll_wait(vs.fault_epfd, evs, 16, vs_retry_timeout());
 
 		for (int i = 0; i < n; i++) {
 			uint64_t d = evs[i].data.u64;
@@ -463,9 +357,9 @@ static void *fault_main(void *arg)
 			pump_prefetch();
 			pthread_mutex_unlock(&vs.lock);
 		}
-		if (retry_at && vs_fault_now_ns() >= retry_at) {
+		if (vs_retry_due()) {
 			pthread_mutex_lock(&vs.lock);
-			retry_wake();
+			vs_retry_wake();
 			pthread_mutex_unlock(&vs.lock);
 		}
 	}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the fault thread (fault.c) shares with its reads (fault_read.c,
- * fault_install.c). vs.lock held.
+ * fault_install.c). vs.lock held. The waiting lists: fault_wait.h.
  */
 #ifndef VS_FAULT_INT_H
 #define VS_FAULT_INT_H
@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "fault_stream.h"
+#include "fault_wait.h"
 #include "fault_ws.h"
 
 /* One swap-file read, as planned under vs.lock. */
@@ -26,17 +27,5 @@ struct vs_read {
 
 /* Put a finished read in (@rd: its result, 0 or -errno). */
 void vs_read_install(const struct vs_read *j, const uint8_t *buf, int rd);
-
-uint64_t vs_fault_now_ns(void);
-/* One fault served, @ns after it was read. */
-void vs_fault_record_latency(uint64_t ns);
-/* A swap-file read failed, or worked. */
-void vs_fault_read_failed(uint32_t slot, int r);
-void vs_fault_read_worked(void);
-/* The faulting threads of @pidx wait; arm the backoff that wakes them. */
-void vs_fault_retry_later(int pidx);
-
-/* Do faults wait for a read to finish (or retries to be armed)? */
-bool vs_fault_has_waiters(void);
 
 #endif

@@ -300,7 +300,7 @@ static void *reader_main(void *arg)
 		pthread_mutex_lock(&qlock);
 		j->state = JOB_FREE;
 		/* The fault thread resolves the faults that waited for a read. */
-		wake = vs_fault_has_waiters();
+		wake = vs_fault_has_waiters() || vs_ws_prefetching();
 		pthread_mutex_unlock(&vs.lock);
 		if (wake && write(done_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			vs_err("fault readers: cannot signal a finished read: %s", strerror(errno));

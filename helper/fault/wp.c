@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Write-protect tracking for enable; see wp.h. */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -25,33 +24,6 @@ bool vs_wp_usable(void)
 		any = true;
 	}
 	return any;
-}
-
-static int grow_map(uint64_t **map, uint64_t old_pages, uint64_t npages)
-{
-	size_t old_words = (old_pages + 63) / 64, words = (npages + 63) / 64;
-	uint64_t *m;
-
-	if (*map && words <= old_words)
-		return 0;
-	m = realloc(*map, words * sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	memset(m + (*map ? old_words : 0), 0, (words - (*map ? old_words : 0)) * sizeof(*m));
-	*map = m;
-	return 0;
-}
-
-int vs_wp_obj_bitmaps(struct vs_obj *o, uint64_t npages)
-{
-	uint64_t had = o->copied ? o->wp_pages : 0;
-	int r = grow_map(&o->copied, had, npages);
-
-	if (!r)
-		r = grow_map(&o->dirty, had, npages);
-	if (!r)
-		o->wp_pages = npages;
-	return r;
 }
 
 unsigned vs_wp_test_drop_ms;
@@ -123,18 +95,20 @@ int vs_wp_begin(void)
 
 	for (int i = 0; i < VS_MAX_OBJS && !r; i++)
 		if (vs.objs[i].used)
-			r = vs_wp_obj_bitmaps(&vs.objs[i], vs.objs[i].npages);
-	if (r)
+			r = vs_copies_grow(&vs.objs[i], vs.objs[i].npages);
+	if (r) {
 		vs_set_error("write-protect tracking: %s", strerror(-r));
-	else
+	} else {
 		vs.wp_phase = VS_WP_TRACK;
+		vs_hooks.registered = vs_wp_map; /* a hotplug is covered at once */
+	}
 	for (int i = 0; i < VS_MAX_OBJS && !r; i++) {
 		struct vs_obj *o = &vs.objs[i];
 
 		if (!o->used)
 			continue;
 		/* A hotplug during a lock drop grows the object. */
-		r = vs_wp_obj_bitmaps(o, o->npages);
+		r = vs_copies_grow(o, o->npages);
 		beginning = true;
 		if (!r)
 			r = vs_wp_obj_range(i, 0, o->npages, true);
@@ -145,43 +119,6 @@ int vs_wp_begin(void)
 	if (r)
 		vs_wp_end();
 	return r;
-}
-
-/* Clear the copied bits of [first, end), punching their staging pages. */
-static bool drop_copies(struct vs_obj *o, uint64_t first, uint64_t end)
-{
-	uint64_t run = 0;
-	bool any = false;
-
-	if (!o->copied)
-		return false;
-	if (end > o->wp_pages)
-		end = o->wp_pages;
-	for (uint64_t pg = first; pg < end; pg++) {
-		if (vs_bit(o->copied, pg)) {
-			vs_bit_clear(o->copied, pg);
-			any = true;
-			/* Staging holds nothing else for a resident page. */
-			if (vs_pt_state(o->pt[pg]) == VS_P_RESIDENT) {
-				run++;
-				continue;
-			}
-		}
-		vs_stg_punch(o, pg - run, run);
-		run = 0;
-	}
-	vs_stg_punch(o, end - run, run);
-	return any;
-}
-
-bool vs_wp_demote(struct vs_obj *o, uint64_t unit)
-{
-	return drop_copies(o, unit, unit + VS_UNIT_PAGES);
-}
-
-bool vs_wp_discarded(struct vs_obj *o, uint64_t first, uint64_t count)
-{
-	return drop_copies(o, first, first + count);
 }
 
 void vs_wp_installed(struct vs_obj *o, uint64_t pg, uint64_t n)
@@ -199,7 +136,7 @@ void vs_wp_installed(struct vs_obj *o, uint64_t pg, uint64_t n)
 		/* Punching a unit would take these pages too, copied or not: once per unit. */
 		for (uint64_t u = pg / VS_UNIT_PAGES * VS_UNIT_PAGES; u < pg + n && u < o->wp_pages;
 		     u += VS_UNIT_PAGES)
-			if (vs_wp_demote(o, u))
+			if (vs_copies_drop(o, u, u + VS_UNIT_PAGES))
 				vs.en.kept_units++;
 	}
 }
@@ -229,11 +166,8 @@ void vs_wp_end(void)
 		if (vs_wp_obj_range(i, 0, o->npages, false))
 			vs_warn("could not unprotect all of %s (pages are left to fault once)",
 				o->name);
-		drop_copies(o, 0, o->wp_pages);
-		free(o->copied);
-		free(o->dirty);
-		o->copied = o->dirty = NULL;
-		o->wp_pages = 0;
+		vs_copies_free(o);
 	}
 	vs.wp_phase = VS_WP_OFF;
+	vs_hooks.registered = NULL;
 }

@@ -10,9 +10,8 @@
  * page lives in both places, and a write or an install in the unit keeps
  * the whole unit resident (it is "demoted") instead.
  *
- * Per object, two bitmaps: copied (staging holds the page's current bytes)
- * and dirty (written or installed since it was protected). All functions
- * need vs.lock held.
+ * Per object, two bitmaps (model/copies.h): copied and dirty. All
+ * functions need vs.lock held.
  */
 #ifndef VS_WP_H
 #define VS_WP_H
@@ -20,24 +19,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../model/copies.h"
 #include "../model/helper.h"
 
 enum vs_wp_phase { VS_WP_OFF, VS_WP_TRACK, VS_WP_PUNCH };
 
 #define VS_UNIT_PAGES 512u /* 2 MiB: guest pages are punched in whole THP units */
-
-static inline bool vs_bit(const uint64_t *map, uint64_t i)
-{
-	return map && (map[i / 64] >> (i % 64) & 1);
-}
-static inline void vs_bit_set(uint64_t *map, uint64_t i)
-{
-	__atomic_fetch_or(&map[i / 64], 1ull << (i % 64), __ATOMIC_RELAXED);
-}
-static inline void vs_bit_clear(uint64_t *map, uint64_t i)
-{
-	__atomic_fetch_and(&map[i / 64], ~(1ull << (i % 64)), __ATOMIC_RELAXED);
-}
 
 /* Can this enable use write protection? (every uffd has WP for shmem, not turned off) */
 bool vs_wp_usable(void);
@@ -47,15 +34,9 @@ int vs_wp_begin(void);
 int vs_wp_obj_range(int obj, uint64_t pg, uint64_t n, bool protect);
 /* A mapping added while tracking: protect all of it. */
 int vs_wp_map(struct vs_map *m);
-/* Bitmaps of @o for @npages pages (allocated or grown, new bits clear). */
-int vs_wp_obj_bitmaps(struct vs_obj *o, uint64_t npages);
 /* Fault-thread hooks: a write-protect fault, and pages put into guest memory. */
 int vs_wp_fault(int pidx, uint64_t page);
 void vs_wp_installed(struct vs_obj *o, uint64_t pg, uint64_t n);
-/* Pages discarded by the VMM: forget their staging copy. True if one was copied. */
-bool vs_wp_discarded(struct vs_obj *o, uint64_t first, uint64_t count);
-/* Keep unit @unit (first page) of @o resident: drop its copies from staging. True if any. */
-bool vs_wp_demote(struct vs_obj *o, uint64_t unit);
 /* Unprotect everything, drop copies not punched, free the bitmaps, phase OFF. */
 void vs_wp_end(void);
 /* Tests only: vs_wp_begin drops vs.lock this long after each ioctl (as an EAGAIN does). */

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../ops/ops.h"
+#include "cover.h"
 #include "../sys/log.h"
 #include "dual.h"
 

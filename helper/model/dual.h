@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../control/cmd.h"
+#include "keep.h"
 #include "helper.h"
 
 /* The choice of the disable about to run (the worker sets it). */

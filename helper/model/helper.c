@@ -14,15 +14,37 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../fault/wp.h"
-#include "../persist/keeper.h"
-#include "../persist/manifest.h"
 #include "../sys/log.h"
 #include "../sys/swapfile.h"
 #include "../sys/uffd.h"
+#include "copies.h"
 #include "helper.h"
 
 struct vs_helper vs;
+
+struct vs_model_hooks vs_hooks;
+
+static void model_changed(void)
+{
+	if (vs_hooks.changed)
+		vs_hooks.changed();
+}
+
+static void model_keep(int fd)
+{
+	if (vs_hooks.keep && fd >= 0)
+		vs_hooks.keep(fd);
+}
+
+/* Out of the keeper, then closed. */
+static void model_close(int fd)
+{
+	if (fd < 0)
+		return;
+	if (vs_hooks.forget)
+		vs_hooks.forget(fd);
+	close(fd);
+}
 
 const char *vs_state_name(enum vs_state st)
 {
@@ -178,8 +200,8 @@ int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm)
 	p->sock = sock;
 	p->gen++;
 	if (uffd >= 0)
-		vs_keep(uffd);
-	vs_manifest_sync();
+		model_keep(uffd);
+	model_changed();
 	return idx;
 }
 
@@ -195,10 +217,10 @@ void vs_proc_drop(int idx)
 			vs.maps[i].used = false;
 	/* Out of the manifest before the keeper forgets its fds (numbers get reused). */
 	p->used = false;
-	vs_manifest_sync();
+	model_changed();
 	if (p->uffd >= 0) {
 		epoll_ctl(vs.fault_epfd, EPOLL_CTL_DEL, p->uffd, NULL);
-		vs_keep_close(p->uffd);
+		model_close(p->uffd);
 	}
 	if (p->pidfd >= 0)
 		close(p->pidfd);
@@ -247,7 +269,7 @@ static int obj_grow(struct vs_obj *o, uint64_t npages)
 	pthread_rwlock_unlock(&vs.stg_lock);
 	if (stg == MAP_FAILED)
 		return -errno;
-	if (o->copied && vs_wp_obj_bitmaps(o, npages))
+	if (o->copied && vs_copies_grow(o, npages))
 		return -ENOMEM;
 	r = pt_grow(o, npages);
 	if (r)
@@ -286,7 +308,7 @@ int vs_obj_get(int memfd, const char *name, uint64_t end_bytes)
 	if (idx >= 0) {
 		close(memfd);
 		r = obj_grow(&vs.objs[idx], npages);
-		vs_manifest_sync();
+		model_changed();
 		return r ? r : idx;
 	}
 	for (idx = 0; idx < VS_MAX_OBJS && vs.objs[idx].used; idx++)
@@ -333,10 +355,10 @@ int vs_obj_get(int memfd, const char *name, uint64_t end_bytes)
 		o->pt_ino = st.st_ino;
 	snprintf(o->name, sizeof(o->name), "%s", name);
 	/* The keeper first, then the manifest that names them. */
-	vs_keep(o->fd);
-	vs_keep(o->stg_fd);
-	vs_keep(o->pt_fd);
-	vs_manifest_sync();
+	model_keep(o->fd);
+	model_keep(o->stg_fd);
+	model_keep(o->pt_fd);
+	model_changed();
 	return idx;
 }
 
@@ -361,7 +383,7 @@ int vs_map_register(struct vs_map *m)
 			     vs.procs[m->proc].wp && !vs.wp_off);
 	if (!r)
 		m->registered = true;
-	vs_manifest_sync();
+	model_changed();
 	return r;
 }
 
@@ -373,7 +395,7 @@ int vs_map_unregister(struct vs_map *m)
 		return 0;
 	r = vs_uffd_unregister(vs.procs[m->proc].uffd, m->addr, m->len);
 	m->registered = false;
-	vs_manifest_sync();
+	model_changed();
 	return r;
 }
 
@@ -429,15 +451,15 @@ int vs_map_add(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
 	if (vs.registered && vs.procs[proc].uffd >= 0) {
 		r = vs_map_register(m);
 		if (!r)
-			r = vs_wp_map(m); /* an enable is tracking writes */
+			r = vs_hooks.registered ? vs_hooks.registered(m) : 0;
 		if (r) {
 			vs_map_unregister(m);
 			m->used = false;
-			vs_manifest_sync();
+			model_changed();
 			return r;
 		}
 	}
-	vs_manifest_sync();
+	model_changed();
 	return 0;
 }
 
@@ -484,7 +506,7 @@ void vs_map_remove_range(int proc, uint64_t addr, uint64_t len)
 			m->len = addr - m->addr;
 		}
 	}
-	vs_manifest_sync();
+	model_changed();
 }
 
 /* mremap: [from, from+len) now lives at @to. */
@@ -496,7 +518,7 @@ void vs_map_move(int proc, uint64_t from, uint64_t to, uint64_t len)
 		return;
 	if (m->addr == from && m->len <= len) {
 		m->addr = to;
-		vs_manifest_sync();
+		model_changed();
 		return;
 	}
 	/* A partial move: forget it; the shim reports the new range. */
@@ -545,16 +567,9 @@ void vs_discard(struct vs_obj *o, uint64_t first, uint64_t count)
 			vs_slots_free(&vs.slots, vs_pt_slot(e));
 		vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, false, 0));
 	}
-	vs_wp_discarded(o, first, count);
+	vs_copies_drop(o, first, first + count);
 	if (staged)
 		vs_stg_punch(o, first, count);
-}
-
-void vs_stg_punch(struct vs_obj *o, uint64_t pg, uint64_t n)
-{
-	if (n)
-		fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)(pg * VS_PAGE_SIZE), (off_t)(n * VS_PAGE_SIZE));
 }
 
 uint64_t vs_progress_start_all(void)
@@ -638,12 +653,12 @@ void vs_obj_gc(void)
 				vs_slots_free(&vs.slots, vs_pt_slot(o->pt[pg]));
 		vs_dbg("released guest memfd %s", o->name);
 		o->used = false;
-		vs_manifest_sync();
+		model_changed();
 		munmap(o->stg, o->npages * VS_PAGE_SIZE);
 		munmap(o->pt, vs_pt_bytes(o->npages));
-		vs_keep_close(o->stg_fd);
-		vs_keep_close(o->pt_fd);
-		vs_keep_close(o->fd);
+		model_close(o->stg_fd);
+		model_close(o->pt_fd);
+		model_close(o->fd);
 		free(o->copied);
 		free(o->dirty);
 		memset(o, 0, sizeof(*o));

@@ -17,6 +17,7 @@
 #ifndef VS_HELPER_H
 #define VS_HELPER_H
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -32,6 +33,7 @@
 #define VS_MAX_PROCS 256
 #define VS_MAX_OBJS 64
 #define VS_MAX_MAPS 1024
+#define VS_MAX_CONNS 320 /* shim connections: every process, and some before HELLO */
 #define VS_ERR_MAX 256
 
 /* Page-table entry: bits 0-1 state, bit 2 "has a swap-file slot", 3-31 slot. */
@@ -179,6 +181,20 @@ struct vs_helper {
 
 extern struct vs_helper vs;
 
+/*
+ * What the layers above hear of model changes, each setting its own:
+ * persist/ rewrites the manifest and hands fds to the keeper, fault/wp.c
+ * protects a mapping registered while an enable tracks writes. Called
+ * with vs.lock held; NULL: nobody listens.
+ */
+struct vs_model_hooks {
+	void (*changed)(void);                   /* procs, objects or mappings changed */
+	void (*keep)(int fd);                    /* a new fd to hold across a crash */
+	void (*forget)(int fd);                  /* no longer: about to be closed */
+	int (*registered)(struct vs_map *m);     /* a mapping registered: 0 or -errno */
+};
+extern struct vs_model_hooks vs_hooks;
+
 /* A fresh state serving @vmm_pid: no process, object or mapping; Ready. */
 void vs_helper_init(pid_t vmm_pid);
 /* gm.c: the guest-memory model. All need vs.lock held. */
@@ -204,7 +220,12 @@ void vs_obj_gc(void);
 /* Bytes of the page-table mapping for @npages entries. */
 size_t vs_pt_bytes(uint64_t npages);
 /* Free staging pages [pg, pg+n) of @o (no-op for n == 0). */
-void vs_stg_punch(struct vs_obj *o, uint64_t pg, uint64_t n);
+static inline void vs_stg_punch(struct vs_obj *o, uint64_t pg, uint64_t n)
+{
+	if (n)
+		fallocate(o->stg_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)(pg * VS_PAGE_SIZE), (off_t)(n * VS_PAGE_SIZE));
+}
 /* Progress of an operation over every page of every object: starts at 0, returns the total. */
 uint64_t vs_progress_start_all(void);
 /* last_error: set (and logged), read, cleared; with or without vs.lock. */

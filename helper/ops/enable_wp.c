@@ -56,7 +56,7 @@ static int settle_obj(int obj)
 {
 	struct vs_obj *o = &vs.objs[obj];
 	off_t size, pos = 0;
-	int r = vs_wp_obj_bitmaps(o, o->npages);
+	int r = vs_copies_grow(o, o->npages);
 
 	size = (off_t)(o->npages * VS_PAGE_SIZE);
 	while (!r && pos < size) {
@@ -67,7 +67,7 @@ static int settle_obj(int obj)
 		if (d < 0 || d > size)
 			d = size;
 		/* The VMM discarded these since they were copied. */
-		vs_wp_discarded(o, (uint64_t)pos / VS_PAGE_SIZE, (uint64_t)(d - pos) / VS_PAGE_SIZE);
+		vs_copies_drop(o, (uint64_t)pos / VS_PAGE_SIZE, (uint64_t)d / VS_PAGE_SIZE);
 		if (d >= size)
 			break;
 		h = lseek(o->fd, d, SEEK_HOLE);

@@ -22,6 +22,7 @@
 #include "../model/dual.h"
 #include "../model/helper.h"
 #include "../persist/manifest.h"
+#include "../sys/clock.h"
 #include "../sys/log.h"
 #include "../sys/swapfile.h"
 #include "../sys/uffd.h"

@@ -8,7 +8,6 @@
  * runs, freeze, copy again what was written, thaw, punch. Without it (or
  * VMSWAP_PRECOPY=0): freeze, copy, punch, thaw.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,13 +15,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../fault/wp.h"
+#include "../model/cover.h"
 #include "../model/helper.h"
 #include "../persist/manifest.h"
+#include "../sys/clock.h"
 #include "../sys/freeze.h"
 #include "../sys/log.h"
 #include "enable.h"
@@ -30,113 +30,6 @@
 #include "ops.h"
 
 #define FREEZE_TIMEOUT_MS 5000
-
-uint64_t vs_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Is [start, end) of @pid fully inside mappings the helper tracks (and will register)? */
-static bool range_covered(pid_t pid, uint64_t start, uint64_t end)
-{
-	int i = vs_proc_by_pid(pid);
-
-	if (i < 0 || vs.procs[i].dead || vs.procs[i].uffd < 0)
-		return false;
-	while (start < end) {
-		struct vs_map *m = vs_map_find(i, start);
-
-		if (!m)
-			return false;
-		start = m->addr + m->len;
-	}
-	return true;
-}
-
-/* Does one /proc/<pid>/maps line show a guest memfd? Returns the obj or -1. */
-static int maps_line_obj(const char *line, uint64_t *start, uint64_t *end)
-{
-	unsigned maj, min;
-	unsigned long ino;
-	unsigned long long a, b;
-
-	if (!strstr(line, "/memfd:") ||
-	    sscanf(line, "%llx-%llx %*s %*s %x:%x %lu", &a, &b, &maj, &min, &ino) != 5)
-		return -1;
-	*start = a;
-	*end = b;
-	for (int i = 0; i < VS_MAX_OBJS; i++)
-		if (vs.objs[i].used && vs.objs[i].ino == ino &&
-		    vs.objs[i].dev == makedev(maj, min))
-			return i;
-	return -1;
-}
-
-/*
- * Every mapping of a guest memfd, in any process, must be one the helper
- * registers: an unregistered one would read a punched page as zeros.
- */
-int vs_uncovered_first(int only, struct vs_uncovered *u)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	int found = 0;
-
-	if (!d)
-		return -errno;
-	while (!found && (de = readdir(d))) {
-		pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
-		char path[64], line[512];
-		FILE *f;
-
-		if (pid <= 0 || pid == getpid())
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		while (fgets(line, sizeof(line), f)) {
-			uint64_t start, end;
-			int o = maps_line_obj(line, &start, &end);
-			FILE *c;
-
-			if (o < 0 || (only >= 0 && o != only) || range_covered(pid, start, end))
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-			snprintf(u->comm, sizeof(u->comm), "?");
-			if ((c = fopen(path, "re"))) {
-				if (fgets(u->comm, sizeof(u->comm), c))
-					u->comm[strcspn(u->comm, "\n")] = 0;
-				fclose(c);
-			}
-			u->pid = pid;
-			u->obj = o;
-			u->start = start;
-			u->end = end;
-			found = 1;
-			break;
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return found;
-}
-
-int vs_find_uncovered(char *msg, size_t n)
-{
-	struct vs_uncovered u;
-	int r = vs_uncovered_first(-1, &u);
-
-	if (r <= 0)
-		return r;
-	snprintf(msg, n, "process %d (%s) maps guest memory %s at %#llx-%#llx "
-		 "without a userfaultfd covering it; refusing to enable", (int)u.pid, u.comm,
-		 vs.objs[u.obj].name, (unsigned long long)u.start, (unsigned long long)u.end);
-	return -EBUSY;
-}
 
 /*
  * Register every mapping. One the kernel no longer has (EINVAL, ENOMEM:

@@ -18,6 +18,7 @@
 #include "../fault/fault_ws.h"
 #include "../model/dual.h"
 #include "../model/helper.h"
+#include "../sys/clock.h"
 #include "../sys/log.h"
 #include "../sys/swapfile.h"
 #include "ops.h"

@@ -20,21 +20,12 @@ int vs_op_disable(char *msg, size_t n);
 /* After disable: give the swap file's blocks back. Worker only, no lock held. */
 void vs_swap_release(void);
 
+/* The running operation should stop at its next batch (abort.c). */
+void vs_op_abort(bool on);
 bool vs_op_aborted(void);
 /* Tests only (opdelay.c): sleep for a batch of @pages, unlocked. */
 void vs_op_delay_init(void);
 void vs_op_delay(uint64_t pages);
-uint64_t vs_now_ms(void);
 
-/* Processes that map a guest memfd but hold no uffd. vs.lock held. */
-int vs_find_uncovered(char *msg, size_t n);
-/* The first such mapping (of object @only, or of any when -1): 1 and *u, 0 when none, or -errno. */
-struct vs_uncovered {
-	pid_t pid;
-	char comm[32];
-	int obj;
-	uint64_t start, end;
-};
-int vs_uncovered_first(int only, struct vs_uncovered *u);
 
 #endif

@@ -51,6 +51,8 @@ static bool kdead;
 void vs_keep_init(int keeper_fd)
 {
 	kfd = keeper_fd;
+	vs_hooks.keep = vs_keep;
+	vs_hooks.forget = vs_keep_forget;
 	if (kfd >= 0) {
 		fcntl(kfd, F_SETFD, FD_CLOEXEC);
 		kpid = getppid();

@@ -13,6 +13,7 @@ static int mf_fd = -1;
 static struct vs_manifest *mf;
 static int rd_dirfd = -1, rd_control = -1, rd_listen = -1;
 static uint32_t recovered;
+static vs_mf_conns_fill *conns_fill;
 
 static size_t mf_size(void)
 {
@@ -36,6 +37,7 @@ int vs_manifest_create(void)
 	mf = p;
 	mf_fd = fd;
 	vs_keep(fd);
+	vs_hooks.changed = vs_manifest_sync;
 	return 0;
 }
 
@@ -59,6 +61,7 @@ int vs_manifest_open(int fd, const struct vs_mf_body **out)
 		return -EPROTO;
 	}
 	mf_fd = fd;
+	vs_hooks.changed = vs_manifest_sync;
 	*out = &mf->body[__atomic_load_n(&mf->gen, __ATOMIC_ACQUIRE) & 1];
 	recovered = (*out)->recovered;
 	return 0;
@@ -84,6 +87,11 @@ void vs_manifest_set_recovered(uint32_t n)
 uint32_t vs_manifest_recovered(void)
 {
 	return recovered;
+}
+
+void vs_manifest_set_conns(vs_mf_conns_fill *fill)
+{
+	conns_fill = fill;
 }
 
 void vs_manifest_sync(void)
@@ -135,12 +143,10 @@ void vs_manifest_sync(void)
 				.obj = m->obj, .addr = m->addr, .len = m->len, .off = m->off,
 			};
 	}
-	for (int i = 0; i < VS_MAX_CONNS; i++) {
-		const struct vs_conn *c = vs_conn_at(i);
-
-		b->conns[i] = (struct vs_mf_conn){ .fd = c->used ? c->fd : -1,
-						   .proc = c->proc, .is_vmm = c->is_vmm_conn };
-	}
+	for (int i = 0; i < VS_MAX_CONNS; i++)
+		b->conns[i] = (struct vs_mf_conn){ .fd = -1, .proc = -1 };
+	if (conns_fill)
+		conns_fill(b->conns);
 	mf->magic = VS_MF_MAGIC;
 	mf->version = VS_MF_VERSION;
 	mf->size = sizeof(*mf);

@@ -11,7 +11,6 @@
 
 #include <stdint.h>
 
-#include "../control/shimconn.h"
 #include "../model/helper.h"
 
 #define VS_MF_MAGIC 0x766d73776d616e66ull /* "vmswmanf" */
@@ -67,6 +66,12 @@ int vs_manifest_fd(void);
 /* The run dir's fds, recorded with every write. */
 void vs_manifest_set_rundir(int dirfd, int control_fd, int listen_fd);
 void vs_manifest_set_recovered(uint32_t n);
+/*
+ * Who fills the connection table at every write (control/shimconn.c):
+ * each slot's fd (-1: free), process and kind. Unset: every slot free.
+ */
+typedef void vs_mf_conns_fill(struct vs_mf_conn *conns);
+void vs_manifest_set_conns(vs_mf_conns_fill *fill);
 uint32_t vs_manifest_recovered(void);
 /* Write the model out. vs.lock held. No-op without a manifest. */
 void vs_manifest_sync(void);

@@ -35,7 +35,6 @@ struct job {
 static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wcond = PTHREAD_COND_INITIALIZER;
 static struct job queued, running;
-static atomic_bool aborting;
 static int done_fd = -1;
 static bool exit_requested, exit_ready, exit_gave_up;
 
@@ -55,11 +54,6 @@ static const char *op_name(enum vs_op op)
 	case VS_OP_DISABLE: return "disable";
 	default: return "none";
 	}
-}
-
-bool vs_op_aborted(void)
-{
-	return atomic_load(&aborting);
 }
 
 /* Record an answer for clients. vs.lock held. */
@@ -158,7 +152,7 @@ static void *worker_main(void *arg)
 		job = queued;
 		queued.op = VS_OP_NONE;
 		running = job;
-		atomic_store(&aborting, false);
+		vs_op_abort(false);
 		pthread_mutex_unlock(&wlock);
 
 		r = run_op(job.op, job.keep, job.low, msg, sizeof(msg));
@@ -170,7 +164,7 @@ static void *worker_main(void *arg)
 			for (unsigned i = 0; i < 2 && !r; i++) {
 				pthread_mutex_lock(&wlock);
 				pthread_mutex_lock(&vs.lock);
-				bool go = queued.op == VS_OP_NONE && !atomic_load(&aborting);
+				bool go = queued.op == VS_OP_NONE && !vs_op_aborted();
 				if (go) {
 					if (next[i] == VS_OP_OUT && vs.swap_fd < 0) {
 						int fd = vs_swapfile_create(vs.swap_dir, &vs.swap_direct);
@@ -240,7 +234,7 @@ int vs_state_start(void)
 static void submit(enum vs_op op, bool chain, const char *id, enum vs_cmd_keep keep)
 {
 	if (running.op != VS_OP_NONE)
-		atomic_store(&aborting, true);
+		vs_op_abort(true);
 	queued.op = op;
 	queued.chain = chain;
 	queued.keep = keep;

@@ -11,7 +11,7 @@
 
 #include <vmswap/common.h>
 
-#include "../control/cmd.h"
+#include "cmd.h"
 
 struct vs_reply {
 	char id[VMSWAP_TOKEN_MAX + 1];

@@ -65,7 +65,6 @@
 
 #include <vmswap/common.h>
 
-#include "../persist/keeper.h"
 #include "log.h"
 #include "sandbox.h"
 
@@ -183,7 +182,7 @@ int vs_sandbox_allowed(void)
 }
 
 /* The filter, with @otherwise for any syscall not listed. */
-static int sandbox_load(uint32_t otherwise)
+static int sandbox_load(uint32_t otherwise, int keeper_fd)
 {
 	scmp_filter_ctx ctx;
 	int r;
@@ -208,7 +207,7 @@ static int sandbox_load(uint32_t otherwise)
 	if (!r)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendmsg), 1,
 				     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-					     (uint32_t)vs_keep_fd_get()));
+					     (uint32_t)keeper_fd));
 	if (!r)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	if (!r)
@@ -220,9 +219,9 @@ static int sandbox_load(uint32_t otherwise)
 	return 0;
 }
 
-int vs_sandbox_enter(void)
+int vs_sandbox_enter(int keeper_fd)
 {
-	return sandbox_load(SCMP_ACT_KILL_PROCESS);
+	return sandbox_load(SCMP_ACT_KILL_PROCESS, keeper_fd);
 }
 
 /*
@@ -237,7 +236,7 @@ int vs_sandbox_enter(void)
 #define SANDBOX_OTHERWISE SCMP_ACT_KILL_PROCESS
 #endif
 
-void vs_sandbox_setup(void)
+void vs_sandbox_setup(int keeper_fd)
 {
 	const char *s = getenv(VMSWAP_ENV_SECCOMP);
 	int r;
@@ -248,7 +247,7 @@ void vs_sandbox_setup(void)
 	}
 	if (s && *s && strcmp(s, "1"))
 		vs_warn("%s=%s: expected 0 or 1; the sandbox stays on", VMSWAP_ENV_SECCOMP, s);
-	r = sandbox_load(SANDBOX_OTHERWISE);
+	r = sandbox_load(SANDBOX_OTHERWISE, keeper_fd);
 	if (r)
 		vs_err("cannot enter the seccomp sandbox: %s; running without it", strerror(-r));
 	else

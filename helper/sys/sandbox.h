@@ -8,10 +8,13 @@
 
 #include <stdbool.h>
 
-/* Load the allowlist on every thread of the process. 0 or -errno. */
-int vs_sandbox_enter(void);
+/*
+ * Load the allowlist on every thread of the process; sendmsg only to
+ * @keeper_fd (-1: none). 0 or -errno.
+ */
+int vs_sandbox_enter(int keeper_fd);
 /* vs_sandbox_enter() unless VMSWAP_SECCOMP=0; logs what it did. */
-void vs_sandbox_setup(void);
+void vs_sandbox_setup(int keeper_fd);
 /* The allowlist is in force. */
 bool vs_sandbox_active(void);
 /* How many syscalls the allowlist lets through (some with argument checks). */

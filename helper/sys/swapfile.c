@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <vmswap/proto.h>
 #include <vmswap/util.h>
 
-#include "../model/helper.h"
 #include "log.h"
 #include "swapfile.h"
 
@@ -62,14 +62,14 @@ int vs_swapfile_create(const char *dir, bool *direct)
 
 int vs_swapfile_write(int fd, uint32_t slot, const void *buf, size_t npages)
 {
-	struct iovec iov = { (void *)buf, npages * VS_PAGE_SIZE };
+	struct iovec iov = { (void *)buf, npages * VMSWAP_PAGE_SIZE };
 
 	return vs_swapfile_writev(fd, slot, &iov, 1);
 }
 
 int vs_swapfile_writev(int fd, uint32_t slot, struct iovec *iov, int cnt)
 {
-	off_t off = (off_t)slot * VS_PAGE_SIZE;
+	off_t off = (off_t)slot * VMSWAP_PAGE_SIZE;
 
 	if (fail_write_after != UINT64_MAX &&
 	    atomic_fetch_add(&writes_done, 1) >= fail_write_after)
@@ -114,8 +114,8 @@ void vs_swapfile_read_failed(void)
 
 static int do_read(int fd, uint32_t slot, void *buf, size_t npages)
 {
-	size_t len = npages * VS_PAGE_SIZE, done = 0;
-	off_t off = (off_t)slot * VS_PAGE_SIZE;
+	size_t len = npages * VMSWAP_PAGE_SIZE, done = 0;
+	off_t off = (off_t)slot * VMSWAP_PAGE_SIZE;
 
 	if (vs_swapfile_read_injected())
 		return -EIO;

@@ -17,16 +17,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../control/shimconn.h"
-#include "../model/helper.h"
-#include "../state/state.h"
-#include "../sys/fdkind.h"
-#include "../sys/freeze.h"
-#include "../sys/log.h"
-#include "../sys/uffd.h"
-#include "keeper.h"
-#include "manifest.h"
+#include "control/shimconn.h"
+#include "model/helper.h"
+#include "persist/keeper.h"
+#include "persist/manifest.h"
 #include "recover.h"
+#include "state/state.h"
+#include "sys/fdkind.h"
+#include "sys/freeze.h"
+#include "sys/log.h"
+#include "sys/uffd.h"
 
 #define FD_BITS 65536
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Control-line parser shared by vmswap-helper (reading its control FIFO)
- * and vmswapctl. The grammar is in include/vmswap/common.h:
+ * The commands the state machine takes: their names, and the control-line
+ * parser shared by vmswap-helper (reading its control FIFO) and vmswapctl.
+ * The grammar is in include/vmswap/common.h:
  *   <verb>[ keep=guest|keep=saved][ id=<token>]['\r']['\n']
  * with exactly one space or tab between words and nothing else. The
  * arguments come in any order, each at most once; keep= only with disable.
@@ -13,14 +14,10 @@
 
 #include "vmswap/common.h"
 
+#include "../model/keep.h"
+
 enum vs_cmd_verb { VS_CMD_ENABLE, VS_CMD_TRIM, VS_CMD_OUT, VS_CMD_DISABLE, VS_CMD_STATUS };
 
-/* disable's choice for a page found both in guest memory and saved (README "Double copies"). */
-enum vs_cmd_keep {
-	VS_KEEP_NONE,  /* keep both copies, stay Failed naming them */
-	VS_KEEP_GUEST, /* keep guest memory's bytes, drop the saved copy */
-	VS_KEEP_SAVED, /* write the saved copy over guest memory */
-};
 
 struct vs_cmd {
 	enum vs_cmd_verb verb;

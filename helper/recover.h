@@ -10,7 +10,7 @@
 
 #include <sys/types.h>
 
-#include "../control/rundir.h"
+#include "control/rundir.h"
 
 /* First thing in main: note which fds were inherited. */
 void vs_recover_scan_fds(void);

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Every mapping of a guest memfd, in any process, must be one the helper
+ * registers: an unregistered one would read a punched page as zeros.
+ * These read /proc/<pid>/maps of every process. vs.lock held.
+ */
+#ifndef VS_COVER_H
+#define VS_COVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct vs_uncovered {
+	pid_t pid;
+	char comm[32];
+	int obj;
+	uint64_t start, end;
+};
+
+/* The first such mapping (of object @only, or of any when -1): 1 and *u, 0 when none, or -errno. */
+int vs_uncovered_first(int only, struct vs_uncovered *u);
+/* -EBUSY with a message naming the first one, 0 when none, or -errno. */
+int vs_find_uncovered(char *msg, size_t n);
+
+#endif
