@@ -196,6 +196,93 @@ static void release_unclaimed(int keeper_fd)
 	}
 }
 
+/* The run dir's fds, from the manifest: adopted and claimed. 0 or -errno with *why. */
+static int adopt_rundir(pid_t vmm_pid, const struct vs_mf_body *b, struct vs_rundir *rd,
+			const char **why)
+{
+	int r;
+
+	if (!is_inherited(b->dirfd) || !is_inherited(b->control_fd) || !is_inherited(b->listen_fd))
+		return *why = "run dir fds not inherited", -EBADF;
+	for (int fd = 3; fd < FD_BITS; fd++)
+		if (is_inherited(fd))
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	r = vs_rundir_adopt(rd, vmm_pid, b->dirfd, b->control_fd, b->listen_fd, why);
+	if (r)
+		return r;
+	claim(b->dirfd);
+	claim(b->control_fd);
+	claim(b->listen_fd);
+	vs_manifest_set_rundir(b->dirfd, b->control_fd, b->listen_fd);
+	return 0;
+}
+
+/* Objects, then processes, then the mappings between them. vs.lock held. */
+static void load_model(const struct vs_mf_body *b, int *procs, int *objs)
+{
+	for (int i = 0; i < VS_MAX_OBJS; i++) {
+		const struct vs_mf_obj *m = &b->objs[i];
+		int r;
+
+		if (!m->used)
+			continue;
+		r = map_obj(&vs.objs[i], m);
+		if (r) {
+			vs_err("recover: guest memfd %.64s lost (%s); its pages out of guest "
+			       "memory are gone", m->name, strerror(-r));
+			continue;
+		}
+		settle_obj(&vs.objs[i]);
+		claim(m->fd);
+		claim(m->stg_fd);
+		claim(m->pt_fd);
+		(*objs)++;
+	}
+	for (int i = 0; i < VS_MAX_PROCS; i++) {
+		const struct vs_mf_proc *m = &b->procs[i];
+		int r;
+
+		if (!m->used)
+			continue;
+		r = load_proc(i, m);
+		if (r) {
+			vs_info("recover: pid %d dropped: %s", m->pid, strerror(-r));
+			continue;
+		}
+		claim(vs.procs[i].uffd);
+		(*procs)++;
+	}
+	for (int i = 0; i < VS_MAX_MAPS; i++) {
+		const struct vs_mf_map *m = &b->maps[i];
+
+		if (!m->used || m->proc < 0 || m->proc >= VS_MAX_PROCS || m->obj < 0 ||
+		    m->obj >= VS_MAX_OBJS || !vs.procs[m->proc].used || !vs.objs[m->obj].used)
+			continue;
+		vs.maps[i] = (struct vs_map){ .used = true, .registered = m->registered,
+					      .proc = m->proc, .obj = m->obj, .addr = m->addr,
+					      .len = m->len, .off = m->off };
+	}
+}
+
+/* The shim connections that were open: sockets inherited, adopted. vs.lock held. */
+static void load_conns(const struct vs_mf_body *b)
+{
+	for (int i = 0; i < VS_MAX_CONNS; i++) {
+		const struct vs_mf_conn *m = &b->conns[i];
+		int proc = m->proc >= 0 && m->proc < VS_MAX_PROCS && vs.procs[m->proc].used
+			   ? m->proc : -1;
+		struct stat st;
+
+		if (m->fd <= 0 || !is_inherited(m->fd) || fstat(m->fd, &st) < 0 ||
+		    !S_ISSOCK(st.st_mode))
+			continue;
+		if (!vs_conn_adopt(m->fd, proc, m->is_vmm))
+			break;
+		fcntl(m->fd, F_SETFL, fcntl(m->fd, F_GETFL) | O_NONBLOCK);
+		claim(m->fd);
+	}
+}
+
 int vs_recover_load(pid_t vmm_pid, int keeper_fd, struct vs_rundir *rd, const char **why)
 {
 	const struct vs_mf_body *b;
@@ -212,18 +299,8 @@ int vs_recover_load(pid_t vmm_pid, int keeper_fd, struct vs_rundir *rd, const ch
 		return r;
 	fcntl(mfd, F_SETFD, FD_CLOEXEC);
 	claim(mfd);
-	if (!is_inherited(b->dirfd) || !is_inherited(b->control_fd) || !is_inherited(b->listen_fd))
-		return *why = "run dir fds not inherited", -EBADF;
-	for (int fd = 3; fd < FD_BITS; fd++)
-		if (is_inherited(fd))
-			fcntl(fd, F_SETFD, FD_CLOEXEC);
-	r = vs_rundir_adopt(rd, vmm_pid, b->dirfd, b->control_fd, b->listen_fd, why);
-	if (r)
+	if ((r = adopt_rundir(vmm_pid, b, rd, why)))
 		return r;
-	claim(b->dirfd);
-	claim(b->control_fd);
-	claim(b->listen_fd);
-	vs_manifest_set_rundir(b->dirfd, b->control_fd, b->listen_fd);
 
 	pthread_mutex_lock(&vs.lock);
 	vs.managed = !b->unmanaged;
@@ -234,59 +311,8 @@ int vs_recover_load(pid_t vmm_pid, int keeper_fd, struct vs_rundir *rd, const ch
 		vs.swap_direct = b->swap_direct;
 		claim(vs.swap_fd);
 	}
-	for (int i = 0; i < VS_MAX_OBJS; i++) {
-		const struct vs_mf_obj *m = &b->objs[i];
-
-		if (!m->used)
-			continue;
-		r = map_obj(&vs.objs[i], m);
-		if (r) {
-			vs_err("recover: guest memfd %.64s lost (%s); its pages out of guest "
-			       "memory are gone", m->name, strerror(-r));
-			continue;
-		}
-		settle_obj(&vs.objs[i]);
-		claim(m->fd);
-		claim(m->stg_fd);
-		claim(m->pt_fd);
-		objs++;
-	}
-	for (int i = 0; i < VS_MAX_PROCS; i++) {
-		const struct vs_mf_proc *m = &b->procs[i];
-
-		if (!m->used)
-			continue;
-		r = load_proc(i, m);
-		if (r) {
-			vs_info("recover: pid %d dropped: %s", m->pid, strerror(-r));
-			continue;
-		}
-		claim(vs.procs[i].uffd);
-		procs++;
-	}
-	for (int i = 0; i < VS_MAX_MAPS; i++) {
-		const struct vs_mf_map *m = &b->maps[i];
-
-		if (!m->used || m->proc < 0 || m->proc >= VS_MAX_PROCS || m->obj < 0 ||
-		    m->obj >= VS_MAX_OBJS || !vs.procs[m->proc].used || !vs.objs[m->obj].used)
-			continue;
-		vs.maps[i] = (struct vs_map){ .used = true, .registered = m->registered,
-					      .proc = m->proc, .obj = m->obj, .addr = m->addr,
-					      .len = m->len, .off = m->off };
-	}
-	for (int i = 0; i < VS_MAX_CONNS; i++) {
-		const struct vs_mf_conn *m = &b->conns[i];
-		int proc = m->proc >= 0 && m->proc < VS_MAX_PROCS && vs.procs[m->proc].used
-			   ? m->proc : -1;
-
-		if (m->fd <= 0 || !is_inherited(m->fd) || fstat(m->fd, &st) < 0 ||
-		    !S_ISSOCK(st.st_mode))
-			continue;
-		if (!vs_conn_adopt(m->fd, proc, m->is_vmm))
-			break;
-		fcntl(m->fd, F_SETFL, fcntl(m->fd, F_GETFL) | O_NONBLOCK);
-		claim(m->fd);
-	}
+	load_model(b, &procs, &objs);
+	load_conns(b);
 	vs.registered = b->registered;
 	for (int i = 0; i < VS_MAX_MAPS; i++)
 		vs.registered |= vs.maps[i].used && vs.maps[i].registered;

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "../helper/control/shimconn.h"
+#include "../helper/control/shimmsg.h"
+#include "../helper/control/shimpeer.h"
 #include "../helper/model/helper.h"
 #include "fixture.h"
 

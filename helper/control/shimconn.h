@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Connections from shims: the VMM's socketpair and children joining via shim.sock. */
+/*
+ * The table of connections from shims: the VMM's socketpair and children
+ * joining via shim.sock. Messages on them: shimmsg.h; their peers: shimpeer.h.
+ */
 #ifndef VS_SHIMCONN_H
 #define VS_SHIMCONN_H
 
@@ -27,14 +30,12 @@ int vs_conn_index(const struct vs_conn *c);
 struct vs_conn *vs_conn_at(int idx);
 void vs_conn_close(struct vs_conn *c);
 /*
- * May the peer of a new shim.sock connection take a slot? Only the VMM
- * and its descendants, running as the VMM's uid (or root), may. 0, or
- * -errno with the reason in @why.
+ * The process this connection said HELLO for, or NULL: it exited, or a
+ * HELLO with its pid on another connection (after an exec) replaced it,
+ * and its slot may serve another process now. vs.lock held.
  */
-int vs_conn_peer_check(int fd, char *why, size_t n);
+struct vs_proc *vs_conn_proc(const struct vs_conn *c);
 /* Hand @drop each connection that has not said HELLO in VS_CONN_HELLO_MS. */
 void vs_conn_drop_silent(uint64_t now_ms, void (*drop)(struct vs_conn *c));
-/* Read and answer one message. 0, or -errno when the connection is done. */
-int vs_conn_handle(struct vs_conn *c);
 
 #endif

@@ -77,23 +77,31 @@ static uint64_t resident_pages(void)
 	return pages;
 }
 
-int vs_status_render(char *buf, size_t n)
+/* Who serves the VMM: pids, restarts, management, sandbox and engines. vs.lock held. */
+static void put_header(struct sbuf *b)
 {
-	struct sbuf b = { .p = buf, .n = n };
-	const struct vs_reply *rep;
 	const struct vs_restart_info *ri = vs_keep_restart_info();
-	uint64_t guest = 0, p50, p99, swap_bytes = 0, ws_pref, ws_hits, ws_rec;
-	char err[VS_ERR_MAX];
-	int nprocs = 0, nmaps = 0, nrep;
-	static uint64_t seq;
-	struct stat st;
-	struct vs_headroom hr;
-	/* A few small files: read before taking the lock (it takes it itself). */
-	bool have_hr = !vs_headroom_get(&hr);
 
-	pthread_mutex_lock(&vs.lock);
-	if (vs.managed)
-		vs_dual_watch(); /* what status shows includes pages held twice */
+	put(b, "{\"vmm_pid\":%d,\"helper_pid\":%d,\"keeper_pid\":%d,\"recovered\":%u,"
+		"\"restarts\":%u,\"restart_streak\":%u,\"restart_delay_ms\":%u,"
+		"\"last_restart\":%lld,\"managed\":%s,\"reason\":", (int)vs.vmm_pid,
+	    (int)getpid(), (int)vs_keeper_pid(), vs_manifest_recovered(), ri->restarts,
+	    ri->streak, ri->delay_ms, (long long)ri->at, vs.managed ? "true" : "false");
+	put_str(b, vs.reason);
+	put(b, ",\"seccomp\":%s,\"seccomp_syscalls\":%d", vs_sandbox_active() ? "true" : "false",
+	    vs_sandbox_active() ? vs_sandbox_allowed() : 0);
+	put(b, ",\"fault_io\":\"%s\",\"wake_swapin\":%s", vs_fault_read_engine(),
+	    vs.wake_swapin ? "true" : "false");
+	put(b, ",\n \"state\":\"%s\",\n", vs_state_name(vs.state));
+}
+
+/* The counters. vs.lock held. */
+static void put_metrics(struct sbuf *b)
+{
+	uint64_t guest = 0, p50, p99, swap_bytes = 0, ws_pref, ws_hits, ws_rec;
+	int nprocs = 0, nmaps = 0;
+	struct stat st;
+
 	for (int i = 0; i < VS_MAX_OBJS; i++)
 		if (vs.objs[i].used)
 			guest += vs.objs[i].npages;
@@ -105,26 +113,14 @@ int vs_status_render(char *buf, size_t n)
 		swap_bytes = (uint64_t)st.st_size;
 	vs_fault_latency(&p50, &p99);
 	vs_ws_stats(&ws_pref, &ws_hits, &ws_rec);
-
-	put(&b, "{\"vmm_pid\":%d,\"helper_pid\":%d,\"keeper_pid\":%d,\"recovered\":%u,"
-		"\"restarts\":%u,\"restart_streak\":%u,\"restart_delay_ms\":%u,"
-		"\"last_restart\":%lld,\"managed\":%s,\"reason\":", (int)vs.vmm_pid,
-	    (int)getpid(), (int)vs_keeper_pid(), vs_manifest_recovered(), ri->restarts,
-	    ri->streak, ri->delay_ms, (long long)ri->at, vs.managed ? "true" : "false");
-	put_str(&b, vs.reason);
-	put(&b, ",\"seccomp\":%s,\"seccomp_syscalls\":%d", vs_sandbox_active() ? "true" : "false",
-	    vs_sandbox_active() ? vs_sandbox_allowed() : 0);
-	put(&b, ",\"fault_io\":\"%s\",\"wake_swapin\":%s", vs_fault_read_engine(),
-	    vs.wake_swapin ? "true" : "false");
-	put(&b, ",\n \"state\":\"%s\",\n \"metrics\":{", vs_state_name(vs.state));
-	put(&b, "\"resident_pages\":%llu,\"copied_from_file_pages\":%llu,"
+	put(b, " \"metrics\":{\"resident_pages\":%llu,\"copied_from_file_pages\":%llu,"
 		"\"copied_from_staging_pages\":%llu,\"zeroed_pages\":%llu,"
 		"\"redundant_pages\":%llu,\"staging_pages\":%llu,\"swap_pages\":%llu,",
 	    (unsigned long long)resident_pages(), (unsigned long long)vs.c.copied_from_file,
 	    (unsigned long long)vs.c.copied_from_staging, (unsigned long long)vs.c.zeroed,
 	    (unsigned long long)vs.c.redundant, (unsigned long long)vs.c.staging,
 	    (unsigned long long)vs.c.swapped);
-	put(&b, "\"guest_pages\":%llu,\"trimmed_zero_pages\":%llu,\"trimmed_clean_pages\":%llu,"
+	put(b, "\"guest_pages\":%llu,\"trimmed_zero_pages\":%llu,\"trimmed_clean_pages\":%llu,"
 		"\"swap_file_bytes\":%llu,\"swap_slots_used\":%u,\"faults\":%llu,"
 		"\"fault_p50_us\":%llu,\"fault_p99_us\":%llu,\"fault_max_us\":%llu,"
 		"\"swap_read_errors\":%llu,\"double_pages\":%llu,\"processes\":%d,\"regions\":%d,"
@@ -136,37 +132,69 @@ int vs_status_render(char *buf, size_t n)
 	    (unsigned long long)vs_swapfile_read_errors(), (unsigned long long)vs_dual_pages(),
 	    nprocs, nmaps, (unsigned long long)ws_pref, (unsigned long long)ws_hits,
 	    (unsigned long long)ws_rec);
-	put(&b, " \"state_transition\":{\"pages\":%llu,\"time_ms\":%llu},\n",
+}
+
+/* The last transition, the last enable and the memory headroom. vs.lock held. */
+static void put_operations(struct sbuf *b, const struct vs_headroom *hr)
+{
+	put(b, " \"state_transition\":{\"pages\":%llu,\"time_ms\":%llu},\n",
 	    (unsigned long long)vs.trans_pages, (unsigned long long)vs.trans_ms);
-	put(&b, " \"last_enable\":{\"phase\":\"%s\",\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"
+	put(b, " \"last_enable\":{\"phase\":\"%s\",\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"
 		"\"kept_units\":%llu},\n",
 	    vs.wp_phase == VS_WP_TRACK ? "track" : vs.wp_phase == VS_WP_PUNCH ? "punch" : "off",
 	    (unsigned long long)vs.en.frozen_ms,
 	    vs.en.tracked ? "true" : "false", (unsigned long long)vs.en.recopied,
 	    (unsigned long long)vs.en.kept_units);
-	put(&b, " \"headroom\":{\"check\":%s,\"need_mib\":%llu,\"free_mib\":%llu,\"limit_mib\":%llu,"
+	put(b, " \"headroom\":{\"check\":%s,\"need_mib\":%llu,\"free_mib\":%llu,\"limit_mib\":%llu,"
 		"\"by\":", vs_headroom_enabled() ? "true" : "false",
-	    have_hr ? (unsigned long long)((hr.need + (1ull << 20) - 1) >> 20) : 0ull,
-	    have_hr ? (unsigned long long)(hr.free >> 20) : 0ull,
-	    have_hr ? (unsigned long long)(hr.limit >> 20) : 0ull);
-	put_str(&b, have_hr ? hr.what : "");
-	put(&b, "},\n");
-	put(&b, " \"progress\":{\"done\":%llu,\"total\":%llu},\n \"last_error\":",
+	    hr ? (unsigned long long)((hr->need + (1ull << 20) - 1) >> 20) : 0ull,
+	    hr ? (unsigned long long)(hr->free >> 20) : 0ull,
+	    hr ? (unsigned long long)(hr->limit >> 20) : 0ull);
+	put_str(b, hr ? hr->what : "");
+	put(b, "},\n");
+	put(b, " \"progress\":{\"done\":%llu,\"total\":%llu},\n",
 	    (unsigned long long)vs.progress_done, (unsigned long long)vs.progress_total);
+}
+
+/* last_error and the answers to commands. vs.lock held. */
+static void put_replies(struct sbuf *b)
+{
+	const struct vs_reply *rep;
+	char err[VS_ERR_MAX];
+	int nrep = vs_state_replies(&rep);
+
+	put(b, " \"last_error\":");
 	vs_get_error(err, sizeof(err));
-	put_str(&b, err);
-	put(&b, ",\n \"replies\":[");
-	nrep = vs_state_replies(&rep);
+	put_str(b, err);
+	put(b, ",\n \"replies\":[");
 	for (int i = 0; i < nrep; i++) {
-		put(&b, "%s\n  {\"id\":", i ? "," : "");
-		put_str(&b, rep[i].id);
-		put(&b, ",\"command\":");
-		put_str(&b, rep[i].command);
-		put(&b, ",\"ok\":%s,\"message\":", rep[i].ok ? "true" : "false");
-		put_str(&b, rep[i].message);
-		put(&b, "}");
+		put(b, "%s\n  {\"id\":", i ? "," : "");
+		put_str(b, rep[i].id);
+		put(b, ",\"command\":");
+		put_str(b, rep[i].command);
+		put(b, ",\"ok\":%s,\"message\":", rep[i].ok ? "true" : "false");
+		put_str(b, rep[i].message);
+		put(b, "}");
 	}
-	put(&b, "],\n \"seq\":%llu}\n", (unsigned long long)++seq);
+	put(b, "],\n");
+}
+
+int vs_status_render(char *buf, size_t n)
+{
+	struct sbuf b = { .p = buf, .n = n };
+	static uint64_t seq;
+	struct vs_headroom hr;
+	/* A few small files: read before taking the lock (it takes it itself). */
+	bool have_hr = !vs_headroom_get(&hr);
+
+	pthread_mutex_lock(&vs.lock);
+	if (vs.managed)
+		vs_dual_watch(); /* what status shows includes pages held twice */
+	put_header(&b);
+	put_metrics(&b);
+	put_operations(&b, have_hr ? &hr : NULL);
+	put_replies(&b);
+	put(&b, " \"seq\":%llu}\n", (unsigned long long)++seq);
 	pthread_mutex_unlock(&vs.lock);
 	return b.overflow ? -ENOSPC : (int)b.len;
 }

@@ -248,17 +248,14 @@ static bool enable_busy(void)
 	return running.op == VS_OP_ENABLE || queued.op == VS_OP_ENABLE;
 }
 
-static void command(enum vs_cmd_verb verb, const char *id, bool chain, enum vs_cmd_keep keep)
+/*
+ * The refusals every command meets before its own checks; true when one
+ * answered. wlock and vs.lock held.
+ */
+static bool refused(enum vs_cmd_verb verb, const char *id, const char *name)
 {
-	const char *name = vs_cmd_name(verb), *st;
 	char msg[600];
 
-	pthread_mutex_lock(&wlock);
-	pthread_mutex_lock(&vs.lock);
-	if (verb == VS_CMD_STATUS) {
-		reply(id, name, true, "status published");
-		goto out;
-	}
 	/*
 	 * Pages held twice: Failed before deciding. enable would stage
 	 * guest memory's bytes over the saved ones, so it looks page by
@@ -267,87 +264,121 @@ static void command(enum vs_cmd_verb verb, const char *id, bool chain, enum vs_c
 	if (vs.managed && verb == VS_CMD_ENABLE)
 		vs_dual_scan();
 	vs_dual_watch();
-	st = vs_state_name(vs.state);
 	/* Unmanaged, pages the helper holds can still be put back. */
 	if (!vs.managed && (verb != VS_CMD_DISABLE || vs.state == VS_READY)) {
 		snprintf(msg, sizeof(msg), "VMM runs unmanaged: %s", vs.reason);
 		reply(id, name, false, msg);
-		goto out;
+		return true;
 	}
 	if (exit_requested && verb != VS_CMD_DISABLE) {
 		reply(id, name, false, "helper is shutting down (swapping everything in)");
-		goto out;
+		return true;
 	}
 	if (enable_busy()) {
 		reply(id, name, false, verb == VS_CMD_ENABLE ? "enable already in progress"
 							      : "busy: enable in progress");
-		goto out;
+		return true;
 	}
-	switch (verb) {
-	case VS_CMD_ENABLE:
-		if (vs_dual_pages()) {
-			/* enable would stage guest memory's bytes over the saved copies. */
-			snprintf(msg, sizeof(msg), "enable refused: guest memory holds %llu pages "
-				 "that are also saved (see last_error); disable --keep=guest or "
-				 "--keep=saved resolves them", (unsigned long long)vs_dual_pages());
-			reply(id, name, false, msg);
-			goto out;
-		}
-		submit(VS_OP_ENABLE, chain, id, VS_KEEP_NONE); /* answered when it finished */
-		goto out;
-	case VS_CMD_TRIM:
-	case VS_CMD_OUT:
-		if (vs.state != VS_PENDING || running.op != VS_OP_NONE || queued.op != VS_OP_NONE) {
-			snprintf(msg, sizeof(msg), "%s not allowed in state %s (needs Pending)", name, st);
-			reply(id, name, false, msg);
-			goto out;
-		}
-		if (verb == VS_CMD_OUT && vs.swap_fd < 0) {
-			int fd = vs_swapfile_create(vs.swap_dir, &vs.swap_direct);
+	return false;
+}
 
-			if (fd < 0) {
-				snprintf(msg, sizeof(msg), "cannot create the swap file in %s: %s",
-					 vs.swap_dir, strerror(-fd));
-				/* status must say why out keeps being refused. */
-				vs_set_error("%s", msg);
-				reply(id, name, false, msg);
-				goto out;
-			}
-			vs.swap_fd = fd;
-			vs_keep(fd);
-			vs_manifest_sync();
-		}
-		vs.state = progress_state(verb == VS_CMD_TRIM ? VS_OP_TRIM : VS_OP_OUT);
-		submit(verb == VS_CMD_TRIM ? VS_OP_TRIM : VS_OP_OUT, false, id, VS_KEEP_NONE);
-		snprintf(msg, sizeof(msg), "%s started", name);
-		reply(id, name, true, msg);
-		goto out;
-	case VS_CMD_DISABLE:
-		if (vs.state == VS_READY) {
-			reply(id, name, false, "disable not allowed in state Ready (swap is not enabled)");
-			goto out;
-		}
-		if ((running.op == VS_OP_DISABLE && vs.swapin_low) ||
-		    (queued.op == VS_OP_DISABLE && queued.low)) {
-			vs.swapin_low = queued.low = false;
-			reply(id, name, true, "disable in progress since the guest woke; "
-			      "now at full speed");
-			goto out;
-		}
-		if (running.op == VS_OP_DISABLE || queued.op == VS_OP_DISABLE) {
-			reply(id, name, false, "disable already in progress");
-			goto out;
-		}
-		vs.state = VS_SWAP_IN_IN_PROGRESS;
-		submit(VS_OP_DISABLE, false, id, keep);
-		snprintf(msg, sizeof(msg), "disable started%s%s", keep ? " keep=" : "",
-			 vs_cmd_keep_name(keep));
-		reply(id, name, true, msg);
-		goto out;
-	default:
-		reply(id, name, false, "unknown command");
+static void cmd_enable(const char *id, const char *name, bool chain)
+{
+	char msg[600];
+
+	if (vs_dual_pages()) {
+		/* enable would stage guest memory's bytes over the saved copies. */
+		snprintf(msg, sizeof(msg), "enable refused: guest memory holds %llu pages "
+			 "that are also saved (see last_error); disable --keep=guest or "
+			 "--keep=saved resolves them", (unsigned long long)vs_dual_pages());
+		reply(id, name, false, msg);
+		return;
 	}
-out:
+	submit(VS_OP_ENABLE, chain, id, VS_KEEP_NONE); /* answered when it finished */
+}
+
+static void cmd_trim_out(enum vs_cmd_verb verb, const char *id, const char *name)
+{
+	enum vs_op op = verb == VS_CMD_TRIM ? VS_OP_TRIM : VS_OP_OUT;
+	char msg[600];
+
+	if (vs.state != VS_PENDING || running.op != VS_OP_NONE || queued.op != VS_OP_NONE) {
+		snprintf(msg, sizeof(msg), "%s not allowed in state %s (needs Pending)", name,
+			 vs_state_name(vs.state));
+		reply(id, name, false, msg);
+		return;
+	}
+	if (op == VS_OP_OUT && vs.swap_fd < 0) {
+		int fd = vs_swapfile_create(vs.swap_dir, &vs.swap_direct);
+
+		if (fd < 0) {
+			snprintf(msg, sizeof(msg), "cannot create the swap file in %s: %s",
+				 vs.swap_dir, strerror(-fd));
+			/* status must say why out keeps being refused. */
+			vs_set_error("%s", msg);
+			reply(id, name, false, msg);
+			return;
+		}
+		vs.swap_fd = fd;
+		vs_keep(fd);
+		vs_manifest_sync();
+	}
+	vs.state = progress_state(op);
+	submit(op, false, id, VS_KEEP_NONE);
+	snprintf(msg, sizeof(msg), "%s started", name);
+	reply(id, name, true, msg);
+}
+
+static void cmd_disable(const char *id, const char *name, enum vs_cmd_keep keep)
+{
+	char msg[600];
+
+	if (vs.state == VS_READY) {
+		reply(id, name, false, "disable not allowed in state Ready (swap is not enabled)");
+		return;
+	}
+	if ((running.op == VS_OP_DISABLE && vs.swapin_low) ||
+	    (queued.op == VS_OP_DISABLE && queued.low)) {
+		vs.swapin_low = queued.low = false;
+		reply(id, name, true, "disable in progress since the guest woke; "
+		      "now at full speed");
+		return;
+	}
+	if (running.op == VS_OP_DISABLE || queued.op == VS_OP_DISABLE) {
+		reply(id, name, false, "disable already in progress");
+		return;
+	}
+	vs.state = VS_SWAP_IN_IN_PROGRESS;
+	submit(VS_OP_DISABLE, false, id, keep);
+	snprintf(msg, sizeof(msg), "disable started%s%s", keep ? " keep=" : "",
+		 vs_cmd_keep_name(keep));
+	reply(id, name, true, msg);
+}
+
+static void command(enum vs_cmd_verb verb, const char *id, bool chain, enum vs_cmd_keep keep)
+{
+	const char *name = vs_cmd_name(verb);
+
+	pthread_mutex_lock(&wlock);
+	pthread_mutex_lock(&vs.lock);
+	if (verb == VS_CMD_STATUS) {
+		reply(id, name, true, "status published");
+	} else if (!refused(verb, id, name)) {
+		switch (verb) {
+		case VS_CMD_ENABLE:
+			cmd_enable(id, name, chain);
+			break;
+		case VS_CMD_TRIM:
+		case VS_CMD_OUT:
+			cmd_trim_out(verb, id, name);
+			break;
+		case VS_CMD_DISABLE:
+			cmd_disable(id, name, keep);
+			break;
+		default:
+			reply(id, name, false, "unknown command");
+		}
+	}
 	pthread_mutex_unlock(&vs.lock);
 	pthread_mutex_unlock(&wlock);
 }

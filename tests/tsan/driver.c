@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../../helper/control/shimconn.h"
+#include "../../helper/control/shimmsg.h"
 #include "../../helper/control/status.h"
 #include "../../helper/fault/fault.h"
 #include "../../helper/fault/wp.h"
