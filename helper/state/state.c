@@ -22,6 +22,7 @@
 #include "../persist/manifest.h"
 #include "../sys/log.h"
 #include "../sys/swapfile.h"
+#include "replies.h"
 #include "state.h"
 
 struct job {
@@ -42,9 +43,6 @@ static bool exit_requested, exit_ready, exit_gave_up;
 static struct done { struct job job; int r; char msg[256]; } done_q[8];
 static int done_n;
 
-static struct vs_reply replies[VMSWAP_REPLIES_KEPT];
-static int nreplies;
-
 static const char *op_name(enum vs_op op)
 {
 	switch (op) {
@@ -54,30 +52,6 @@ static const char *op_name(enum vs_op op)
 	case VS_OP_DISABLE: return "disable";
 	default: return "none";
 	}
-}
-
-/* Record an answer for clients. vs.lock held. */
-static void reply(const char *id, const char *command, bool ok, const char *msg)
-{
-	struct vs_reply *r;
-
-	if (nreplies == VMSWAP_REPLIES_KEPT) {
-		memmove(replies, replies + 1, sizeof(replies) - sizeof(replies[0]));
-		nreplies--;
-	}
-	r = &replies[nreplies++];
-	snprintf(r->id, sizeof(r->id), "%s", id ? id : "");
-	snprintf(r->command, sizeof(r->command), "%s", command);
-	r->ok = ok;
-	snprintf(r->message, sizeof(r->message), "%s", msg);
-	vs_log(ok ? VS_LOG_INFO : VS_LOG_WARN, "%s%s%s: %s", command, *r->id ? " id=" : "",
-	       r->id, msg);
-}
-
-int vs_state_replies(const struct vs_reply **out)
-{
-	*out = replies;
-	return nreplies;
 }
 
 static enum vs_state progress_state(enum vs_op op)
@@ -267,15 +241,15 @@ static bool refused(enum vs_cmd_verb verb, const char *id, const char *name)
 	/* Unmanaged, pages the helper holds can still be put back. */
 	if (!vs.managed && (verb != VS_CMD_DISABLE || vs.state == VS_READY)) {
 		snprintf(msg, sizeof(msg), "VMM runs unmanaged: %s", vs.reason);
-		reply(id, name, false, msg);
+		vs_state_reply(id, name, false, msg);
 		return true;
 	}
 	if (exit_requested && verb != VS_CMD_DISABLE) {
-		reply(id, name, false, "helper is shutting down (swapping everything in)");
+		vs_state_reply(id, name, false, "helper is shutting down (swapping everything in)");
 		return true;
 	}
 	if (enable_busy()) {
-		reply(id, name, false, verb == VS_CMD_ENABLE ? "enable already in progress"
+		vs_state_reply(id, name, false, verb == VS_CMD_ENABLE ? "enable already in progress"
 							      : "busy: enable in progress");
 		return true;
 	}
@@ -291,7 +265,7 @@ static void cmd_enable(const char *id, const char *name, bool chain)
 		snprintf(msg, sizeof(msg), "enable refused: guest memory holds %llu pages "
 			 "that are also saved (see last_error); disable --keep=guest or "
 			 "--keep=saved resolves them", (unsigned long long)vs_dual_pages());
-		reply(id, name, false, msg);
+		vs_state_reply(id, name, false, msg);
 		return;
 	}
 	submit(VS_OP_ENABLE, chain, id, VS_KEEP_NONE); /* answered when it finished */
@@ -305,7 +279,7 @@ static void cmd_trim_out(enum vs_cmd_verb verb, const char *id, const char *name
 	if (vs.state != VS_PENDING || running.op != VS_OP_NONE || queued.op != VS_OP_NONE) {
 		snprintf(msg, sizeof(msg), "%s not allowed in state %s (needs Pending)", name,
 			 vs_state_name(vs.state));
-		reply(id, name, false, msg);
+		vs_state_reply(id, name, false, msg);
 		return;
 	}
 	if (op == VS_OP_OUT && vs.swap_fd < 0) {
@@ -316,7 +290,7 @@ static void cmd_trim_out(enum vs_cmd_verb verb, const char *id, const char *name
 				 vs.swap_dir, strerror(-fd));
 			/* status must say why out keeps being refused. */
 			vs_set_error("%s", msg);
-			reply(id, name, false, msg);
+			vs_state_reply(id, name, false, msg);
 			return;
 		}
 		vs.swap_fd = fd;
@@ -326,7 +300,7 @@ static void cmd_trim_out(enum vs_cmd_verb verb, const char *id, const char *name
 	vs.state = progress_state(op);
 	submit(op, false, id, VS_KEEP_NONE);
 	snprintf(msg, sizeof(msg), "%s started", name);
-	reply(id, name, true, msg);
+	vs_state_reply(id, name, true, msg);
 }
 
 static void cmd_disable(const char *id, const char *name, enum vs_cmd_keep keep)
@@ -334,25 +308,25 @@ static void cmd_disable(const char *id, const char *name, enum vs_cmd_keep keep)
 	char msg[600];
 
 	if (vs.state == VS_READY) {
-		reply(id, name, false, "disable not allowed in state Ready (swap is not enabled)");
+		vs_state_reply(id, name, false, "disable not allowed in state Ready (swap is not enabled)");
 		return;
 	}
 	if ((running.op == VS_OP_DISABLE && vs.swapin_low) ||
 	    (queued.op == VS_OP_DISABLE && queued.low)) {
 		vs.swapin_low = queued.low = false;
-		reply(id, name, true, "disable in progress since the guest woke; "
+		vs_state_reply(id, name, true, "disable in progress since the guest woke; "
 		      "now at full speed");
 		return;
 	}
 	if (running.op == VS_OP_DISABLE || queued.op == VS_OP_DISABLE) {
-		reply(id, name, false, "disable already in progress");
+		vs_state_reply(id, name, false, "disable already in progress");
 		return;
 	}
 	vs.state = VS_SWAP_IN_IN_PROGRESS;
 	submit(VS_OP_DISABLE, false, id, keep);
 	snprintf(msg, sizeof(msg), "disable started%s%s", keep ? " keep=" : "",
 		 vs_cmd_keep_name(keep));
-	reply(id, name, true, msg);
+	vs_state_reply(id, name, true, msg);
 }
 
 static void command(enum vs_cmd_verb verb, const char *id, bool chain, enum vs_cmd_keep keep)
@@ -362,7 +336,7 @@ static void command(enum vs_cmd_verb verb, const char *id, bool chain, enum vs_c
 	pthread_mutex_lock(&wlock);
 	pthread_mutex_lock(&vs.lock);
 	if (verb == VS_CMD_STATUS) {
-		reply(id, name, true, "status published");
+		vs_state_reply(id, name, true, "status published");
 	} else if (!refused(verb, id, name)) {
 		switch (verb) {
 		case VS_CMD_ENABLE:
@@ -376,7 +350,7 @@ static void command(enum vs_cmd_verb verb, const char *id, bool chain, enum vs_c
 			cmd_disable(id, name, keep);
 			break;
 		default:
-			reply(id, name, false, "unknown command");
+			vs_state_reply(id, name, false, "unknown command");
 		}
 	}
 	pthread_mutex_unlock(&vs.lock);
@@ -395,7 +369,7 @@ bool vs_state_wake_swapin(void)
 		vs.state = VS_SWAP_IN_IN_PROGRESS;
 		submit(VS_OP_DISABLE, false, "", VS_KEEP_NONE);
 		queued.low = true;
-		reply("", "disable", true, "the guest woke: swapping in behind its faults "
+		vs_state_reply("", "disable", true, "the guest woke: swapping in behind its faults "
 		      "(" VMSWAP_ENV_WAKE_SWAPIN "=1)");
 	}
 	pthread_mutex_unlock(&vs.lock);
@@ -425,7 +399,7 @@ void vs_state_collect(void)
 		struct done *d = &done_q[i];
 
 		if (d->job.op == VS_OP_ENABLE)
-			reply(d->job.id, "enable", d->r == 0, d->msg);
+			vs_state_reply(d->job.id, "enable", d->r == 0, d->msg);
 		else
 			vs_log(d->r && d->r != -ECANCELED ? VS_LOG_WARN : VS_LOG_INFO,
 			       "%s finished: %s", op_name(d->job.op), d->msg);

@@ -12,13 +12,7 @@
 #include <vmswap/common.h>
 
 #include "cmd.h"
-
-struct vs_reply {
-	char id[VMSWAP_TOKEN_MAX + 1];
-	char command[16];
-	bool ok;
-	char message[256];
-};
+#include "replies.h"
 
 /* Start the worker. Returns an eventfd that is readable when ops finish. */
 int vs_state_start(void);
@@ -44,7 +38,5 @@ bool vs_state_busy(void);
  * start a disable that yields to faults. Main thread. True if started.
  */
 bool vs_state_wake_swapin(void);
-/* Kept answers, oldest first; returns how many. vs.lock held. */
-int vs_state_replies(const struct vs_reply **out);
 
 #endif
