@@ -211,7 +211,7 @@ static bool on_timer(struct vs_loop *l)
 	vs_conn_drop_silent(vs_now_ms(), drop_conn);
 	pthread_mutex_lock(&vs.lock);
 	/* Pages held twice go to Failed as soon as they show (dual.h). */
-	publish |= vs_dual_watch();
+	publish |= vs_state_watch_doubles();
 	publish |= busy || vs.c.faults != l->last_faults || vs.err_seq != l->last_err;
 	l->last_faults = vs.c.faults;
 	l->last_err = vs.err_seq;

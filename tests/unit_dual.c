@@ -21,6 +21,7 @@
 #include "../helper/model/dual.h"
 #include "../helper/model/helper.h"
 #include "../helper/ops/ops.h"
+#include "../helper/state/state.h"
 #include "fixture.h"
 #include "unit_fixture.h"
 
@@ -264,17 +265,17 @@ Test(dual, watch_fails_a_quiet_state_and_ignores_resident_pages)
 	cr_assert_eq(vs_op_out(msg, sizeof(msg)), 0, "%s", msg);
 	vs.state = VS_ACTIVE;
 	pthread_mutex_lock(&vs.lock);
-	cr_assert_not(vs_dual_watch());
+	cr_assert_not(vs_state_watch_doubles());
 	pthread_mutex_unlock(&vs.lock);
 	cr_assert_eq(vs.state, VS_ACTIVE);
 	cr_assert_eq(vs_dual_pages(), 0);
 
 	write_behind(7);
 	pthread_mutex_lock(&vs.lock);
-	cr_assert(vs_dual_watch());
+	cr_assert(vs_state_watch_doubles());
 	cr_assert_eq(vs.state, VS_FAILED);
 	seq = vs.err_seq;
-	cr_assert_not(vs_dual_watch(), "the same finding changes nothing");
+	cr_assert_not(vs_state_watch_doubles(), "the same finding changes nothing");
 	cr_assert_eq(vs.err_seq, seq);
 	pthread_mutex_unlock(&vs.lock);
 	cr_assert(strstr(vs.last_error, "holds 1 page also saved (first at page 0x7)"), "%s",

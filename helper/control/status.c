@@ -189,7 +189,7 @@ int vs_status_render(char *buf, size_t n)
 
 	pthread_mutex_lock(&vs.lock);
 	if (vs.managed)
-		vs_dual_watch(); /* what status shows includes pages held twice */
+		vs_state_watch_doubles(); /* what status shows includes pages held twice */
 	put_header(&b);
 	put_metrics(&b);
 	put_operations(&b, have_hr ? &hr : NULL);

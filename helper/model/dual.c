@@ -187,8 +187,7 @@ void vs_dual_describe(char *buf, size_t n)
 		 first, rec.pages > (uint64_t)rec.nfirst ? "..." : "", who);
 }
 
-/* last_error names them; set only when the finding changed. */
-static bool set_error(void)
+bool vs_dual_set_error(void)
 {
 	char msg[VS_ERR_MAX];
 
@@ -200,22 +199,9 @@ static bool set_error(void)
 	return true;
 }
 
-bool vs_dual_watch(void)
-{
-	bool changed;
-
-	if (!vs_dual_check() || vs.op_running)
-		return false;
-	if (vs.state != VS_PENDING && vs.state != VS_ACTIVE && vs.state != VS_FAILED)
-		return false;
-	changed = vs.state != VS_FAILED;
-	vs.state = VS_FAILED;
-	return set_error() || changed;
-}
-
 int vs_dual_fail(char *msg, size_t n)
 {
-	set_error();
+	vs_dual_set_error();
 	snprintf(msg, n, "%s", rec.set);
 	return -EEXIST;
 }

@@ -44,12 +44,8 @@ uint64_t vs_dual_check(void);
 uint64_t vs_dual_pages(void);
 /* The message naming them (object, first page, count, uncovered process). */
 void vs_dual_describe(char *buf, size_t n);
-/*
- * Check, and in a quiet state (Pending, Active or Failed, no operation
- * running) go to Failed with that message in last_error. True when the
- * state or last_error changed (republish).
- */
-bool vs_dual_watch(void);
+/* last_error names them; set only when the finding changed (then true). */
+bool vs_dual_set_error(void);
 /* What was found is why the operation fails: the message in @msg (and last_error), -EEXIST. */
 int vs_dual_fail(char *msg, size_t n);
 /* At the start of an operation that would go on past them: vs_dual_fail(), or 0 when none. */

@@ -200,8 +200,7 @@ int vs_op_enable(char *msg, size_t n)
 		pthread_mutex_unlock(&vs.lock);
 		return r;
 	}
-	vs.state = VS_PENDING;
-	vs.en.tracked = tracking;
+	vs.en.tracked = tracking; /* the worker sets Pending (state/state.c) */
 	vs.en.frozen_ms = frozen_ms;
 	vs.trans_pages = moved;
 	vs.trans_ms = vs_now_ms() - t0;

@@ -108,7 +108,8 @@ static void after_op(enum vs_op op, int r)
 	case VS_OP_TRIM: vs.state = VS_PENDING; break;
 	case VS_OP_OUT: vs.state = VS_ACTIVE; break;
 	case VS_OP_DISABLE: vs.state = VS_READY; break;
-	default: break; /* enable set Pending itself */
+	case VS_OP_ENABLE: vs.state = VS_PENDING; break;
+	default: break;
 	}
 }
 
@@ -131,6 +132,14 @@ static void *worker_main(void *arg)
 
 		r = run_op(job.op, job.keep, job.low, msg, sizeof(msg));
 		int r_first = r;
+		if (job.op == VS_OP_ENABLE && !r) {
+			/* Pending before a chained trim starts, or anything else is asked. */
+			pthread_mutex_lock(&wlock);
+			pthread_mutex_lock(&vs.lock);
+			after_op(VS_OP_ENABLE, 0);
+			pthread_mutex_unlock(&vs.lock);
+			pthread_mutex_unlock(&wlock);
+		}
 		/* SIGUSR1: enable, then trim, then out, unless something intervened. */
 		if (job.chain && !r) {
 			static const enum vs_op next[] = { VS_OP_TRIM, VS_OP_OUT };
@@ -169,7 +178,7 @@ static void *worker_main(void *arg)
 
 		pthread_mutex_lock(&wlock);
 		pthread_mutex_lock(&vs.lock);
-		if (!job.chain || r_first)
+		if (r_first || (!job.chain && job.op != VS_OP_ENABLE))
 			after_op(job.op, r_first);
 		pthread_mutex_unlock(&vs.lock);
 		running.op = VS_OP_NONE;
@@ -237,7 +246,7 @@ static bool refused(enum vs_cmd_verb verb, const char *id, const char *name)
 	 */
 	if (vs.managed && verb == VS_CMD_ENABLE)
 		vs_dual_scan();
-	vs_dual_watch();
+	vs_state_watch_doubles();
 	/* Unmanaged, pages the helper holds can still be put back. */
 	if (!vs.managed && (verb != VS_CMD_DISABLE || vs.state == VS_READY)) {
 		snprintf(msg, sizeof(msg), "VMM runs unmanaged: %s", vs.reason);
@@ -355,6 +364,19 @@ static void command(enum vs_cmd_verb verb, const char *id, bool chain, enum vs_c
 	}
 	pthread_mutex_unlock(&vs.lock);
 	pthread_mutex_unlock(&wlock);
+}
+
+bool vs_state_watch_doubles(void)
+{
+	bool changed;
+
+	if (!vs_dual_check() || vs.op_running)
+		return false;
+	if (vs.state != VS_PENDING && vs.state != VS_ACTIVE && vs.state != VS_FAILED)
+		return false;
+	changed = vs.state != VS_FAILED;
+	vs.state = VS_FAILED;
+	return vs_dual_set_error() || changed;
 }
 
 bool vs_state_wake_swapin(void)

@@ -38,5 +38,12 @@ bool vs_state_busy(void);
  * start a disable that yields to faults. Main thread. True if started.
  */
 bool vs_state_wake_swapin(void);
+/*
+ * Pages held twice (model/dual.h): checked, and in a quiet state
+ * (Pending, Active or Failed, no operation running) the state goes to
+ * Failed with their description in last_error. True when the state or
+ * last_error changed (republish). vs.lock held.
+ */
+bool vs_state_watch_doubles(void);
 
 #endif
