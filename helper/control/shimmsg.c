@@ -130,6 +130,7 @@ static int on_region_add(struct vs_conn *c, const struct vmswap_msg_region_add *
 			 char *why, size_t n)
 {
 	struct stat st;
+	bool held = false;
 	int obj, r;
 
 	r = vs_peer_check_memfd(fd, m->offset + m->len, why, n);
@@ -139,16 +140,16 @@ static int on_region_add(struct vs_conn *c, const struct vmswap_msg_region_add *
 		r = -errno;
 	if (!r) {
 		obj = vs_obj_find(st.st_dev, st.st_ino);
-		r = vs_map_check(c->proc, obj, m->addr, m->len, m->offset);
+		r = vs_map_check(c->proc, obj, m->addr, m->len, m->offset, &held);
 		if (r == -EEXIST)
 			snprintf(why, n, "region %#llx+%#llx overlaps another one of this process",
 				 (unsigned long long)m->addr, (unsigned long long)m->len);
 		else if (r == -EMFILE)
 			snprintf(why, n, "more than %d guest mappings", VS_MAX_MAPS);
 	}
-	if (r) {
+	if (r || held) {
 		close(fd);
-		return r < 0 ? r : 0; /* 1: this very region is known already */
+		return r; /* held: this very region is known already */
 	}
 	obj = vs_obj_get(fd, m->name, m->offset + m->len);
 	if (obj == -EMFILE)

@@ -128,38 +128,55 @@ struct vs_counters {
 
 enum vs_op { VS_OP_NONE, VS_OP_ENABLE, VS_OP_TRIM, VS_OP_OUT, VS_OP_DISABLE };
 
+/*
+ * The helper's one state. Each group says which lock guards it; "lock"
+ * is vs.lock. The order of the locks: helper/README.md.
+ */
 struct vs_helper {
 	pthread_mutex_t lock;
+
+	/* The model. Guarded by lock. */
 	pid_t vmm_pid;
 	bool managed;
 	char reason[VMSWAP_REASON_MAX];
-
 	struct vs_proc procs[VS_MAX_PROCS];
 	struct vs_obj objs[VS_MAX_OBJS];
 	struct vs_map maps[VS_MAX_MAPS];
-
-	enum vs_state state;
 	bool registered;          /* mappings are registered on the uffds */
+
+	/* The state machine. Guarded by lock; vs.state is written by state/state.c only. */
+	enum vs_state state;
 	bool enable_moving;       /* the running enable has started moving pages */
 	bool op_running;          /* the worker is inside an operation: objects stay put */
-	int wp_phase;             /* enum vs_wp_phase (wp.h) */
+	bool swapin_low;          /* the running disable yields to faults */
+	bool wake_swapin;         /* VMSWAP_WAKE_SWAPIN=1: a wake starts a disable (set at start) */
+	atomic_bool wake_due;     /* atomic: the fault thread saw a fault from the file while Active */
+
+	/* enable's write-protect tracking (fault/wp.h). Guarded by lock. */
+	int wp_phase;             /* enum vs_wp_phase */
 	uint64_t wp_dirtied;      /* dirty bits set while tracking */
-	bool wp_off;              /* VMSWAP_PRECOPY=0: copy while frozen, as before */
-	pthread_rwlock_t stg_lock; /* held for writing while a staging mapping moves */
-	char last_error[VS_ERR_MAX]; /* through vs_set/get/clear_error */
+	bool wp_off;              /* VMSWAP_PRECOPY=0: copy while frozen */
+
+	/* Held for writing while a staging mapping moves (a hotplug grows it). */
+	pthread_rwlock_t stg_lock;
+
+	/* Guarded by err_lock (model/error.c), not lock: set with and without it. */
+	char last_error[VS_ERR_MAX];
 	_Atomic uint64_t err_seq;  /* bumps when last_error changes: republish */
 
+	/*
+	 * The swap side. Guarded by lock; swap_fd is set between operations
+	 * only, and read without the lock by the fault path's reads.
+	 */
 	int swap_fd;              /* -1 until the first out */
 	bool swap_direct;         /* swap_fd is O_DIRECT */
 	bool swap_release;        /* swap_fd holds no page: the worker truncates it when idle */
-	char swap_dir[256];
+	char swap_dir[256];       /* set at start */
 	struct vs_slots slots;
 
+	/* Statistics. Guarded by lock, but for the atomics, read without it. */
 	struct vs_counters c;
-	/*
-	 * Bumps whenever a page is put into guest memory (under vs.lock);
-	 * enable's copy threads read it without the lock.
-	 */
+	/* Bumps whenever a page is put into guest memory; enable's copy threads read it. */
 	_Atomic uint64_t install_gen;
 	uint64_t trans_pages, trans_ms;     /* last transition */
 	struct {                  /* the last enable */
@@ -170,12 +187,9 @@ struct vs_helper {
 	} en;
 	_Atomic uint64_t progress_done, progress_total;
 
-	bool wake_swapin;         /* VMSWAP_WAKE_SWAPIN=1: a wake starts a disable */
-	atomic_bool wake_due;     /* a fault came from the file while Active */
-	bool swapin_low;          /* the running disable yields to faults */
-
-	int fault_epfd;           /* the fault thread's epoll set */
-	int fault_wake_fd;        /* eventfd: stop the fault thread */
+	/* The fault thread's fds: set before it starts, then read-only. */
+	int fault_epfd;           /* its epoll set */
+	int fault_wake_fd;        /* eventfd: stop it */
 	atomic_bool stopping;
 };
 
@@ -197,14 +211,14 @@ extern struct vs_model_hooks vs_hooks;
 
 /* A fresh state serving @vmm_pid: no process, object or mapping; Ready. */
 void vs_helper_init(pid_t vmm_pid);
-/* gm.c: the guest-memory model. All need vs.lock held. */
+/* The guest-memory model (proc.c, obj.c, map.c). All need vs.lock held. */
 int vs_proc_add(pid_t pid, int uffd, int sock, bool is_vmm);
 void vs_proc_drop(int idx);
 int vs_proc_by_pid(pid_t pid);
 int vs_obj_get(int memfd, const char *name, uint64_t end_bytes);
 /* The object of the memfd with this identity, or -ENOENT. */
 int vs_obj_find(dev_t dev, ino_t ino);
-int vs_map_check(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off);
+int vs_map_check(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off, bool *held);
 int vs_map_add(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off);
 void vs_map_remove_range(int proc, uint64_t addr, uint64_t len);
 void vs_map_move(int proc, uint64_t from, uint64_t to, uint64_t len);

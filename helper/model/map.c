@@ -56,16 +56,17 @@ static struct vs_map *map_alloc(void)
 
 /*
  * Can [addr, addr+len) of @proc show object @obj (-1: a memfd not
- * tracked yet) from byte @off? 0: yes. 1: a mapping of the same pages at
- * the same addresses holds it already (a REMAP event moved it here, or
- * the same region came twice): nothing to add. -EEXIST: it overlaps
- * another mapping, which needs a REGION_DEL first. -EMFILE: the table is
- * full.
+ * tracked yet) from byte @off? 0: yes, with *held true when a mapping of
+ * the same pages at the same addresses holds it already (a REMAP event
+ * moved it here, or the same region came twice): nothing to add.
+ * -EEXIST: it overlaps another mapping, which needs a REGION_DEL first.
+ * -EMFILE: the table is full.
  */
-int vs_map_check(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
+int vs_map_check(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off, bool *held)
 {
 	bool room = false;
 
+	*held = false;
 	for (int i = 0; i < VS_MAX_MAPS; i++) {
 		const struct vs_map *m = &vs.maps[i];
 
@@ -75,7 +76,8 @@ int vs_map_check(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
 		if (m->obj != obj || addr - m->addr != off - m->off || addr < m->addr ||
 		    addr + len > m->addr + m->len)
 			return -EEXIST;
-		return 1;
+		*held = true;
+		return 0;
 	}
 	return room ? 0 : -EMFILE;
 }
@@ -88,10 +90,11 @@ int vs_map_check(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
 int vs_map_add(int proc, int obj, uint64_t addr, uint64_t len, uint64_t off)
 {
 	struct vs_map *m;
-	int r = vs_map_check(proc, obj, addr, len, off);
+	bool held;
+	int r = vs_map_check(proc, obj, addr, len, off, &held);
 
-	if (r)
-		return r < 0 ? r : 0;
+	if (r || held)
+		return r;
 	m = map_alloc();
 	*m = (struct vs_map){ .used = true, .proc = proc, .obj = obj,
 			      .addr = addr, .len = len, .off = off };

@@ -94,9 +94,9 @@ static int in_read(struct in_half *h, uint32_t slot, size_t n)
  * Swap in what comes next at h->pg, below h->end: a run of staged pages,
  * or file pages with consecutive slots (stepping over resident pages,
  * such as trimmed zero pages, between them). Advances h->pg past what is
- * settled. 0, 1 when nothing is left below h->end, or -errno.
+ * settled; *done when nothing is left below h->end. 0 or -errno.
  */
-static int swapin_run(struct in_half *h)
+static int swapin_run(struct in_half *h, bool *done)
 {
 	struct vs_obj *o = h->o;
 	uint64_t first, n = 0, end, p;
@@ -109,9 +109,10 @@ static int swapin_run(struct in_half *h)
 	end = h->end < o->npages ? h->end : o->npages;
 	while (h->pg < end && vs_pt_state(o->pt[h->pg]) == VS_P_RESIDENT)
 		h->pg++;
-	if (h->pg >= end) {
+	*done = h->pg >= end;
+	if (*done) {
 		pthread_mutex_unlock(&vs.lock);
-		return 1;
+		return 0;
 	}
 	first = h->pg;
 	if (vs_pt_state(o->pt[first]) == VS_P_STAGING) {
@@ -182,6 +183,7 @@ static void *swapin_half(void *arg)
 
 	/* The object's size is read under the lock only: a hotplug may grow it. */
 	while (!h->r) {
+		bool done;
 		int r;
 
 		if (vs_op_aborted()) {
@@ -192,13 +194,13 @@ static void *swapin_half(void *arg)
 			usleep(50); /* EAGAIN: let the fault thread read the event */
 		last = h->pg;
 		yield_to_faults(&seen);
-		r = swapin_run(h);
+		r = swapin_run(h, &done);
 		vs_op_delay(h->moved - before);
 		vs.progress_done += h->moved - before;
 		before = h->moved;
-		if (r > 0)
-			break;
 		h->r = r;
+		if (done)
+			break;
 	}
 	return NULL;
 }

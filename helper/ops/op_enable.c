@@ -83,15 +83,16 @@ static int other_pids(pid_t *pids)
  * every mapping, then copy while the VMM runs. Returns 1 when tracking
  * is not available (the copy then happens frozen), 0, or -errno.
  */
-static int precopy(char *msg, size_t n)
+static int precopy(bool *tracking, char *msg, size_t n)
 {
 	uint64_t none = 0;
 	int r;
 
 	pthread_mutex_lock(&vs.lock);
-	if (!vs_wp_usable()) {
+	*tracking = vs_wp_usable();
+	if (!*tracking) {
 		pthread_mutex_unlock(&vs.lock);
-		return 1;
+		return 0;
 	}
 	r = register_all();
 	if (!r)
@@ -165,10 +166,9 @@ int vs_op_enable(char *msg, size_t n)
 	nextra = other_pids(extra);
 	pthread_mutex_unlock(&vs.lock);
 
-	r = precopy(msg, n);
-	if (r < 0)
+	r = precopy(&tracking, msg, n);
+	if (r)
 		return r;
-	tracking = r == 0;
 	if (!tracking)
 		vs_prealloc_staging();
 	t_freeze = vs_now_ms();
