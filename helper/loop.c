@@ -212,8 +212,8 @@ static bool on_timer(struct vs_loop *l)
 	pthread_mutex_lock(&vs.lock);
 	/* Pages held twice go to Failed as soon as they show (dual.h). */
 	publish |= vs_state_watch_doubles();
-	publish |= busy || vs.c.faults != l->last_faults || vs.err_seq != l->last_err;
-	l->last_faults = vs.c.faults;
+	publish |= busy || vs.stats.c.faults != l->last_faults || vs.err_seq != l->last_err;
+	l->last_faults = vs.stats.c.faults;
 	l->last_err = vs.err_seq;
 	pthread_mutex_unlock(&vs.lock);
 	return publish;

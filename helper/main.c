@@ -80,11 +80,11 @@ static void read_settings(void)
 	if (vs_log_parse_level(s, &lvl) == 0)
 		vs_log_set_level(lvl);
 	s = getenv(VMSWAP_ENV_SWAP_DIR);
-	if (s && *s && (s[0] != '/' || strlen(s) >= sizeof(vs.swap_dir)))
+	if (s && *s && (s[0] != '/' || strlen(s) >= sizeof(vs.swap.dir)))
 		s = NULL;
-	snprintf(vs.swap_dir, sizeof(vs.swap_dir), "%s", s && *s ? s : VMSWAP_DEFAULT_SWAP_DIR);
-	if (stat(vs.swap_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		vs_warn("swap dir %s is not a directory; out will fail", vs.swap_dir);
+	snprintf(vs.swap.dir, sizeof(vs.swap.dir), "%s", s && *s ? s : VMSWAP_DEFAULT_SWAP_DIR);
+	if (stat(vs.swap.dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		vs_warn("swap dir %s is not a directory; out will fail", vs.swap.dir);
 	vs_swapfile_init_faults();
 	vs_op_delay_init();
 	vs_ws_init();

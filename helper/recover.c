@@ -127,16 +127,16 @@ static void settle_obj(struct vs_obj *o)
 	for (uint64_t pg = 0; pg < o->npages; pg++) {
 		uint32_t e = o->pt[pg];
 
-		if (vs_pt_has_slot(e) && vs.swap_fd >= 0) {
-			if (vs_slots_take(&vs.slots, vs_pt_slot(e)))
+		if (vs_pt_has_slot(e) && vs.swap.fd >= 0) {
+			if (vs_slots_take(&vs.swap.slots, vs_pt_slot(e)))
 				vs_warn("slot %u of %s used twice", vs_pt_slot(e), o->name);
 		} else if (vs_pt_has_slot(e)) {
 			o->pt[pg] = e &= VS_PT_STATE_MASK; /* no file: no slot either */
 		}
 		if (vs_pt_state(e) == VS_P_STAGING)
-			vs.c.staging++;
+			vs.stats.c.staging++;
 		else if (vs_pt_state(e) == VS_P_FILE)
-			vs.c.swapped++;
+			vs.stats.c.swapped++;
 		if (vs_pt_state(e) == VS_P_RESIDENT) {
 			run++;
 			continue;
@@ -307,9 +307,9 @@ int vs_recover_load(pid_t vmm_pid, int keeper_fd, struct vs_rundir *rd, const ch
 	memcpy(vs.reason, b->reason, sizeof(vs.reason));
 	vs.reason[sizeof(vs.reason) - 1] = 0;
 	if (is_inherited(b->swap_fd) && fstat(b->swap_fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		vs.swap_fd = b->swap_fd;
-		vs.swap_direct = b->swap_direct;
-		claim(vs.swap_fd);
+		vs.swap.fd = b->swap_fd;
+		vs.swap.direct = b->swap_direct;
+		claim(vs.swap.fd);
 	}
 	load_model(b, &procs, &objs);
 	load_conns(b);
@@ -321,7 +321,7 @@ int vs_recover_load(pid_t vmm_pid, int keeper_fd, struct vs_rundir *rd, const ch
 	vs_manifest_sync();
 	vs_warn("recovered after a helper crash (restart %u): %d processes, %d guest memfds, "
 		"%llu pages in staging, %llu in the swap file", vs_manifest_recovered(), procs,
-		objs, (unsigned long long)vs.c.staging, (unsigned long long)vs.c.swapped);
+		objs, (unsigned long long)vs.stats.c.staging, (unsigned long long)vs.stats.c.swapped);
 	pthread_mutex_unlock(&vs.lock);
 	return 0;
 }

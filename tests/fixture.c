@@ -18,12 +18,12 @@ int fx_state(pid_t vmm_pid)
 	char dir[] = "/tmp/vmswap-fixture-XXXXXX";
 
 	vs_helper_init(vmm_pid);
-	snprintf(vs.swap_dir, sizeof(vs.swap_dir), "/tmp");
+	snprintf(vs.swap.dir, sizeof(vs.swap.dir), "/tmp");
 	if (!mkdtemp(dir))
 		return -errno;
-	vs.swap_fd = vs_swapfile_create(dir, &vs.swap_direct);
+	vs.swap.fd = vs_swapfile_create(dir, &vs.swap.direct);
 	rmdir(dir);
-	return vs.swap_fd < 0 ? vs.swap_fd : 0;
+	return vs.swap.fd < 0 ? vs.swap.fd : 0;
 }
 
 int fx_memfd(const char *name, uint64_t bytes)

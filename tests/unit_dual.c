@@ -120,8 +120,8 @@ static void disable_keeps_both(void)
 	cr_assert(strstr(msg, "both copies kept"), "%s", msg);
 	cr_assert(strstr(vs.last_error, "holds 3 pages"), "last_error: %s", vs.last_error);
 	cr_assert_eq(vs_dual_pages(), 3);
-	cr_assert_eq(vs.c.swapped, 2);
-	cr_assert_eq(vs.c.staging, 1);
+	cr_assert_eq(vs.stats.c.swapped, 2);
+	cr_assert_eq(vs.stats.c.staging, 1);
 	for (uint64_t pg = 0; pg < NPAGES; pg++) {
 		uint32_t e = o->pt[pg];
 
@@ -134,7 +134,7 @@ static void disable_keeps_both(void)
 		check_guest(pg, GEN_BEHIND);
 		if (pg < NPAGES / 2) {
 			cr_assert_eq(vs_pt_state(e), VS_P_FILE, "page %llu", (unsigned long long)pg);
-			cr_assert(vs_slots_is_used(&vs.slots, vs_pt_slot(e)));
+			cr_assert(vs_slots_is_used(&vs.swap.slots, vs_pt_slot(e)));
 		} else {
 			cr_assert_eq(vs_pt_state(e), VS_P_STAGING, "page %llu", (unsigned long long)pg);
 			check_bytes(o->stg + pg * VS_PAGE_SIZE, pg, GEN_SAVED_STG, "staging");
@@ -160,7 +160,7 @@ Test(dual, disable_keeps_both_copies_then_keep_saved_restores_them)
 	vs_dual_set_keep(VS_KEEP_SAVED);
 	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert(strstr(msg, "of 3 pages held twice, kept the saved copies"), "%s", msg);
-	cr_assert_eq(vs.c.staging + vs.c.swapped, 0);
+	cr_assert_eq(vs.stats.c.staging + vs.stats.c.swapped, 0);
 	for (uint64_t pg = 0; pg < NPAGES; pg++)
 		check_guest(pg, saved_gen(pg));
 	cr_assert_eq(check_pages(), 0);
@@ -177,12 +177,12 @@ Test(dual, keep_guest_keeps_the_bytes_written_behind)
 	vs_dual_set_keep(VS_KEEP_GUEST);
 	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert(strstr(msg, "of 3 pages held twice, kept guest memory's bytes"), "%s", msg);
-	cr_assert_eq(vs.c.staging + vs.c.swapped, 0);
+	cr_assert_eq(vs.stats.c.staging + vs.stats.c.swapped, 0);
 	for (uint64_t pg = 0; pg < NPAGES; pg++)
 		check_guest(pg, is_behind(pg) ? GEN_BEHIND : saved_gen(pg));
 	d = lseek(o->stg_fd, 0, SEEK_DATA);
 	cr_assert(d < 0, "staging copy dropped (data at %lld)", (long long)d);
-	cr_assert_eq(vs.slots.in_use, 0);
+	cr_assert_eq(vs.swap.slots.in_use, 0);
 }
 
 /* Through UFFDIO_COPY: the double shows as EEXIST on a registered mapping. */
@@ -227,10 +227,10 @@ Test(dual, trim_and_out_refuse_and_change_nothing)
 	cr_assert_eq(vs_op_trim(msg, sizeof(msg)), -EEXIST, "%s", msg);
 	cr_assert(strstr(msg, "holds 1 page also saved (first at page 0xa)"), "%s", msg);
 	cr_assert_eq(vs_pt_state(vs.objs[obj].pt[10]), VS_P_STAGING, "not trimmed");
-	cr_assert_eq(vs.c.trimmed_zero, 0);
+	cr_assert_eq(vs.stats.c.trimmed_zero, 0);
 	cr_assert_eq(vs_op_out(msg, sizeof(msg)), -EEXIST, "%s", msg);
-	cr_assert_eq(vs.c.staging, 2);
-	cr_assert_eq(vs.slots.in_use, 0);
+	cr_assert_eq(vs.stats.c.staging, 2);
+	cr_assert_eq(vs.swap.slots.in_use, 0);
 	check_guest(10, GEN_BEHIND);
 }
 

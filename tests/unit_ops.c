@@ -59,22 +59,22 @@ Test(ops, out_then_swap_in_restores_every_byte)
 		if (pg % 7)
 			stage(pg, pg % 5, false, 0); /* every fifth is a zero page */
 	cr_assert_eq(vs_op_out(msg, sizeof(msg)), 0, "%s", msg);
-	cr_assert_eq(vs.c.staging, 0);
-	cr_assert_eq(vs.c.swapped, NPAGES - (NPAGES + 6) / 7);
-	cr_assert_eq(vs.slots.in_use, vs.c.swapped);
-	cr_assert_eq(vs_slots_end(&vs.slots), vs.c.swapped, "file is dense");
+	cr_assert_eq(vs.stats.c.staging, 0);
+	cr_assert_eq(vs.stats.c.swapped, NPAGES - (NPAGES + 6) / 7);
+	cr_assert_eq(vs.swap.slots.in_use, vs.stats.c.swapped);
+	cr_assert_eq(vs_slots_end(&vs.swap.slots), vs.stats.c.swapped, "file is dense");
 	for (uint64_t pg = 0; pg < NPAGES; pg++)
 		if (pg % 7)
 			cr_assert_eq(vs_pt_state(vs.objs[obj].pt[pg]), VS_P_FILE);
 	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
-	cr_assert_eq(vs.c.swapped, 0);
+	cr_assert_eq(vs.stats.c.swapped, 0);
 	for (uint64_t pg = 0; pg < NPAGES; pg++)
 		check_guest(pg, pg % 7 ? pg % 5 : 0);
-	cr_assert_eq(vs.slots.in_use, 0);
+	cr_assert_eq(vs.swap.slots.in_use, 0);
 	/* The worker gives the blocks back once disable has returned. */
-	cr_assert(vs.swap_release);
+	cr_assert(vs.swap.release);
 	vs_swap_release();
-	cr_assert_eq(lseek(vs.swap_fd, 0, SEEK_END), 0, "swap file truncated");
+	cr_assert_eq(lseek(vs.swap.fd, 0, SEEK_END), 0, "swap file truncated");
 }
 
 Test(ops, trim_drops_zero_and_clean_pages_only)
@@ -83,31 +83,31 @@ Test(ops, trim_drops_zero_and_clean_pages_only)
 	uint32_t s_clean, s_dirty, s_zero;
 
 	/* Page 1 is clean: its slot holds exactly its bytes. Page 2 changed since. */
-	vs_slots_alloc(&vs.slots, &s_clean);
-	vs_slots_alloc(&vs.slots, &s_dirty);
-	vs_slots_alloc(&vs.slots, &s_zero);
+	vs_slots_alloc(&vs.swap.slots, &s_clean);
+	vs_slots_alloc(&vs.swap.slots, &s_dirty);
+	vs_slots_alloc(&vs.swap.slots, &s_zero);
 	fx_fill_page(buf, 1, 3);
-	cr_assert_eq(vs_swapfile_write(vs.swap_fd, s_clean, buf, 1), 0);
+	cr_assert_eq(vs_swapfile_write(vs.swap.fd, s_clean, buf, 1), 0);
 	fx_fill_page(buf, 2, 3);
-	cr_assert_eq(vs_swapfile_write(vs.swap_fd, s_dirty, buf, 1), 0);
+	cr_assert_eq(vs_swapfile_write(vs.swap.fd, s_dirty, buf, 1), 0);
 	stage(0, 0, false, 0);        /* zero */
 	stage(1, 3, true, s_clean);   /* clean */
 	stage(2, 4, true, s_dirty);   /* dirty */
 	stage(3, 9, false, 0);        /* plain data */
 	stage(4, 0, true, s_zero);    /* zero now, had a copy: the copy is freed */
 	cr_assert_eq(vs_op_trim(msg, sizeof(msg)), 0, "%s", msg);
-	cr_assert_eq(vs.c.trimmed_zero, 2);
-	cr_assert_eq(vs.c.redundant, 1);
+	cr_assert_eq(vs.stats.c.trimmed_zero, 2);
+	cr_assert_eq(vs.stats.c.redundant, 1);
 	cr_assert_eq(vs_pt_state(vs.objs[obj].pt[0]), VS_P_RESIDENT);
 	cr_assert_eq(vs_pt_state(vs.objs[obj].pt[1]), VS_P_FILE);
 	cr_assert_eq(vs_pt_slot(vs.objs[obj].pt[1]), s_clean);
 	cr_assert_eq(vs_pt_state(vs.objs[obj].pt[2]), VS_P_STAGING);
 	cr_assert_not(vs_pt_has_slot(vs.objs[obj].pt[2]), "stale copy forgotten");
-	cr_assert_not(vs_slots_is_used(&vs.slots, s_dirty));
-	cr_assert_not(vs_slots_is_used(&vs.slots, s_zero));
-	cr_assert(vs_slots_is_used(&vs.slots, s_clean));
+	cr_assert_not(vs_slots_is_used(&vs.swap.slots, s_dirty));
+	cr_assert_not(vs_slots_is_used(&vs.swap.slots, s_zero));
+	cr_assert(vs_slots_is_used(&vs.swap.slots, s_clean));
 	cr_assert_eq(vs_pt_state(vs.objs[obj].pt[3]), VS_P_STAGING);
-	cr_assert_eq(vs.c.staging, 2);
+	cr_assert_eq(vs.stats.c.staging, 2);
 	/* And everything still comes back right. */
 	cr_assert_eq(vs_op_out(msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
@@ -122,13 +122,13 @@ Test(ops, failed_write_keeps_pages_in_staging)
 {
 	for (uint64_t pg = 0; pg < 600; pg++)
 		stage(pg, 1, false, 0);
-	close(vs.swap_fd);
-	vs.swap_fd = open("/dev/full", O_RDWR | O_CLOEXEC);
-	cr_assert_geq(vs.swap_fd, 0);
+	close(vs.swap.fd);
+	vs.swap.fd = open("/dev/full", O_RDWR | O_CLOEXEC);
+	cr_assert_geq(vs.swap.fd, 0);
 	cr_assert_neq(vs_op_out(msg, sizeof(msg)), 0);
 	cr_assert(strstr(msg, "stay in staging"), "%s", msg);
-	cr_assert_eq(vs.c.staging, 600, "nothing lost");
-	cr_assert_eq(vs.slots.in_use, 0, "slots of the failed batch given back");
+	cr_assert_eq(vs.stats.c.staging, 600, "nothing lost");
+	cr_assert_eq(vs.swap.slots.in_use, 0, "slots of the failed batch given back");
 	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
 	for (uint64_t pg = 0; pg < 600; pg++)
 		check_guest(pg, 1);
@@ -147,7 +147,7 @@ Test(ops, second_cycle_after_disable_forgets_old_copies)
 	for (uint64_t pg = 0; pg < 64; pg++)
 		stage(pg, 2, false, 0);
 	cr_assert_eq(vs_op_trim(msg, sizeof(msg)), 0, "%s", msg);
-	cr_assert_eq(vs.c.redundant, 0);
+	cr_assert_eq(vs.stats.c.redundant, 0);
 	cr_assert_eq(vs_op_out(msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
 	for (uint64_t pg = 0; pg < 64; pg++)
@@ -159,16 +159,16 @@ Test(ops, failed_sync_keeps_pages_in_staging)
 {
 	for (uint64_t pg = 0; pg < 1100; pg++)
 		stage(pg, 2, false, 0);
-	close(vs.swap_fd);
-	vs.swap_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	vs.swap_direct = false;
-	cr_assert_geq(vs.swap_fd, 0);
+	close(vs.swap.fd);
+	vs.swap.fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	vs.swap.direct = false;
+	cr_assert_geq(vs.swap.fd, 0);
 	cr_assert_eq(vs_op_out(msg, sizeof(msg)), -EINVAL, "%s", msg);
 	cr_assert(strstr(msg, "stay in staging"), "%s", msg);
 	cr_assert(strstr(vs.last_error, "syncing the swap file"), "%s", vs.last_error);
-	cr_assert_eq(vs.c.staging, 1100, "no page left staging before its sync");
-	cr_assert_eq(vs.c.swapped, 0);
-	cr_assert_eq(vs.slots.in_use, 0, "slots of the failed batch given back");
+	cr_assert_eq(vs.stats.c.staging, 1100, "no page left staging before its sync");
+	cr_assert_eq(vs.stats.c.swapped, 0);
+	cr_assert_eq(vs.swap.slots.in_use, 0, "slots of the failed batch given back");
 	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
 	for (uint64_t pg = 0; pg < 1100; pg++)
 		check_guest(pg, 2);
@@ -192,7 +192,7 @@ Test(ops, failed_read_fails_disable_and_keeps_pages)
 	cr_assert(strstr(msg, "reading swap file slot"), "%s", msg);
 	cr_assert(strstr(msg, "Input/output error"), "%s", msg);
 	cr_assert_eq(vs_swapfile_read_errors(), 1);
-	cr_assert_gt(vs.c.swapped, 0, "the failed run stays in the file");
+	cr_assert_gt(vs.stats.c.swapped, 0, "the failed run stays in the file");
 	for (uint64_t pg = 0; pg < NPAGES; pg++) {
 		uint32_t e = vs.objs[obj].pt[pg];
 
@@ -201,12 +201,12 @@ Test(ops, failed_read_fails_disable_and_keeps_pages)
 			back++;
 		} else {
 			cr_assert_eq(vs_pt_state(e), VS_P_FILE, "page %llu", (unsigned long long)pg);
-			cr_assert(vs_slots_is_used(&vs.slots, vs_pt_slot(e)));
+			cr_assert(vs_slots_is_used(&vs.swap.slots, vs_pt_slot(e)));
 		}
 	}
-	cr_assert_eq(back + vs.c.swapped, NPAGES);
+	cr_assert_eq(back + vs.stats.c.swapped, NPAGES);
 	cr_assert_eq(vs_op_disable(msg, sizeof(msg)), 0, "%s", msg);
-	cr_assert_eq(vs.c.swapped, 0);
+	cr_assert_eq(vs.stats.c.swapped, 0);
 	for (uint64_t pg = 0; pg < NPAGES; pg++)
 		check_guest(pg, 3);
 }
@@ -232,5 +232,5 @@ Test(ops, swap_in_keeps_a_page_guest_memory_still_holds)
 	check_guest(0, 1);
 	check_guest(1, 7);
 	check_guest(2, 3);
-	cr_assert_eq(vs.c.staging, 0);
+	cr_assert_eq(vs.stats.c.staging, 0);
 }

@@ -49,12 +49,12 @@ Test(pt, counters_follow_state_changes)
 	vs_page_set(o, 1, vs_pt_make(VS_P_STAGING, false, 0));
 	vs_page_set(o, 2, vs_pt_make(VS_P_STAGING, false, 0));
 	vs_page_set(o, 3, vs_pt_make(VS_P_FILE, true, 9));
-	cr_assert_eq(vs.c.staging, 2);
-	cr_assert_eq(vs.c.swapped, 1);
+	cr_assert_eq(vs.stats.c.staging, 2);
+	cr_assert_eq(vs.stats.c.swapped, 1);
 	vs_page_set(o, 2, vs_pt_make(VS_P_FILE, true, 10));
 	vs_page_set(o, 3, vs_pt_make(VS_P_RESIDENT, true, 9));
-	cr_assert_eq(vs.c.staging, 1);
-	cr_assert_eq(vs.c.swapped, 1);
+	cr_assert_eq(vs.stats.c.staging, 1);
+	cr_assert_eq(vs.stats.c.swapped, 1);
 }
 
 Test(pt, discard_frees_slots_and_staging)
@@ -62,8 +62,8 @@ Test(pt, discard_frees_slots_and_staging)
 	struct vs_obj *o = &vs.objs[obj];
 	uint32_t a, b;
 
-	vs_slots_alloc(&vs.slots, &a);
-	vs_slots_alloc(&vs.slots, &b);
+	vs_slots_alloc(&vs.swap.slots, &a);
+	vs_slots_alloc(&vs.swap.slots, &b);
 	memset(o->stg + 10 * VS_PAGE_SIZE, 0xab, VS_PAGE_SIZE);
 	vs_page_set(o, 10, vs_pt_make(VS_P_STAGING, true, a));
 	vs_page_set(o, 11, vs_pt_make(VS_P_FILE, true, b));
@@ -71,8 +71,8 @@ Test(pt, discard_frees_slots_and_staging)
 	cr_assert_eq(vs_pt_state(o->pt[10]), VS_P_RESIDENT);
 	cr_assert_not(vs_pt_has_slot(o->pt[10]));
 	cr_assert_not(vs_pt_has_slot(o->pt[11]));
-	cr_assert_eq(vs.slots.in_use, 0);
-	cr_assert_eq(vs.c.staging + vs.c.swapped, 0);
+	cr_assert_eq(vs.swap.slots.in_use, 0);
+	cr_assert_eq(vs.stats.c.staging + vs.stats.c.swapped, 0);
 	cr_assert_eq(o->stg[10 * VS_PAGE_SIZE], 0, "staging copy punched");
 	vs_discard(o, 1020, 100); /* clipped at the end, no crash */
 }

@@ -210,7 +210,7 @@ static void snap_take(struct snap *s)
 		}
 	}
 	s->managed = vs.managed;
-	s->c = vs.c;
+	s->c = vs.stats.c;
 	s->fds = count_fds();
 }
 
@@ -233,7 +233,7 @@ static void snap_same(struct snap *s, const char *what)
 		free(s->objs[i].pt);
 	}
 	cr_assert_eq(vs.managed, s->managed, "%s", what);
-	cr_assert_eq(memcmp(&vs.c, &s->c, sizeof(s->c)), 0, "%s: counters changed", what);
+	cr_assert_eq(memcmp(&vs.stats.c, &s->c, sizeof(s->c)), 0, "%s: counters changed", what);
 }
 
 /* Send a packet that must be refused with @want, changing nothing. */
@@ -670,11 +670,11 @@ Test(shimconn, child_without_uffd_refused_while_pages_are_out)
 	struct vs_conn *other = other_conn(&osock);
 
 	hello();
-	vs.c.swapped = 3; /* some pages are only in the swap file */
+	vs.stats.c.swapped = 3; /* some pages are only in the swap file */
 	vs.state = VS_ACTIVE;
 	refused_on(osock, other, &h, sizeof(h), NULL, 0, -EPERM, "a child without a uffd");
 	cr_assert_eq(last_flags, 0, "told it may keep memory while pages are out");
-	vs.c.swapped = 0;
+	vs.stats.c.swapped = 0;
 }
 
 Test(shimconn, refused_while_registered_is_not_told_to_keep)

@@ -52,14 +52,14 @@ Test(swapfile, failed_reads_are_transient)
 
 	unit_setup_obj("unit-swapfile", 16);
 	memset(buf, 0x5a, sizeof(buf));
-	cr_assert_eq(vs_swapfile_write(vs.swap_fd, 3, buf, 1), 0);
+	cr_assert_eq(vs_swapfile_write(vs.swap.fd, 3, buf, 1), 0);
 	cr_assert_eq(setenv("VMSWAP_TEST_FAIL_READS", "2:3", 1), 0);
 	cr_assert_eq(vs_swapfile_init_faults(), 0);
 	for (int i = 0; i < 8; i++) {
 		int want = i >= 2 && i < 5 ? -EIO : 0;
 
 		memset(buf, 0, sizeof(buf));
-		cr_assert_eq(vs_swapfile_read(vs.swap_fd, 3, buf, 1), want, "read %d", i);
+		cr_assert_eq(vs_swapfile_read(vs.swap.fd, 3, buf, 1), want, "read %d", i);
 		if (!want)
 			cr_assert_eq(buf[VS_PAGE_SIZE - 1], 0x5a, "read %d", i);
 	}

@@ -91,7 +91,7 @@ Test(wp, written_pages_are_copied_again_and_whole_units_punched)
 	cr_assert_eq(vs.wp_phase, VS_WP_TRACK);
 	pthread_mutex_unlock(&vs.lock);
 	cr_assert_eq(vs_stage_all(false, &none), 0);
-	cr_assert_eq(vs.c.staging, 0, "the copy alone stages nothing");
+	cr_assert_eq(vs.stats.c.staging, 0, "the copy alone stages nothing");
 
 	/* While the VMM runs: rewrites, a discard, a hole filled. */
 	reported_write(5, 2);
@@ -121,7 +121,7 @@ Test(wp, written_pages_are_copied_again_and_whole_units_punched)
 	 */
 	reported_write(1100, 4);
 	reported_write(690, 6);
-	cr_assert_eq(vs.en.kept_units, 2);
+	cr_assert_eq(vs.stats.en.kept_units, 2);
 	for (uint64_t pg = 512; pg < NPAGES; pg++)
 		cr_assert_not(vs_bit(o->copied, pg));
 	cr_assert_not(has_data(o->stg_fd, 512, NPAGES), "copies of units 1 and 2 dropped");
@@ -130,7 +130,7 @@ Test(wp, written_pages_are_copied_again_and_whole_units_punched)
 	for (uint64_t pg = 0; pg < 512; pg++)
 		data += gen_of[pg] != 0;
 	cr_assert_eq(moved, data);
-	cr_assert_eq(vs.c.staging, data);
+	cr_assert_eq(vs.stats.c.staging, data);
 	cr_assert_not(has_data(o->fd, 0, 512), "unit 0 punched");
 	for (uint64_t pg = 0; pg < NPAGES; pg++) {
 		enum vs_pstate want = pg < 512 && gen_of[pg] ? VS_P_STAGING : VS_P_RESIDENT;
@@ -166,7 +166,7 @@ Test(wp, ending_early_keeps_every_page_resident)
 	vs_wp_end(); /* say the freeze failed */
 	pthread_mutex_unlock(&vs.lock);
 	cr_assert_not(has_data(o->stg_fd, 0, NPAGES), "copies dropped");
-	cr_assert_eq(vs.c.staging, 0);
+	cr_assert_eq(vs.stats.c.staging, 0);
 	for (uint64_t pg = 0; pg < NPAGES; pg++) {
 		cr_assert_eq(vs_pt_state(o->pt[pg]), VS_P_RESIDENT);
 		check_guest(pg);

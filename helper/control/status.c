@@ -109,26 +109,26 @@ static void put_metrics(struct sbuf *b)
 		nprocs += vs.procs[i].used && !vs.procs[i].dead;
 	for (int i = 0; i < VS_MAX_MAPS; i++)
 		nmaps += vs.maps[i].used;
-	if (vs.swap_fd >= 0 && fstat(vs.swap_fd, &st) == 0)
+	if (vs.swap.fd >= 0 && fstat(vs.swap.fd, &st) == 0)
 		swap_bytes = (uint64_t)st.st_size;
 	vs_fault_latency(&p50, &p99);
 	vs_ws_stats(&ws_pref, &ws_hits, &ws_rec);
 	put(b, " \"metrics\":{\"resident_pages\":%llu,\"copied_from_file_pages\":%llu,"
 		"\"copied_from_staging_pages\":%llu,\"zeroed_pages\":%llu,"
 		"\"redundant_pages\":%llu,\"staging_pages\":%llu,\"swap_pages\":%llu,",
-	    (unsigned long long)resident_pages(), (unsigned long long)vs.c.copied_from_file,
-	    (unsigned long long)vs.c.copied_from_staging, (unsigned long long)vs.c.zeroed,
-	    (unsigned long long)vs.c.redundant, (unsigned long long)vs.c.staging,
-	    (unsigned long long)vs.c.swapped);
+	    (unsigned long long)resident_pages(), (unsigned long long)vs.stats.c.copied_from_file,
+	    (unsigned long long)vs.stats.c.copied_from_staging, (unsigned long long)vs.stats.c.zeroed,
+	    (unsigned long long)vs.stats.c.redundant, (unsigned long long)vs.stats.c.staging,
+	    (unsigned long long)vs.stats.c.swapped);
 	put(b, "\"guest_pages\":%llu,\"trimmed_zero_pages\":%llu,\"trimmed_clean_pages\":%llu,"
 		"\"swap_file_bytes\":%llu,\"swap_slots_used\":%u,\"faults\":%llu,"
 		"\"fault_p50_us\":%llu,\"fault_p99_us\":%llu,\"fault_max_us\":%llu,"
 		"\"swap_read_errors\":%llu,\"double_pages\":%llu,\"processes\":%d,\"regions\":%d,"
 		"\"prefetched_pages\":%llu,\"prefetch_hits\":%llu,\"working_set_pages\":%llu},\n",
-	    (unsigned long long)guest, (unsigned long long)vs.c.trimmed_zero,
-	    (unsigned long long)vs.c.redundant, (unsigned long long)swap_bytes,
-	    vs.slots.in_use, (unsigned long long)vs.c.faults, (unsigned long long)p50,
-	    (unsigned long long)p99, (unsigned long long)vs.c.lat_max_us,
+	    (unsigned long long)guest, (unsigned long long)vs.stats.c.trimmed_zero,
+	    (unsigned long long)vs.stats.c.redundant, (unsigned long long)swap_bytes,
+	    vs.swap.slots.in_use, (unsigned long long)vs.stats.c.faults, (unsigned long long)p50,
+	    (unsigned long long)p99, (unsigned long long)vs.stats.c.lat_max_us,
 	    (unsigned long long)vs_swapfile_read_errors(), (unsigned long long)vs_dual_pages(),
 	    nprocs, nmaps, (unsigned long long)ws_pref, (unsigned long long)ws_hits,
 	    (unsigned long long)ws_rec);
@@ -138,13 +138,13 @@ static void put_metrics(struct sbuf *b)
 static void put_operations(struct sbuf *b, const struct vs_headroom *hr)
 {
 	put(b, " \"state_transition\":{\"pages\":%llu,\"time_ms\":%llu},\n",
-	    (unsigned long long)vs.trans_pages, (unsigned long long)vs.trans_ms);
+	    (unsigned long long)vs.stats.trans_pages, (unsigned long long)vs.stats.trans_ms);
 	put(b, " \"last_enable\":{\"phase\":\"%s\",\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"
 		"\"kept_units\":%llu},\n",
 	    vs.wp_phase == VS_WP_TRACK ? "track" : vs.wp_phase == VS_WP_PUNCH ? "punch" : "off",
-	    (unsigned long long)vs.en.frozen_ms,
-	    vs.en.tracked ? "true" : "false", (unsigned long long)vs.en.recopied,
-	    (unsigned long long)vs.en.kept_units);
+	    (unsigned long long)vs.stats.en.frozen_ms,
+	    vs.stats.en.tracked ? "true" : "false", (unsigned long long)vs.stats.en.recopied,
+	    (unsigned long long)vs.stats.en.kept_units);
 	put(b, " \"headroom\":{\"check\":%s,\"need_mib\":%llu,\"free_mib\":%llu,\"limit_mib\":%llu,"
 		"\"by\":", vs_headroom_enabled() ? "true" : "false",
 	    hr ? (unsigned long long)((hr->need + (1ull << 20) - 1) >> 20) : 0ull,
@@ -153,7 +153,7 @@ static void put_operations(struct sbuf *b, const struct vs_headroom *hr)
 	put_str(b, hr ? hr->what : "");
 	put(b, "},\n");
 	put(b, " \"progress\":{\"done\":%llu,\"total\":%llu},\n",
-	    (unsigned long long)vs.progress_done, (unsigned long long)vs.progress_total);
+	    (unsigned long long)vs.stats.progress_done, (unsigned long long)vs.stats.progress_total);
 }
 
 /* last_error and the answers to commands. vs.lock held. */

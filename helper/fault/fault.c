@@ -114,7 +114,7 @@ static void punch_flush(void)
 		vs_stg_punch(o, pg, n);
 	}
 	if (punch_n)
-		vs.install_gen++;
+		vs.stats.install_gen++;
 	punch_n = 0;
 }
 
@@ -158,7 +158,7 @@ static int resolve(int pidx, uint64_t addr, bool wp, uint64_t t0)
 		if (!r) {
 			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, vs_pt_has_slot(e), vs_pt_slot(e)));
 			punch_later(m->obj, pg);
-			vs.c.copied_from_staging++;
+			vs.stats.c.copied_from_staging++;
 		} else if (r == -EEXIST) {
 			vs_warn("page %llu of %s present while staged (written through the fd?)",
 				(unsigned long long)pg, o->name);
@@ -169,11 +169,11 @@ static int resolve(int pidx, uint64_t addr, bool wp, uint64_t t0)
 	default:
 		r = vs_uffd_zeropage(p->uffd, page, VS_PAGE_SIZE);
 		if (!r)
-			vs.c.zeroed++;
+			vs.stats.c.zeroed++;
 		break;
 	}
 	if (!r)
-		vs.install_gen++;
+		vs.stats.install_gen++;
 	if (!r && vs.wp_phase != VS_WP_OFF)
 		vs_wp_installed(o, pg, 1);
 done:
@@ -216,7 +216,7 @@ static void pump_prefetch(void)
 	uint32_t slot, n;
 	int obj;
 
-	while (vs_ws_prefetching() && vs.swap_fd >= 0 && !vs_fault_read_prefetch_busy()) {
+	while (vs_ws_prefetching() && vs.swap.fd >= 0 && !vs_fault_read_prefetch_busy()) {
 		n = vs_ws_next(&obj, &slot, pgs);
 		if (!n || vs_fault_read_prefetch(obj, slot, n, pgs))
 			break;
@@ -404,11 +404,11 @@ void vs_fault_latency(uint64_t *p50, uint64_t *p99)
 
 	*p50 = *p99 = 0;
 	for (int b = 0; b < 32; b++)
-		total += vs.c.lat_hist[b];
+		total += vs.stats.c.lat_hist[b];
 	if (!total)
 		return;
 	for (int b = 0; b < 32; b++) {
-		acc += vs.c.lat_hist[b];
+		acc += vs.stats.c.lat_hist[b];
 		/* Report a bucket's upper bound: 2^b microseconds. */
 		if (!*p50 && acc * 2 >= total)
 			*p50 = b ? 1ull << b : 1;

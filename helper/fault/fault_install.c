@@ -19,7 +19,7 @@ static void install_prefetch(const struct vs_read *j, const uint8_t *buf)
 	struct vs_obj *o = &vs.objs[j->obj];
 	uint64_t in = 0;
 
-	if (!o->used || vs.slots.epoch != j->epoch)
+	if (!o->used || vs.swap.slots.epoch != j->epoch)
 		return;
 	struct vs_map *m = NULL;
 
@@ -42,13 +42,13 @@ static void install_prefetch(const struct vs_read *j, const uint8_t *buf)
 				 buf + (size_t)i * VS_PAGE_SIZE, VS_PAGE_SIZE, &done) || !done)
 			continue;
 		vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, true, vs_pt_slot(e)));
-		vs.c.copied_from_file++;
+		vs.stats.c.copied_from_file++;
 		if (vs.wp_phase != VS_WP_OFF)
 			vs_wp_installed(o, pg, 1);
 		in++;
 	}
 	if (in) {
-		vs.install_gen++;
+		vs.stats.install_gen++;
 		vs_ws_count(in, 0);
 	}
 }
@@ -68,7 +68,7 @@ static bool unchanged(const struct vs_read *j)
 	const struct vs_map *m;
 
 	if (!p->used || p->gen != j->gen || p->uffd < 0 || !vs.objs[j->obj].used ||
-	    vs.slots.epoch != j->epoch)
+	    vs.swap.slots.epoch != j->epoch)
 		return false;
 	m = vs_map_find(j->pidx, j->run.addr);
 	return m && m->obj == j->obj &&
@@ -101,7 +101,7 @@ static uint64_t install_range(const struct vs_read *j, struct vs_obj *o, const u
 
 			/* Keep the slot: if the page comes back unchanged, trim reuses it. */
 			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, true, vs_pt_slot(o->pt[pg])));
-			vs.c.copied_from_file++;
+			vs.stats.c.copied_from_file++;
 		}
 		if (done && vs.wp_phase != VS_WP_OFF)
 			vs_wp_installed(o, j->run.pg + i, done / VS_PAGE_SIZE);
@@ -137,7 +137,7 @@ void vs_read_install(const struct vs_read *j, const uint8_t *buf, int rd)
 	if (j->ahead) {
 		/* Nobody waits: put in what still holds, drop the rest. */
 		if (!rd && unchanged(j) && install_range(j, o, buf, 0, j->run.n, &err)) {
-			vs.install_gen++;
+			vs.stats.install_gen++;
 		}
 		return;
 	}
@@ -164,5 +164,5 @@ void vs_read_install(const struct vs_read *j, const uint8_t *buf, int rd)
 	install_range(j, o, buf, f + 1, j->run.n, &err);
 	err = 0;
 	install_range(j, o, buf, 0, f, &err);
-	vs.install_gen++;
+	vs.stats.install_gen++;
 }

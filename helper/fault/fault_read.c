@@ -181,18 +181,18 @@ static int submit(const struct vs_read *rd)
 int vs_fault_read_submit(int pidx, int obj, const struct vs_run *run, uint64_t page,
 			 uint64_t t0)
 {
-	struct vs_read rd = { .pidx = pidx, .obj = obj, .fd = vs.swap_fd,
+	struct vs_read rd = { .pidx = pidx, .obj = obj, .fd = vs.swap.fd,
 			      .gen = vs.procs[pidx].gen, .page = page, .t0 = t0,
-			      .epoch = vs.slots.epoch, .run = *run };
+			      .epoch = vs.swap.slots.epoch, .run = *run };
 
 	return submit(&rd);
 }
 
 int vs_fault_read_ahead(int pidx, int obj, const struct vs_run *run)
 {
-	struct vs_read rd = { .ahead = true, .pidx = pidx, .obj = obj, .fd = vs.swap_fd,
+	struct vs_read rd = { .ahead = true, .pidx = pidx, .obj = obj, .fd = vs.swap.fd,
 			      .gen = vs.procs[pidx].gen, .page = run->addr,
-			      .epoch = vs.slots.epoch, .run = *run };
+			      .epoch = vs.swap.slots.epoch, .run = *run };
 
 	return submit(&rd);
 }
@@ -201,8 +201,8 @@ int vs_fault_read_prefetch(int obj, uint32_t slot, uint32_t n, const uint64_t *p
 {
 	static struct vs_read rd; /* too big for the fault thread's stack frame */
 
-	rd = (struct vs_read){ .ahead = true, .prefetch = true, .obj = obj, .fd = vs.swap_fd,
-			       .epoch = vs.slots.epoch, .run = { .slot = slot, .n = n } };
+	rd = (struct vs_read){ .ahead = true, .prefetch = true, .obj = obj, .fd = vs.swap.fd,
+			       .epoch = vs.swap.slots.epoch, .run = { .slot = slot, .n = n } };
 	memcpy(rd.pgs, pgs, sizeof(rd.pgs[0]) * n);
 	return submit(&rd);
 }

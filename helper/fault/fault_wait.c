@@ -38,10 +38,10 @@ void vs_fault_record_latency(uint64_t ns)
 
 	if (b > 31)
 		b = 31;
-	vs.c.lat_hist[b]++;
-	if (us > vs.c.lat_max_us)
-		vs.c.lat_max_us = us;
-	vs.c.faults++;
+	vs.stats.c.lat_hist[b]++;
+	if (us > vs.stats.c.lat_max_us)
+		vs.stats.c.lat_max_us = us;
+	vs.stats.c.faults++;
 }
 
 int vs_wait_add(int pidx, uint32_t gen, uint64_t addr, uint64_t t0)

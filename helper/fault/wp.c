@@ -137,7 +137,7 @@ void vs_wp_installed(struct vs_obj *o, uint64_t pg, uint64_t n)
 		for (uint64_t u = pg / VS_UNIT_PAGES * VS_UNIT_PAGES; u < pg + n && u < o->wp_pages;
 		     u += VS_UNIT_PAGES)
 			if (vs_copies_drop(o, u, u + VS_UNIT_PAGES))
-				vs.en.kept_units++;
+				vs.stats.en.kept_units++;
 	}
 }
 

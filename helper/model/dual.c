@@ -99,7 +99,7 @@ uint64_t vs_dual_scan(void)
 	rec.objs = 0;
 	rec.nfirst = 0;
 	rec.valid = false;
-	if (vs.c.staging || vs.c.swapped)
+	if (vs.stats.c.staging || vs.stats.c.swapped)
 		for (int i = 0; i < VS_MAX_OBJS; i++)
 			if (vs.objs[i].used)
 				rec.pages += scan_obj(i);
@@ -118,7 +118,7 @@ uint64_t vs_dual_scan(void)
 
 uint64_t vs_dual_check(void)
 {
-	uint64_t blocks = 0, npages = 0, saved = vs.c.staging + vs.c.swapped, excess;
+	uint64_t blocks = 0, npages = 0, saved = vs.stats.c.staging + vs.stats.c.swapped, excess;
 
 	if (!saved) {
 		rec.pages = 0;

@@ -40,10 +40,10 @@ void vs_helper_init(pid_t vmm_pid)
 	pthread_rwlock_init(&vs.stg_lock, NULL);
 	vs.vmm_pid = vmm_pid;
 	vs.managed = true;
-	vs.swap_fd = -1;
+	vs.swap.fd = -1;
 	vs.fault_epfd = vs.fault_wake_fd = -1;
 	vs.state = VS_READY;
-	vs_slots_init(&vs.slots);
+	vs_slots_init(&vs.swap.slots);
 	for (int i = 0; i < VS_MAX_PROCS; i++)
 		vs.procs[i].uffd = vs.procs[i].pidfd = vs.procs[i].sock = -1;
 }

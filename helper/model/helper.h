@@ -128,6 +128,30 @@ struct vs_counters {
 
 enum vs_op { VS_OP_NONE, VS_OP_ENABLE, VS_OP_TRIM, VS_OP_OUT, VS_OP_DISABLE };
 
+/* The swap file and its slots. */
+struct vs_swap {
+	int fd;                   /* -1 until the first out */
+	bool direct;              /* fd is O_DIRECT */
+	bool release;             /* fd holds no page: the worker truncates it when idle */
+	char dir[256];            /* set at start */
+	struct vs_slots slots;
+};
+
+/* What status shows of the work done. */
+struct vs_stats {
+	struct vs_counters c;
+	/* Bumps whenever a page is put into guest memory; enable's copy threads read it. */
+	_Atomic uint64_t install_gen;
+	uint64_t trans_pages, trans_ms;     /* last transition */
+	struct {                  /* the last enable */
+		bool tracked;         /* copied before the freeze, writes tracked */
+		uint64_t frozen_ms;
+		uint64_t recopied;    /* pages copied again while frozen */
+		uint64_t kept_units;  /* 2 MiB units left resident: written after the thaw */
+	} en;
+	_Atomic uint64_t progress_done, progress_total;
+};
+
 /*
  * The helper's one state. Each group says which lock guards it; "lock"
  * is vs.lock. The order of the locks: helper/README.md.
@@ -165,27 +189,13 @@ struct vs_helper {
 	_Atomic uint64_t err_seq;  /* bumps when last_error changes: republish */
 
 	/*
-	 * The swap side. Guarded by lock; swap_fd is set between operations
+	 * The swap side. Guarded by lock; swap.fd is set between operations
 	 * only, and read without the lock by the fault path's reads.
 	 */
-	int swap_fd;              /* -1 until the first out */
-	bool swap_direct;         /* swap_fd is O_DIRECT */
-	bool swap_release;        /* swap_fd holds no page: the worker truncates it when idle */
-	char swap_dir[256];       /* set at start */
-	struct vs_slots slots;
+	struct vs_swap swap;
 
 	/* Statistics. Guarded by lock, but for the atomics, read without it. */
-	struct vs_counters c;
-	/* Bumps whenever a page is put into guest memory; enable's copy threads read it. */
-	_Atomic uint64_t install_gen;
-	uint64_t trans_pages, trans_ms;     /* last transition */
-	struct {                  /* the last enable */
-		bool tracked;         /* copied before the freeze, writes tracked */
-		uint64_t frozen_ms;
-		uint64_t recopied;    /* pages copied again while frozen */
-		uint64_t kept_units;  /* 2 MiB units left resident: written after the thaw */
-	} en;
-	_Atomic uint64_t progress_done, progress_total;
+	struct vs_stats stats;
 
 	/* The fault thread's fds: set before it starts, then read-only. */
 	int fault_epfd;           /* its epoll set */

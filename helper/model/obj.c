@@ -21,13 +21,13 @@ void vs_page_set(struct vs_obj *o, uint64_t pg, uint32_t e)
 
 	if (was != now) {
 		if (was == VS_P_STAGING)
-			vs.c.staging--;
+			vs.stats.c.staging--;
 		else if (was == VS_P_FILE)
-			vs.c.swapped--;
+			vs.stats.c.swapped--;
 		if (now == VS_P_STAGING)
-			vs.c.staging++;
+			vs.stats.c.staging++;
 		else if (now == VS_P_FILE)
-			vs.c.swapped++;
+			vs.stats.c.swapped++;
 	}
 	o->pt[pg] = e;
 }
@@ -184,7 +184,7 @@ void vs_discard(struct vs_obj *o, uint64_t first, uint64_t count)
 		if (vs_pt_state(e) == VS_P_STAGING)
 			staged = true;
 		if (vs_pt_has_slot(e))
-			vs_slots_free(&vs.slots, vs_pt_slot(e));
+			vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
 		vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, false, 0));
 	}
 	vs_copies_drop(o, first, first + count);
@@ -205,11 +205,11 @@ int vs_discard_partial(struct vs_obj *o, uint64_t pg, uint32_t from, uint32_t le
 	e = o->pt[pg];
 	if (vs_pt_state(e) == VS_P_FILE) {
 		/* Pull it back into staging, where bytes can be changed. */
-		int r = vs_swapfile_read(vs.swap_fd, vs_pt_slot(e), o->stg + pg * VS_PAGE_SIZE, 1);
+		int r = vs_swapfile_read(vs.swap.fd, vs_pt_slot(e), o->stg + pg * VS_PAGE_SIZE, 1);
 
 		if (r)
 			return r;
-		vs_slots_free(&vs.slots, vs_pt_slot(e));
+		vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
 		vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, false, 0));
 		e = o->pt[pg];
 	}
@@ -225,8 +225,8 @@ uint64_t vs_progress_start_all(void)
 	for (int i = 0; i < VS_MAX_OBJS; i++)
 		if (vs.objs[i].used)
 			total += vs.objs[i].npages;
-	vs.progress_total = total;
-	vs.progress_done = 0;
+	vs.stats.progress_total = total;
+	vs.stats.progress_done = 0;
 	return total;
 }
 
@@ -255,7 +255,7 @@ void vs_obj_gc(void)
 			continue;
 		for (uint64_t pg = 0; pg < o->npages; pg++)
 			if (vs_pt_has_slot(o->pt[pg]))
-				vs_slots_free(&vs.slots, vs_pt_slot(o->pt[pg]));
+				vs_slots_free(&vs.swap.slots, vs_pt_slot(o->pt[pg]));
 		vs_dbg("released guest memfd %s", o->name);
 		o->used = false;
 		model_changed();

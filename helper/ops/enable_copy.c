@@ -110,7 +110,7 @@ static void stage_unit_frozen(struct stage_job *j, off_t unit, off_t uend,
 		pthread_mutex_unlock(&vs.lock);
 		return;
 	}
-	if (!j->r && vs.install_gen != gen) {
+	if (!j->r && vs.stats.install_gen != gen) {
 		j->d = j->h = -1;
 		n = unit_extents(j, unit, uend, ext);
 		j->r = n < 0 ? n : copy_extents(o, ext, n);
@@ -162,7 +162,7 @@ static void *stage_span(void *arg)
 	j->d = j->h = -1;
 	for (off_t unit = j->from; unit < j->to && !j->r; unit += VS_UNIT_BYTES) {
 		off_t uend = unit + VS_UNIT_BYTES < j->to ? unit + VS_UNIT_BYTES : j->to;
-		uint64_t gen = atomic_load(&vs.install_gen);
+		uint64_t gen = atomic_load(&vs.stats.install_gen);
 		int n = unit_extents(j, unit, uend, ext);
 
 		if (n > 0)
@@ -173,7 +173,7 @@ static void *stage_span(void *arg)
 			stage_unit_frozen(j, unit, uend, ext, n, gen);
 		else if (!j->r)
 			mark_copied(j, ext, n);
-		__atomic_fetch_add(&vs.progress_done, (uint64_t)(uend - unit) / VS_PAGE_SIZE,
+		__atomic_fetch_add(&vs.stats.progress_done, (uint64_t)(uend - unit) / VS_PAGE_SIZE,
 				   __ATOMIC_RELAXED);
 		vs_op_delay((uint64_t)(uend - unit) / VS_PAGE_SIZE);
 		if (j->d >= j->size)
@@ -268,6 +268,6 @@ int vs_stage_all(bool frozen, uint64_t *moved)
 			return a.r ? a.r : b.r;
 		}
 	}
-	vs.progress_done = total;
+	vs.stats.progress_done = total;
 	return 0;
 }

@@ -45,7 +45,7 @@ static int settle_extent(int obj, uint64_t pg, uint64_t end)
 			return r;
 		for (uint64_t i = pg; i < pg + run; i++)
 			vs_bit_set(o->copied, i);
-		vs.en.recopied += run;
+		vs.stats.en.recopied += run;
 		pg += run;
 	}
 	return 0;
@@ -168,7 +168,7 @@ int vs_wp_punch_all(uint64_t *moved)
 			}
 			if (!more)
 				break;
-			vs.progress_done += VS_UNIT_PAGES;
+			vs.stats.progress_done += VS_UNIT_PAGES;
 			vs_op_delay(VS_UNIT_PAGES);
 		}
 	}

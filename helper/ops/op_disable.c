@@ -44,9 +44,9 @@ static void in_open(void)
 {
 	int fl;
 
-	in_fd = vs.swap_fd;
+	in_fd = vs.swap.fd;
 	in_direct_fl = -1;
-	if (vs.swap_direct && (fl = fcntl(in_fd, F_GETFL)) >= 0 &&
+	if (vs.swap.direct && (fl = fcntl(in_fd, F_GETFL)) >= 0 &&
 	    fcntl(in_fd, F_SETFL, fl & ~O_DIRECT) == 0)
 		in_direct_fl = fl;
 	posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -162,7 +162,7 @@ static void yield_to_faults(uint64_t *seen)
 		bool low;
 
 		pthread_mutex_lock(&vs.lock);
-		f = vs.c.faults;
+		f = vs.stats.c.faults;
 		low = vs.swapin_low;
 		pthread_mutex_unlock(&vs.lock);
 		if (!low || f == *seen)
@@ -196,7 +196,7 @@ static void *swapin_half(void *arg)
 		yield_to_faults(&seen);
 		r = swapin_run(h, &done);
 		vs_op_delay(h->moved - before);
-		vs.progress_done += h->moved - before;
+		vs.stats.progress_done += h->moved - before;
 		before = h->moved;
 		h->r = r;
 		if (done)
@@ -257,9 +257,9 @@ static void finish(void)
 	for (int i = 0; i < VS_MAX_OBJS; i++)
 		for (uint64_t pg = 0; vs.objs[i].used && pg < vs.objs[i].npages; pg++)
 			vs.objs[i].pt[pg] &= VS_PT_STATE_MASK;
-	vs_slots_reset(&vs.slots);
+	vs_slots_reset(&vs.swap.slots);
 	/* Freeing a large file's blocks takes a while; not under the lock. */
-	vs.swap_release = vs.swap_fd >= 0;
+	vs.swap.release = vs.swap.fd >= 0;
 }
 
 void vs_swap_release(void)
@@ -267,9 +267,9 @@ void vs_swap_release(void)
 	int fd = -1;
 
 	pthread_mutex_lock(&vs.lock);
-	if (vs.swap_release && !vs.c.swapped)
-		fd = vs.swap_fd;
-	vs.swap_release = false;
+	if (vs.swap.release && !vs.stats.c.swapped)
+		fd = vs.swap.fd;
+	vs.swap.release = false;
 	pthread_mutex_unlock(&vs.lock);
 	/* Only the worker writes the file, and it is here, so no slot is in use. */
 	if (fd >= 0 && ftruncate(fd, 0) < 0)
@@ -288,7 +288,7 @@ static bool stop_at_doubles(uint64_t moved_in_pass, char *msg, size_t n)
 	if (!vs_dual_noted())
 		return false;
 	d = vs_dual_scan();
-	if (!d || (moved_in_pass && d < vs.c.staging + vs.c.swapped))
+	if (!d || (moved_in_pass && d < vs.stats.c.staging + vs.stats.c.swapped))
 		return false;
 	vs_dual_fail(msg, n);
 	return true;
@@ -307,11 +307,11 @@ int vs_op_disable(char *msg, size_t n)
 			return -ENOMEM;
 	}
 	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
-	vs.progress_total = vs.c.staging + vs.c.swapped;
-	vs.progress_done = 0;
+	vs.stats.progress_total = vs.stats.c.staging + vs.stats.c.swapped;
+	vs.stats.progress_done = 0;
 	vs_dual_noted();
 	pthread_mutex_unlock(&vs.lock);
-	if (vs.swap_fd >= 0)
+	if (vs.swap.fd >= 0)
 		in_open();
 	for (;;) {
 		uint64_t before = moved;
@@ -332,10 +332,10 @@ int vs_op_disable(char *msg, size_t n)
 			return r;
 		}
 		pthread_mutex_lock(&vs.lock);
-		if (!vs.c.staging && !vs.c.swapped) {
+		if (!vs.stats.c.staging && !vs.stats.c.swapped) {
 			finish();
-			vs.trans_pages = moved;
-			vs.trans_ms = vs_now_ms() - t0;
+			vs.stats.trans_pages = moved;
+			vs.stats.trans_ms = vs_now_ms() - t0;
 			pthread_mutex_unlock(&vs.lock);
 			break;
 		}

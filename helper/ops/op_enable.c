@@ -162,7 +162,7 @@ int vs_op_enable(char *msg, size_t n)
 		return r;
 
 	pthread_mutex_lock(&vs.lock);
-	memset(&vs.en, 0, sizeof(vs.en));
+	memset(&vs.stats.en, 0, sizeof(vs.stats.en));
 	nextra = other_pids(extra);
 	pthread_mutex_unlock(&vs.lock);
 
@@ -200,10 +200,10 @@ int vs_op_enable(char *msg, size_t n)
 		pthread_mutex_unlock(&vs.lock);
 		return r;
 	}
-	vs.en.tracked = tracking; /* the worker sets Pending (state/state.c) */
-	vs.en.frozen_ms = frozen_ms;
-	vs.trans_pages = moved;
-	vs.trans_ms = vs_now_ms() - t0;
+	vs.stats.en.tracked = tracking; /* the worker sets Pending (state/state.c) */
+	vs.stats.en.frozen_ms = frozen_ms;
+	vs.stats.trans_pages = moved;
+	vs.stats.trans_ms = vs_now_ms() - t0;
 	vs_clear_error();
 	pthread_mutex_unlock(&vs.lock);
 	vs_dbg("enable: %s, copy before the freeze %llu ms, frozen %llu ms, punch after %llu ms",

@@ -68,12 +68,12 @@ static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg, bool
 		}
 		/* Not trimmed as clean, so the old copy is stale. */
 		if (vs_pt_has_slot(e)) {
-			vs_slots_free(&vs.slots, vs_pt_slot(e));
+			vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
 			vs_page_set(o, *pg, vs_pt_make(VS_P_STAGING, false, 0));
 		}
 		/* The working set goes together, at the end of the file. */
-		r = hot ? vs_slots_alloc_tail(&vs.slots, &b->slot[b->count])
-			: vs_slots_alloc(&vs.slots, &b->slot[b->count]);
+		r = hot ? vs_slots_alloc_tail(&vs.swap.slots, &b->slot[b->count])
+			: vs_slots_alloc(&vs.swap.slots, &b->slot[b->count]);
 		if (r)
 			return r;
 		b->pg[b->count++] = (*pg)++;
@@ -108,21 +108,21 @@ static int out_write(const struct out_batch *b, const char **what)
 				iov[cnt++].iov_len = VS_PAGE_SIZE;
 			}
 		}
-		r = vs_swapfile_writev(vs.swap_fd, b->slot[i], iov, cnt);
+		r = vs_swapfile_writev(vs.swap.fd, b->slot[i], iov, cnt);
 		lo = b->slot[i] < lo ? b->slot[i] : lo;
 		hi = b->slot[j - 1] + 1 > hi ? b->slot[j - 1] + 1 : hi;
 		i = j;
 	}
 	pthread_rwlock_unlock(&vs.stg_lock);
 	*what = "writing";
-	if (r || vs.swap_direct || !b->count)
+	if (r || vs.swap.direct || !b->count)
 		return r;
-	if (fdatasync(vs.swap_fd) < 0) {
+	if (fdatasync(vs.swap.fd) < 0) {
 		*what = "syncing";
 		return -errno;
 	}
 	/* Clean now: give the host its memory as we go, not at the end. */
-	posix_fadvise(vs.swap_fd, (off_t)lo * VS_PAGE_SIZE, (off_t)(hi - lo) * VS_PAGE_SIZE,
+	posix_fadvise(vs.swap.fd, (off_t)lo * VS_PAGE_SIZE, (off_t)(hi - lo) * VS_PAGE_SIZE,
 		      POSIX_FADV_DONTNEED);
 	return 0;
 }
@@ -139,7 +139,7 @@ static uint64_t out_commit(const struct out_batch *b, bool written)
 			vs_page_set(b->o, pg, vs_pt_make(VS_P_FILE, true, b->slot[i]));
 			moved++;
 		} else {
-			vs_slots_free(&vs.slots, b->slot[i]);
+			vs_slots_free(&vs.swap.slots, b->slot[i]);
 		}
 		/* Staging copies go after their entries say FILE, a run of adjacent pages at a time. */
 		run++;
@@ -199,7 +199,7 @@ static void *out_writer(void *arg)
 		vs_op_delay(b.count);
 		pthread_mutex_lock(&vs.lock);
 		run->moved += out_commit(&b, r == 0);
-		vs.progress_done += b.count;
+		vs.stats.progress_done += b.count;
 		if (r && !run->r) {
 			run->r = r;
 			run->what = what;
@@ -217,15 +217,15 @@ int vs_op_out(char *msg, size_t n)
 	int nt = 0, r;
 
 	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
-	vs.progress_total = vs.c.staging;
-	vs.progress_done = 0;
+	vs.stats.progress_total = vs.stats.c.staging;
+	vs.stats.progress_done = 0;
 	/* Pages held twice (dual.h): stop here, before anyone takes Active as all is well. */
 	r = vs_dual_refuse(msg, n);
 	pthread_mutex_unlock(&vs.lock);
 	if (r)
 		return r;
 	/* A buffered file gets one writer (see the top). */
-	while (vs.swap_direct && nt < OUT_WRITERS - 1 &&
+	while (vs.swap.direct && nt < OUT_WRITERS - 1 &&
 	       pthread_create(&t[nt], NULL, out_writer, &run) == 0)
 		nt++;
 	out_writer(&run);
@@ -239,15 +239,15 @@ int vs_op_out(char *msg, size_t n)
 	}
 	if (r) {
 		vs_set_error("%s the swap file in %s: %s", run.what ? run.what : "writing",
-			     vs.swap_dir, strerror(-r));
+			     vs.swap.dir, strerror(-r));
 		snprintf(msg, n, "swap out failed: %s; pages not written stay in staging",
 			 strerror(-r));
 		return r;
 	}
-	posix_fadvise(vs.swap_fd, 0, 0, POSIX_FADV_DONTNEED);
+	posix_fadvise(vs.swap.fd, 0, 0, POSIX_FADV_DONTNEED);
 	pthread_mutex_lock(&vs.lock);
-	vs.trans_pages = moved;
-	vs.trans_ms = vs_now_ms() - t0;
+	vs.stats.trans_pages = moved;
+	vs.stats.trans_ms = vs_now_ms() - t0;
 	vs_ws_out_done();
 	pthread_mutex_unlock(&vs.lock);
 	snprintf(msg, n, "swapped out %llu pages (%llu MiB)", (unsigned long long)moved,

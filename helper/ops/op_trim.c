@@ -111,16 +111,16 @@ static void trim_pick(struct vs_obj *o, uint64_t first, uint64_t count, uint64_t
 			vs_dual_note(); /* held twice: both stay */
 		} else if (page_is_zero(data)) {
 			if (vs_pt_has_slot(e))
-				vs_slots_free(&vs.slots, vs_pt_slot(e));
+				vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
 			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, false, 0));
-			vs.c.trimmed_zero++;
+			vs.stats.c.trimmed_zero++;
 			(*zero)++;
 			gone[pg - first] = true;
 		} else if (vs_pt_has_slot(e) && vs_ws_hot((int)(o - vs.objs), pg) &&
 			   !hot_in_place(o, pg, vs_pt_slot(e))) {
 			/* Working set: written again, together with the rest of it. */
 			hot_prev_slot = vs_pt_slot(e);
-			vs_slots_free(&vs.slots, vs_pt_slot(e));
+			vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
 			vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, false, 0));
 		} else if (vs_pt_has_slot(e)) {
 			if (vs_ws_hot((int)(o - vs.objs), pg))
@@ -144,7 +144,7 @@ static int trim_read(const struct trim_cand *c, uint8_t *buf)
 
 		while (i + k < c->n && vs_pt_slot(c->e[i + k]) == vs_pt_slot(c->e[i]) + (uint32_t)k)
 			k++;
-		r = vs_swapfile_read(vs.swap_fd, vs_pt_slot(c->e[i]), buf + (size_t)i * VS_PAGE_SIZE,
+		r = vs_swapfile_read(vs.swap.fd, vs_pt_slot(c->e[i]), buf + (size_t)i * VS_PAGE_SIZE,
 				     (size_t)k);
 		if (r) {
 			vs_set_error("trim: reading swap file slot %u: %s", vs_pt_slot(c->e[i]),
@@ -174,12 +174,12 @@ static void trim_settle(struct vs_obj *o, uint64_t first, uint64_t count,
 		if (!memcmp(buf + (size_t)i * VS_PAGE_SIZE, o->stg + pg * VS_PAGE_SIZE,
 			    VS_PAGE_SIZE)) {
 			vs_page_set(o, pg, vs_pt_make(VS_P_FILE, true, vs_pt_slot(e)));
-			vs.c.redundant++;
+			vs.stats.c.redundant++;
 			(*clean)++;
 			gone[pg - first] = true;
 		} else {
 			/* Changed since it was written: the old copy is garbage. */
-			vs_slots_free(&vs.slots, vs_pt_slot(e));
+			vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
 			vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, false, 0));
 		}
 	}
@@ -225,7 +225,7 @@ static int trim_obj(struct vs_obj *o, uint8_t *buf, uint64_t *zero, uint64_t *cl
 		pthread_mutex_unlock(&vs.lock);
 		if (r)
 			return r;
-		vs.progress_done += cnt;
+		vs.stats.progress_done += cnt;
 		vs_op_delay(cnt);
 	}
 }
@@ -259,8 +259,8 @@ int vs_op_trim(char *msg, size_t n)
 	if (r)
 		return r;
 	pthread_mutex_lock(&vs.lock);
-	vs.trans_pages = zero + clean;
-	vs.trans_ms = vs_now_ms() - t0;
+	vs.stats.trans_pages = zero + clean;
+	vs.stats.trans_ms = vs_now_ms() - t0;
 	if (vs_dual_noted()) {
 		vs_dual_scan();
 		r = vs_dual_refuse(msg, n);

@@ -67,15 +67,15 @@ static void settle(struct vs_obj *o, uint64_t pg, uint64_t n)
 {
 	bool staged = false;
 
-	vs.install_gen++;
+	vs.stats.install_gen++;
 	for (uint64_t i = pg; i < pg + n; i++) {
 		uint32_t e = o->pt[i];
 
 		if (vs_pt_state(e) == VS_P_STAGING) {
 			staged = true;
-			vs.c.copied_from_staging++;
+			vs.stats.c.copied_from_staging++;
 		} else if (vs_pt_state(e) == VS_P_FILE) {
-			vs.c.copied_from_file++;
+			vs.stats.c.copied_from_file++;
 		}
 		vs_page_set(o, i, vs_pt_make(VS_P_RESIDENT, vs_pt_has_slot(e), vs_pt_slot(e)));
 	}

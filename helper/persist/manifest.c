@@ -104,8 +104,8 @@ void vs_manifest_sync(void)
 	next = mf->gen + 1;
 	b = &mf->body[next & 1];
 	memset(b, 0, sizeof(*b));
-	b->swap_fd = vs.swap_fd;
-	b->swap_direct = vs.swap_direct;
+	b->swap_fd = vs.swap.fd;
+	b->swap_direct = vs.swap.direct;
 	b->registered = vs.registered;
 	b->dirfd = rd_dirfd;
 	b->control_fd = rd_control;

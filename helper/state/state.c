@@ -92,7 +92,7 @@ static void after_op(enum vs_op op, int r)
 	if (r) {
 		if (op == VS_OP_ENABLE && !vs.enable_moving) {
 			/* Refused before moving anything: the state stays. */
-			if (vs.state == VS_READY && !vs.c.staging && !vs.c.swapped) {
+			if (vs.state == VS_READY && !vs.stats.c.staging && !vs.stats.c.swapped) {
 				for (int i = 0; i < VS_MAX_MAPS; i++)
 					if (vs.maps[i].used)
 						vs_map_unregister(&vs.maps[i]);
@@ -149,14 +149,14 @@ static void *worker_main(void *arg)
 				pthread_mutex_lock(&vs.lock);
 				bool go = queued.op == VS_OP_NONE && !vs_op_aborted();
 				if (go) {
-					if (next[i] == VS_OP_OUT && vs.swap_fd < 0) {
-						int fd = vs_swapfile_create(vs.swap_dir, &vs.swap_direct);
+					if (next[i] == VS_OP_OUT && vs.swap.fd < 0) {
+						int fd = vs_swapfile_create(vs.swap.dir, &vs.swap.direct);
 						if (fd < 0) {
 							vs_set_error("cannot create the swap file in %s: %s",
-								     vs.swap_dir, strerror(-fd));
+								     vs.swap.dir, strerror(-fd));
 							go = false;
 						}
-						vs.swap_fd = fd;
+						vs.swap.fd = fd;
 						vs_keep(fd);
 						vs_manifest_sync();
 					}
@@ -291,18 +291,18 @@ static void cmd_trim_out(enum vs_cmd_verb verb, const char *id, const char *name
 		vs_state_reply(id, name, false, msg);
 		return;
 	}
-	if (op == VS_OP_OUT && vs.swap_fd < 0) {
-		int fd = vs_swapfile_create(vs.swap_dir, &vs.swap_direct);
+	if (op == VS_OP_OUT && vs.swap.fd < 0) {
+		int fd = vs_swapfile_create(vs.swap.dir, &vs.swap.direct);
 
 		if (fd < 0) {
 			snprintf(msg, sizeof(msg), "cannot create the swap file in %s: %s",
-				 vs.swap_dir, strerror(-fd));
+				 vs.swap.dir, strerror(-fd));
 			/* status must say why out keeps being refused. */
 			vs_set_error("%s", msg);
 			vs_state_reply(id, name, false, msg);
 			return;
 		}
-		vs.swap_fd = fd;
+		vs.swap.fd = fd;
 		vs_keep(fd);
 		vs_manifest_sync();
 	}
@@ -450,7 +450,7 @@ void vs_state_recover(void)
 {
 	pthread_mutex_lock(&wlock);
 	pthread_mutex_lock(&vs.lock);
-	if (vs.registered || vs.c.staging || vs.c.swapped) {
+	if (vs.registered || vs.stats.c.staging || vs.stats.c.swapped) {
 		vs.state = VS_SWAP_IN_IN_PROGRESS;
 		/*
 		 * A crash between staging a unit and punching it leaves its pages

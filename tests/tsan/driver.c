@@ -167,8 +167,8 @@ static void step_plug(enum vs_cmd_verb verb, bool chain, enum vs_state want, int
 	pthread_mutex_lock(&vs.lock);
 	printf("  %-8s%-9s -> %-8s %5.2f s  pages %5llu  staging %5llu  file %5llu  "
 	       "(vCPU writes %lu reads %lu)\n", name, chain ? "+chain" : plug ? "+hotplug" : "",
-	       vs_state_name(want), now_s() - t0, (unsigned long long)vs.trans_pages,
-	       (unsigned long long)vs.c.staging, (unsigned long long)vs.c.swapped,
+	       vs_state_name(want), now_s() - t0, (unsigned long long)vs.stats.trans_pages,
+	       (unsigned long long)vs.stats.c.staging, (unsigned long long)vs.stats.c.swapped,
 	       atomic_load(&sh->writes), atomic_load(&sh->reads));
 	pthread_mutex_unlock(&vs.lock);
 }
@@ -201,7 +201,7 @@ static void disable_aborted(void)
 
 	vs_state_command(VS_CMD_DISABLE, "", false);
 	check_reply("disable");
-	while (atomic_load(&vs.progress_done) == 0 && vs_state_busy() && now_s() < deadline)
+	while (atomic_load(&vs.stats.progress_done) == 0 && vs_state_busy() && now_s() < deadline)
 		tick(1);
 	step(VS_CMD_ENABLE, false, VS_PENDING);
 }
