@@ -122,13 +122,13 @@ static int event_fds(int *sfd, int *tfd)
 /* A first start: the manifest, the run dir and the VMM's connection. 0 or -errno. */
 static int start_fresh(pid_t vmm_pid, int sock)
 {
-	const char *why;
+	char why[160] = "";
 	struct vs_conn *c;
 	int r;
 
 	if ((r = vs_manifest_create()))
 		return r;
-	r = vs_rundir_create(&rd, vmm_pid, &why);
+	r = vs_rundir_create(&rd, vmm_pid, why, sizeof(why));
 	if (r) {
 		vs_err("%s %s: %s", why, rd.path, strerror(-r));
 		return r;
@@ -148,7 +148,7 @@ static int start_fresh(pid_t vmm_pid, int sock)
 
 static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, int *tfd)
 {
-	const char *why;
+	char why[160] = "";
 	int r;
 
 	vs_helper_init(vmm_pid);
@@ -164,7 +164,7 @@ static int setup(pid_t vmm_pid, int sock, bool recover, int *sfd, int *done_fd, 
 		return *done_fd;
 	if (!recover)
 		return start_fresh(vmm_pid, sock);
-	r = vs_recover_load(vmm_pid, vs_keep_fd_get(), &rd, &why);
+	r = vs_recover_load(vmm_pid, vs_keep_fd_get(), &rd, why, sizeof(why));
 	if (r)
 		vs_err("cannot recover: %s %s: %s", why, rd.path, strerror(-r));
 	return r;

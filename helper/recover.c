@@ -198,16 +198,19 @@ static void release_unclaimed(int keeper_fd)
 
 /* The run dir's fds, from the manifest: adopted and claimed. 0 or -errno with *why. */
 static int adopt_rundir(pid_t vmm_pid, const struct vs_mf_body *b, struct vs_rundir *rd,
-			const char **why)
+			char *why, size_t n)
 {
 	int r;
 
-	if (!is_inherited(b->dirfd) || !is_inherited(b->control_fd) || !is_inherited(b->listen_fd))
-		return *why = "run dir fds not inherited", -EBADF;
+	if (!is_inherited(b->dirfd) || !is_inherited(b->control_fd) ||
+	    !is_inherited(b->listen_fd)) {
+		snprintf(why, n, "run dir fds not inherited");
+		return -EBADF;
+	}
 	for (int fd = 3; fd < FD_BITS; fd++)
 		if (is_inherited(fd))
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
-	r = vs_rundir_adopt(rd, vmm_pid, b->dirfd, b->control_fd, b->listen_fd, why);
+	r = vs_rundir_adopt(rd, vmm_pid, b->dirfd, b->control_fd, b->listen_fd, why, n);
 	if (r)
 		return r;
 	claim(b->dirfd);
@@ -283,23 +286,23 @@ static void load_conns(const struct vs_mf_body *b)
 	}
 }
 
-int vs_recover_load(pid_t vmm_pid, int keeper_fd, struct vs_rundir *rd, const char **why)
+int vs_recover_load(pid_t vmm_pid, int keeper_fd, struct vs_rundir *rd, char *why, size_t n)
 {
 	const struct vs_mf_body *b;
 	struct stat st;
 	int mfd, r, procs = 0, objs = 0;
 
 	set_inherited(keeper_fd, false);
-	*why = "no manifest among the inherited fds";
+	snprintf(why, n, "no manifest among the inherited fds");
 	mfd = find_manifest();
 	if (mfd < 0)
 		return mfd;
-	*why = "manifest unreadable";
+	snprintf(why, n, "manifest unreadable");
 	if ((r = vs_manifest_open(mfd, &b)))
 		return r;
 	fcntl(mfd, F_SETFD, FD_CLOEXEC);
 	claim(mfd);
-	if ((r = adopt_rundir(vmm_pid, b, rd, why)))
+	if ((r = adopt_rundir(vmm_pid, b, rd, why, n)))
 		return r;
 
 	pthread_mutex_lock(&vs.lock);

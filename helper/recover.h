@@ -14,8 +14,8 @@
 
 /* First thing in main: note which fds were inherited. */
 void vs_recover_scan_fds(void);
-/* Rebuild the model and adopt the run dir. 0 or -errno with *why set. */
-int vs_recover_load(pid_t vmm_pid, int keeper_fd, struct vs_rundir *rd, const char **why);
+/* Rebuild the model and adopt the run dir. 0, or -errno with the step that failed in @why. */
+int vs_recover_load(pid_t vmm_pid, int keeper_fd, struct vs_rundir *rd, char *why, size_t n);
 /* With the fault thread running: thaw, unprotect, wake, start the swap-in. */
 void vs_recover_resume(void);
 /* After that swap-in: wake every thread still waiting on a fault. */

@@ -80,16 +80,16 @@ static int write_pidfile(int dirfd)
 }
 
 int vs_rundir_adopt(struct vs_rundir *rd, pid_t vmm_pid, int dirfd, int control_fd,
-		    int listen_fd, const char **why)
+		    int listen_fd, char *why, size_t n)
 {
 	struct stat a, b;
 	int fd, r;
 
 	rd->dirfd = rd->control_fd = rd->listen_fd = -1;
-	*why = "no run directory (set VMSWAP_RUN_DIR or XDG_RUNTIME_DIR)";
+	snprintf(why, n, "no run directory (set VMSWAP_RUN_DIR or XDG_RUNTIME_DIR)");
 	if ((r = vmswap_run_path(rd->path, sizeof(rd->path), vmm_pid, NULL)))
 		return r;
-	*why = "run directory is not ours (symlink, other owner or open mode)";
+	snprintf(why, n, "run directory is not ours (symlink, other owner or open mode)");
 	fd = open_own_dir(rd->path);
 	if (fd < 0)
 		return fd;
@@ -97,28 +97,28 @@ int vs_rundir_adopt(struct vs_rundir *rd, pid_t vmm_pid, int dirfd, int control_
 	close(fd);
 	if (r)
 		return r;
-	*why = "run directory was replaced";
+	snprintf(why, n, "run directory was replaced");
 	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
 		return -EPERM;
-	*why = "control FIFO was replaced";
+	snprintf(why, n, "control FIFO was replaced");
 	if (fstat(control_fd, &a) < 0 || !S_ISFIFO(a.st_mode) || a.st_uid != geteuid() ||
 	    fstatat(dirfd, VMSWAP_CONTROL_NAME, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
 		return -EPERM;
-	*why = "shim.sock listener is not a socket";
+	snprintf(why, n, "shim.sock listener is not a socket");
 	if (fstat(listen_fd, &a) < 0 || !S_ISSOCK(a.st_mode))
 		return -EPERM;
 	rd->dirfd = dirfd;
 	rd->control_fd = control_fd;
 	rd->listen_fd = listen_fd;
-	*why = "cannot write helper.pid";
+	snprintf(why, n, "cannot write helper.pid");
 	if ((r = write_pidfile(dirfd)))
 		return r;
-	*why = NULL;
+	why[0] = 0;
 	return 0;
 }
 
-int vs_rundir_create(struct vs_rundir *rd, pid_t vmm_pid, const char **why)
+int vs_rundir_create(struct vs_rundir *rd, pid_t vmm_pid, char *why, size_t n)
 {
 	char root[256];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -126,17 +126,17 @@ int vs_rundir_create(struct vs_rundir *rd, pid_t vmm_pid, const char **why)
 	int r;
 
 	rd->dirfd = rd->control_fd = rd->listen_fd = -1;
-	*why = "no run directory (set VMSWAP_RUN_DIR or XDG_RUNTIME_DIR)";
+	snprintf(why, n, "no run directory (set VMSWAP_RUN_DIR or XDG_RUNTIME_DIR)");
 	if ((r = vmswap_run_root(root, sizeof(root))) ||
 	    (r = vmswap_run_path(rd->path, sizeof(rd->path), vmm_pid, NULL)))
 		return r;
-	*why = "cannot create the run directory root";
+	snprintf(why, n, "cannot create the run directory root");
 	if ((r = make_root(root, rd->path, sizeof(rd->path))))
 		return r;
-	*why = "cannot create the run directory";
+	snprintf(why, n, "cannot create the run directory");
 	if (mkdir(rd->path, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	*why = "run directory is not ours (symlink, other owner or open mode)";
+	snprintf(why, n, "run directory is not ours (symlink, other owner or open mode)");
 	rd->dirfd = open_own_dir(rd->path);
 	if (rd->dirfd < 0)
 		return rd->dirfd;
@@ -144,7 +144,7 @@ int vs_rundir_create(struct vs_rundir *rd, pid_t vmm_pid, const char **why)
 	for (unsigned i = 0; i < sizeof(entries) / sizeof(entries[0]); i++)
 		unlinkat(rd->dirfd, entries[i], 0);
 
-	*why = "cannot create the control FIFO";
+	snprintf(why, n, "cannot create the control FIFO");
 	if (mkfifoat(rd->dirfd, VMSWAP_CONTROL_NAME, 0600) < 0)
 		return -errno;
 	rd->control_fd = openat(rd->dirfd, VMSWAP_CONTROL_NAME,
@@ -154,7 +154,7 @@ int vs_rundir_create(struct vs_rundir *rd, pid_t vmm_pid, const char **why)
 	if (fstat(rd->control_fd, &st) < 0 || !S_ISFIFO(st.st_mode) || st.st_uid != geteuid())
 		return -EPERM;
 
-	*why = "cannot create shim.sock";
+	snprintf(why, n, "cannot create shim.sock");
 	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", rd->path, VMSWAP_SOCK_NAME) >=
 	    (int)sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -165,14 +165,14 @@ int vs_rundir_create(struct vs_rundir *rd, pid_t vmm_pid, const char **why)
 	    listen(rd->listen_fd, 16) < 0)
 		return -errno;
 
-	*why = "cannot write helper.pid";
+	snprintf(why, n, "cannot write helper.pid");
 	int fd = openat(rd->dirfd, VMSWAP_PIDFILE_NAME,
 			O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	dprintf(fd, "%d\n", (int)getpid());
 	close(fd);
-	*why = NULL;
+	why[0] = 0;
 	return 0;
 }
 

@@ -17,14 +17,14 @@ struct vs_rundir {
 	char path[256];
 };
 
-/* Create everything for @vmm_pid. 0 or -errno with *why set. */
-int vs_rundir_create(struct vs_rundir *rd, pid_t vmm_pid, const char **why);
+/* Create everything for @vmm_pid. 0, or -errno with the step that failed in @why (@n bytes). */
+int vs_rundir_create(struct vs_rundir *rd, pid_t vmm_pid, char *why, size_t n);
 /*
  * A restarted helper takes over the run dir of the one that died, through
  * the fds it inherited, checked as strictly as at creation.
  */
 int vs_rundir_adopt(struct vs_rundir *rd, pid_t vmm_pid, int dirfd, int control_fd,
-		    int listen_fd, const char **why);
+		    int listen_fd, char *why, size_t n);
 /* Remove the directory and what we put in it. */
 void vs_rundir_remove(struct vs_rundir *rd);
 
