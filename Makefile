@@ -223,7 +223,7 @@ $(B)/tsan/driver: $(patsubst %.c,$(B)/tsan/obj/%.o,$(TSAN_SRCS))
 
 # Twice: fault reads through io_uring, then through the reader threads.
 check-tsan: $(B)/tsan/driver
-	@for io in io_uring threads; do \
+	@for io in io_uring threads io_uring threads; do \
 	  echo "== $< (TSan, VMSWAP_FAULT_IO=$$io)"; \
 	  VMSWAP_FAULT_IO=$$io TSAN_OPTIONS="$(TSAN_OPTS)" $<; r=$$?; \
 	  if [ $$r = 77 ]; then echo "check-tsan: skipped"; exit 0; fi; \
