@@ -51,15 +51,15 @@ static int maps_line_obj(const char *line, uint64_t *start, uint64_t *end)
  * Every mapping of a guest memfd, in any process, must be one the helper
  * registers: an unregistered one would read a punched page as zeros.
  */
-int vs_uncovered_first(int only, struct vs_uncovered *u)
+int vs_uncovered_first(int only, struct vs_uncovered *u, bool *found)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
-	int found = 0;
 
 	if (!d)
 		return -errno;
-	while (!found && (de = readdir(d))) {
+	*found = false;
+	while (!*found && (de = readdir(d))) {
 		pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
 		char path[64], line[512];
 		FILE *f;
@@ -88,21 +88,22 @@ int vs_uncovered_first(int only, struct vs_uncovered *u)
 			u->obj = o;
 			u->start = start;
 			u->end = end;
-			found = 1;
+			*found = true;
 			break;
 		}
 		fclose(f);
 	}
 	closedir(d);
-	return found;
+	return 0;
 }
 
 int vs_find_uncovered(char *msg, size_t n)
 {
 	struct vs_uncovered u;
-	int r = vs_uncovered_first(-1, &u);
+	bool found;
+	int r = vs_uncovered_first(-1, &u, &found);
 
-	if (r <= 0)
+	if (r || !found)
 		return r;
 	snprintf(msg, n, "process %d (%s) maps guest memory %s at %#llx-%#llx "
 		 "without a userfaultfd covering it; refusing to enable", (int)u.pid, u.comm,

@@ -7,6 +7,7 @@
 #ifndef VS_COVER_H
 #define VS_COVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -18,8 +19,8 @@ struct vs_uncovered {
 	uint64_t start, end;
 };
 
-/* The first such mapping (of object @only, or of any when -1): 1 and *u, 0 when none, or -errno. */
-int vs_uncovered_first(int only, struct vs_uncovered *u);
+/* The first such mapping (of object @only, or of any when -1) in *u, with *found. 0 or -errno. */
+int vs_uncovered_first(int only, struct vs_uncovered *u, bool *found);
 /* -EBUSY with a message naming the first one, 0 when none, or -errno. */
 int vs_find_uncovered(char *msg, size_t n);
 

@@ -94,6 +94,7 @@ uint64_t vs_dual_scan(void)
 {
 	int was_obj = rec.obj;
 	uint64_t was = rec.pages;
+	bool found;
 
 	rec.pages = 0;
 	rec.objs = 0;
@@ -105,9 +106,9 @@ uint64_t vs_dual_scan(void)
 				rec.pages += scan_obj(i);
 	/* Who touched it: looked up when the finding changes, not on every look. */
 	if (rec.pages && (!was || was_obj != rec.obj)) {
-		rec.have_u = vs_uncovered_first(rec.obj, &rec.u) > 0;
+		rec.have_u = !vs_uncovered_first(rec.obj, &rec.u, &found) && found;
 		if (!rec.have_u)
-			rec.have_u = vs_uncovered_first(-1, &rec.u) > 0;
+			rec.have_u = !vs_uncovered_first(-1, &rec.u, &found) && found;
 	}
 	if (!rec.pages) {
 		rec.have_u = false;
