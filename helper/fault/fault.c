@@ -205,7 +205,7 @@ done:
 		vs_uffd_wake(p->uffd, page, VS_PAGE_SIZE);
 		return 0;
 	}
-	vs_fault_record_latency(vs_fault_now_ns() - t0);
+	vs_fault_record_latency(vs_now_ns() - t0);
 	return 0;
 }
 
@@ -310,7 +310,7 @@ static void serve(int pidx, uint32_t gen)
 		cnt = n > 0 ? (int)((size_t)n / sizeof(msgs[0])) : 0;
 		for (int i = 0; i < cnt; i++) {
 			if (msgs[i].event == UFFD_EVENT_PAGEFAULT) {
-				pending[npend].t0 = vs_fault_now_ns();
+				pending[npend].t0 = vs_now_ns();
 				pending[npend].addr = msgs[i].arg.pagefault.address;
 				pending[npend++].wp = msgs[i].arg.pagefault.flags &
 						      UFFD_PAGEFAULT_FLAG_WP;

@@ -158,7 +158,7 @@ void vs_read_install(const struct vs_read *j, const uint8_t *buf, int rd)
 			vs_uffd_wake(p->uffd, j->page, VS_PAGE_SIZE);
 		return;
 	}
-	vs_fault_record_latency(vs_fault_now_ns() - j->t0);
+	vs_fault_record_latency(vs_now_ns() - j->t0);
 	/* Read-ahead: best effort, the faulting thread runs on already. */
 	err = 0;
 	install_range(j, o, buf, f + 1, j->run.n, &err);

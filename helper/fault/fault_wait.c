@@ -23,14 +23,6 @@ static _Atomic uint64_t retry_at; /* ns, 0: none */
 static unsigned retry_ms = RETRY_MIN_MS;
 static uint64_t fail_streak;   /* failed reads since the last good one */
 
-uint64_t vs_fault_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void vs_fault_record_latency(uint64_t ns)
 {
 	uint64_t us = ns / 1000;
@@ -82,7 +74,7 @@ void vs_fault_retry_later(int pidx)
 	retry_proc[pidx] = true;
 	retry_gen[pidx] = vs.procs[pidx].gen;
 	if (!retry_at) {
-		retry_at = vs_fault_now_ns() + retry_ms * 1000000ull;
+		retry_at = vs_now_ns() + retry_ms * 1000000ull;
 		retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
 	}
 }
@@ -93,7 +85,7 @@ int vs_retry_timeout(void)
 
 	if (!at)
 		return -1;
-	now = vs_fault_now_ns();
+	now = vs_now_ns();
 	return now >= at ? 0 : (int)((at - now + 999999) / 1000000);
 }
 
@@ -101,7 +93,7 @@ bool vs_retry_due(void)
 {
 	uint64_t at = retry_at;
 
-	return at && vs_fault_now_ns() >= at;
+	return at && vs_now_ns() >= at;
 }
 
 /*

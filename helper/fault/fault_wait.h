@@ -2,7 +2,7 @@
 /*
  * Faults that wait: for a swap-file read in flight (resolved again when a
  * read ends), or, after a failed read, for the backoff that wakes their
- * threads to fault again. Also the fault clock and latency histogram.
+ * threads to fault again. Also the latency histogram.
  * Below fault.c, fault_read.c and fault_install.c. vs.lock held.
  */
 #ifndef VS_FAULT_WAIT_H
@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "../sys/clock.h"
 
 #define VS_WAITING_MAX 4096 /* faults waiting for a read; one per blocked thread */
 
@@ -19,7 +21,6 @@ struct vs_waiter {
 	uint64_t addr, t0;     /* the faulting page; when its fault was read (ns) */
 };
 
-uint64_t vs_fault_now_ns(void);
 /* One fault served, @ns after it was read. */
 void vs_fault_record_latency(uint64_t ns);
 

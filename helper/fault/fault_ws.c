@@ -4,6 +4,7 @@
 
 #include <vmswap/common.h>
 
+#include "../sys/clock.h"
 #include "../sys/log.h"
 #include "fault_int.h"
 #include "fault_ws.h"
@@ -120,7 +121,7 @@ void vs_ws_out_done(void)
 
 void vs_ws_fault(int obj, uint64_t pg, uint32_t n)
 {
-	uint64_t now = vs_fault_now_ns();
+	uint64_t now = vs_now_ns();
 
 	if (!enabled)
 		return;
@@ -221,7 +222,7 @@ uint32_t vs_ws_next(int *obj, uint32_t *slot, uint64_t pg[VS_WS_RUN_MAX])
 		vs_info("wake: working set read (%llu pages put in, %llu reads) in %llu ms",
 			(unsigned long long)(prefetched - prefetch_p0),
 			(unsigned long long)prefetch_reads,
-			(unsigned long long)((vs_fault_now_ns() - prefetch_t0) / 1000000));
+			(unsigned long long)((vs_now_ns() - prefetch_t0) / 1000000));
 	prefetching = false;
 	return 0;
 }

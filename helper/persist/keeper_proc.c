@@ -19,12 +19,14 @@
 
 #include <vmswap/env.h>
 
+#include "../sys/clock.h"
 #include "../sys/fdkind.h"
 #include "../sys/log.h"
 #include "keeper.h"
 #include "keeper_int.h"
 #include "manifest.h"
 
+#include "../sys/clock.h"
 #include "../sys/fdkind.h"
 #include "../sys/log.h"
 #include "keeper.h"
@@ -146,14 +148,6 @@ static int vmm_pidfd = -1;    /* the VMM's, from the start: immune to pid reuse 
 static bool vmm_gone;
 static uint32_t delay_base_ms = DELAY_BASE_MS;
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The kept manifest, the only record of which processes the helper served. */
 static int kept_manifest(void)
 {
@@ -212,9 +206,9 @@ static bool served_alive(pid_t vmm_pid)
 /* Sleep @ms, ending early when the VMM exits and no process we served is left. */
 static void backoff_wait(pid_t vmm_pid, uint32_t ms)
 {
-	uint64_t end = now_ms() + ms;
+	uint64_t end = vs_now_ms() + ms;
 
-	for (uint64_t t = now_ms(); t < end; t = now_ms()) {
+	for (uint64_t t = vs_now_ms(); t < end; t = vs_now_ms()) {
 		struct pollfd pf = { .fd = vmm_pidfd, .events = POLLIN };
 		int left = (int)(end - t);
 
@@ -262,7 +256,7 @@ static pid_t spawn_recovery(pid_t vmm_pid, int sock_fd, int *s, const struct vs_
 static void __attribute__((noreturn)) keeper_loop(pid_t vmm_pid, int sock_fd, int s, pid_t child)
 {
 	struct vs_restart_info ri = { 0 };
-	uint64_t born = now_ms();
+	uint64_t born = vs_now_ms();
 	bool recovery = false, cleanup = false;
 
 	for (;;) {
@@ -298,7 +292,7 @@ static void __attribute__((noreturn)) keeper_loop(pid_t vmm_pid, int sock_fd, in
 			vs_err("keeper: helper %d exited with status %d", (int)child,
 			       WEXITSTATUS(st));
 		}
-		if (now_ms() - born >= STABLE_MS)
+		if (vs_now_ms() - born >= STABLE_MS)
 			ri.streak = 0;
 		for (;;) {
 			bool alive = served_alive(vmm_pid);
@@ -328,7 +322,7 @@ static void __attribute__((noreturn)) keeper_loop(pid_t vmm_pid, int sock_fd, in
 			ri.streak = next.streak; /* a failed start counts for the backoff */
 			vs_err("keeper: cannot start a helper (%s); trying again", strerror((int)-child));
 		}
-		born = now_ms();
+		born = vs_now_ms();
 		recovery = true;
 		vs_warn("keeper: restarted the helper as pid %d to recover (restart %u)", (int)child,
 			ri.restarts);
