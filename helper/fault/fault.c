@@ -299,6 +299,7 @@ static void serve(int pidx, uint32_t gen)
 			return;
 		if (n <= 0) {
 			/* An event is announced but not queued yet; let it come. */
+			vs_fault_read_flush();
 			pthread_mutex_unlock(&vs.lock);
 			usleep(20);
 			pthread_mutex_lock(&vs.lock);
@@ -348,6 +349,7 @@ static void *fault_main(void *arg)
 				resolve_waiting();
 				punch_flush();
 				pump_prefetch();
+				vs_fault_read_flush();
 				pthread_mutex_unlock(&vs.lock);
 				continue;
 			}
@@ -355,6 +357,7 @@ static void *fault_main(void *arg)
 			serve((int)(uint32_t)d, (uint32_t)(d >> 32));
 			punch_flush();
 			pump_prefetch();
+			vs_fault_read_flush();
 			pthread_mutex_unlock(&vs.lock);
 		}
 		if (vs_retry_due()) {

@@ -126,10 +126,28 @@ static uint8_t *job_buf(const struct job *j)
 	return arena + (size_t)j->buf * VS_PAGE_SIZE;
 }
 
-/* io_uring: start the read of a filled job. Fault thread, vs.lock held. */
-static int ring_start(struct job *j)
+/* A read that could not go through the ring: done here, slower but sure. */
+static void read_directly(struct job *j, int why)
 {
 	uint64_t one = 1;
+	int r;
+
+	vs_warn("fault reads: io_uring submit failed (%s); reading directly", strerror(-why));
+	r = vs_swapfile_read(j->rd.fd, j->rd.run.slot, job_buf(j), j->rd.run.n);
+	j->res = r ? r : (int)(j->rd.run.n * VS_PAGE_SIZE);
+	/* Finished already: the fault thread takes it at its next turn. */
+	j->early = true;
+	if (write(done_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		vs_err("fault reads: cannot signal a finished read: %s", strerror(errno));
+}
+
+/* Jobs queued on the ring since the last vs_fault_read_flush(), in order. */
+static struct job *unsent[JOBS];
+static int nunsent;
+
+/* io_uring: queue the read of a filled job. Fault thread, vs.lock held. */
+static int ring_start(struct job *j)
+{
 	int r;
 
 	if (arena_take(j->rd.run.n, j->rd.ahead, &j->buf))
@@ -138,17 +156,24 @@ static int ring_start(struct job *j)
 	j->state = JOB_READING;
 	r = vs_ring_read(j->rd.fd, (uint64_t)j->rd.run.slot * VS_PAGE_SIZE, job_buf(j),
 			 j->rd.run.n * VS_PAGE_SIZE, (uint64_t)(j - jobs));
-	if (!r)
-		return 0;
-	/* Rare (no memory for the request): read here, slower but sure. */
-	vs_warn("fault reads: io_uring submit failed (%s); reading directly", strerror(-r));
-	r = vs_swapfile_read(j->rd.fd, j->rd.run.slot, job_buf(j), j->rd.run.n);
-	j->res = r ? r : (int)(j->rd.run.n * VS_PAGE_SIZE);
-	/* Finished already: the fault thread takes it at its next turn. */
-	j->early = true;
-	if (write(done_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		vs_err("fault reads: cannot signal a finished read: %s", strerror(errno));
+	if (r)
+		read_directly(j, r);
+	else
+		unsent[nunsent++] = j;
 	return 0;
+}
+
+void vs_fault_read_flush(void)
+{
+	int n = nunsent, r;
+
+	if (!use_ring || !n)
+		return;
+	r = vs_ring_submit();
+	nunsent = 0;
+	/* Rare (no memory for the requests): those not started are read here. */
+	for (int i = r < 0 ? 0 : r; i < n; i++)
+		read_directly(unsent[i], r < 0 ? r : -EAGAIN);
 }
 
 /* Take a free job for @rd and start it. vs.lock held. 0 or -EBUSY. */

@@ -53,6 +53,12 @@ int vs_fault_read_ahead(int pidx, int obj, const struct vs_run *run);
 /* Is a working-set prefetch read queued or in flight? vs.lock held. */
 bool vs_fault_read_prefetch_busy(void);
 /*
+ * io_uring: start the reads queued by the calls above, all at once (one
+ * doorbell for a batch of faults). The fault thread calls it before it
+ * lets go of vs.lock. Nothing to do with reader threads.
+ */
+void vs_fault_read_flush(void);
+/*
  * Queue a working-set read of @n slots from @slot of object @obj, slot
  * + i holding page pgs[i] (UINT64_MAX: none). Lowest priority: readers
  * take it when no fault or read-ahead waits. vs.lock held. 0 or -EBUSY.

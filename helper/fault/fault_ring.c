@@ -35,25 +35,40 @@ void vs_ring_close(void)
 	ring_up = false;
 }
 
+/* Entries queued since the last submit, in order, to take back on failure. */
+static struct io_uring_sqe *queued[VS_RING_MAX_QUEUED];
+static int nqueued;
+
 int vs_ring_read(int fd, uint64_t off, void *buf, uint32_t len, uint64_t tag)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-	int r;
+	struct io_uring_sqe *sqe;
 
-	if (!sqe)
+	if (nqueued == VS_RING_MAX_QUEUED || !(sqe = io_uring_get_sqe(&ring)))
 		return -EBUSY; /* more reads than entries: the caller keeps fewer in flight */
 	io_uring_prep_read(sqe, fd, buf, len, off);
 	io_uring_sqe_set_data64(sqe, tag);
+	queued[nqueued++] = sqe;
+	return 0;
+}
+
+int vs_ring_submit(void)
+{
+	int r, n = nqueued;
+
+	if (!n)
+		return 0;
 	do
 		r = io_uring_submit(&ring);
 	while (r == -EINTR);
-	if (r < 0) {
-		/* The entry stays queued for the next submit: make it read nothing, unseen. */
-		sqe->len = 0;
-		io_uring_sqe_set_data64(sqe, VS_RING_NONE);
-		return r;
+	nqueued = 0;
+	if (r >= n)
+		return n;
+	/* Those left stay queued for a later submit: make them read nothing, unseen. */
+	for (int i = r < 0 ? 0 : r; i < n; i++) {
+		queued[i]->len = 0;
+		io_uring_sqe_set_data64(queued[i], VS_RING_NONE);
 	}
-	return 0;
+	return r;
 }
 
 int vs_ring_reap(uint64_t *tags, int *res, int max, bool wait)
