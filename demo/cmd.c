@@ -478,10 +478,11 @@ static void cmd_ptouch(struct tvm_ctx *ctx, char **argv)
 	}
 	if (mode == TVM_PT_RAND)
 		reply("ok ptouch threads=%" PRIu64 " pages=%" PRIu64 " ms=%.1f mismatches=0"
-		      " p50_us=%.1f p99_us=%.1f", n, res.pages, res.ms, res.p50_us, res.p99_us);
+		      " cpu_ms=%.0f p50_us=%.1f p99_us=%.1f", n, res.pages, res.ms, res.cpu_ms,
+		      res.p50_us, res.p99_us);
 	else
-		reply("ok ptouch threads=%" PRIu64 " pages=%" PRIu64 " ms=%.1f mismatches=0", n,
-		      res.pages, res.ms);
+		reply("ok ptouch threads=%" PRIu64 " pages=%" PRIu64 " ms=%.1f mismatches=0"
+		      " cpu_ms=%.0f", n, res.pages, res.ms, res.cpu_ms);
 }
 
 static void cmd_quit(struct tvm_ctx *ctx, char **argv)

@@ -11,7 +11,8 @@
  *
  * The timed pass reads one byte of each page, the access that faults it
  * in; then each thread checks every page of that pass against the model,
- * untimed. The check costs about as much as the wake-up itself on a slow
+ * untimed, once every thread has finished its pass (so that the busy CPU
+ * time reported covers the pass alone). The check costs about as much as the wake-up itself on a slow
  * host, and the baselines (preads into a buffer) do no such work.
  */
 #include <errno.h>
@@ -21,12 +22,17 @@
 
 #include "toyvmm.h"
 
-/* All threads start together, once each has made its list: state 1 go, -1 give up. */
+/*
+ * All threads start together, once each has made its list: state 1 go,
+ * -1 give up. They check pages once all have touched theirs; the last
+ * to finish its pass notes the machine's busy CPU time.
+ */
 struct pt_gate {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned ready;
+	unsigned ready, touched;
 	int state;
+	double cpu_end_ms;
 };
 
 struct pt_thread {
@@ -88,6 +94,18 @@ static int gate_wait(struct pt_gate *gt)
 	return st;
 }
 
+static void gate_touched(struct pt_gate *gt)
+{
+	pthread_mutex_lock(&gt->lock);
+	if (++gt->touched == gt->ready) {
+		gt->cpu_end_ms = tvm_cpu_busy_ms();
+		pthread_cond_broadcast(&gt->cond);
+	}
+	while (gt->touched < gt->ready)
+		pthread_cond_wait(&gt->cond, &gt->lock);
+	pthread_mutex_unlock(&gt->lock);
+}
+
 /* Main: wait until @n threads are ready, then open the gate with @state. */
 static void gate_open(struct pt_gate *gt, unsigned n, int state)
 {
@@ -137,6 +155,7 @@ static void *pt_main(void *arg)
 		}
 	}
 	t->done_us = now_us();
+	gate_touched(t->gate);
 	for (uint64_t i = 0; i < n; i++)
 		check(t, pass_page(t, i));
 	return NULL;
@@ -190,10 +209,10 @@ static void free_threads(struct pt_thread *t, unsigned n)
 int tvm_ptouch(struct tvm_guest *g, unsigned n, enum tvm_pt_mode mode, uint64_t count,
 	       uint64_t seed, struct tvm_pt_result *res)
 {
-	struct pt_gate gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	struct pt_gate gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0 };
 	struct pt_thread *t;
 	unsigned started = 0;
-	double t0;
+	double t0, cpu0;
 	int r = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -226,6 +245,7 @@ int tvm_ptouch(struct tvm_guest *g, unsigned n, enum tvm_pt_mode mode, uint64_t 
 	for (; started < n; started++)
 		if ((r = -pthread_create(&t[started].tid, NULL, pt_main, &t[started])))
 			break;
+	cpu0 = tvm_cpu_busy_ms();
 	gate_open(&gate, started, r ? -1 : 1);
 	t0 = now_us();
 	res->ms = 0;
@@ -238,6 +258,7 @@ int tvm_ptouch(struct tvm_guest *g, unsigned n, enum tvm_pt_mode mode, uint64_t 
 		free_threads(t, n);
 		return r;
 	}
+	res->cpu_ms = gate.cpu_end_ms - cpu0;
 	for (unsigned i = 0; i < n; i++) {
 		res->pages += t[i].res.pages;
 		if (t[i].res.mismatches && (!res->mismatches || t[i].res.first_bad < res->first_bad))

@@ -155,6 +155,7 @@ struct tvm_pt_result {
 	uint64_t first_bad;   /* lowest mismatching page, valid if mismatches */
 	double ms;            /* from the common start to the last thread's end */
 	double p50_us, p99_us; /* rand: time of each first access */
+	double cpu_ms;        /* the machine's busy CPU time during the timed pass */
 };
 
 /* rand: @count pages per thread (0: its share / 8), chosen from @seed. */
@@ -163,6 +164,7 @@ int tvm_ptouch(struct tvm_guest *g, unsigned n, enum tvm_pt_mode mode, uint64_t 
 
 /* procstat.c */
 int tvm_read_rss(uint64_t *rss_kb, uint64_t *shmem_kb, uint64_t *anon_kb);
+double tvm_cpu_busy_ms(void);
 
 /* cmd.c: one command line in, exactly one answer line out. */
 /* views.c: second views of guest memory mapped, moved and unmapped. */

@@ -50,6 +50,7 @@ extern struct bm_cfg bm;
 
 /* util.c */
 double bm_now(void);                       /* monotonic seconds */
+double bm_cpu_busy_ms(void);               /* the machine's busy CPU time (/proc/stat); NAN if unknown */
 void bm_sleep_ms(double ms);
 void bm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double bm_pct(double *v, size_t n, double p); /* sorts v; nearest rank; NAN if n==0 */

@@ -45,6 +45,7 @@ static const struct row rows[] = {
 	  0 },
 	{ "limits", "uffd_rate4_per_s", "uffd faults/s, 4 threads at random, no disk (info)", "/s",
 	  0 },
+	{ "limits", "uffd_rate4_cpu_us", "  busy CPU per fault, all CPUs (info)", "us", 1 },
 
 	{ "kswap", "ks_pageout_MiBps", "MADV_PAGEOUT until memory freed", "MiB/s", 0 },
 	{ "kswap", "ks_pageout_ms", "  total", "ms", 0 },
@@ -96,9 +97,11 @@ static const struct row rows[] = {
 	{ "wake", "wk_cold4_MiBps", "cold read, 4 threads", "MiB/s", 0 },
 	{ "wake", "wk_seq4_MiBps", "ptouch 4 seq", "MiB/s", 0 },
 	{ "wake", "wk_drand4_rps", "O_DIRECT random 4 KiB preads, 4 threads", "/s", 0 },
+	{ "wake", "wk_drand4_cpu_us", "  busy CPU per read, all CPUs (info)", "us", 1 },
 	{ "wake", "wk_rand4_tps", "ptouch 4 rand: first touches", "/s", 0 },
 	{ "wake", "wk_rand4_p50_us", "  its touch p50 (info)", "us", 1 },
 	{ "wake", "wk_rand4_p99_us", "  its touch p99 (info)", "us", 1 },
+	{ "wake", "wk_rand4_cpu_us", "  busy CPU per touch, all CPUs (info)", "us", 1 },
 	{ "wake", "wk_dread_p50_us", "O_DIRECT random 4 KiB pread, 1 thread, p50", "us", 1 },
 	{ "wake", "wk_dread_p99_us", "O_DIRECT random 4 KiB pread, 1 thread, p99", "us", 1 },
 	{ "wake", "wk_rand1_p50_us", "ptouch 1 rand: touch p50", "us", 1 },
@@ -175,6 +178,17 @@ static double i_wk_rate4(int r) { return ratio("wk_rand4_tps", "uffd_rate4_per_s
 static double i_wk_dis2(int r) { return ratio("wk_seq2_MiBps", "vs_disable_MiBps", r); }
 static double i_wk_dis4(int r) { return ratio("wk_seq4_MiBps", "vs_disable_MiBps", r); }
 static double t_wk_rand4(int r) { return ratio("wk_rand4_tps", "wk_drand4_rps", r); }
+/*
+ * A fault from the file does a fault round trip's work and a disk read's:
+ * with every CPU busy, this many per second at most.
+ */
+static double i_wk_rand4_cpu(int r)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return g("wk_rand4_tps", r) /
+	       ((double)ncpu * 1e6 / (g("uffd_rate4_cpu_us", r) + g("wk_drand4_cpu_us", r)));
+}
 /* The helper's fault thread runs unpinned, in another process: uffd_xproc. */
 static double t_wk_p50(int r)
 {
@@ -248,6 +262,8 @@ static const struct target targets[] = {
 	/* A fault costs more than a read here: faults/s with no disk at all bound this row. */
 	{ "i_wake_rand4_uffd", "(info) ptouch 4 rand / uffd faults/s, no disk", INFO, 0,
 	  i_wk_rate4, "wake uffd" },
+	{ "i_wake_rand4_cpu", "(info) ptouch 4 rand / CPUs / (fault CPU + read CPU)", INFO, 0,
+	  i_wk_rand4_cpu, "wake limits" },
 	{ "t_wake_p50", "wake: touch p50 / (uffd RT xproc + O_DIRECT 4K)", LE, 1.15, t_wk_p50,
 	  "wake limits" },
 	{ "i_wake_p50_1cpu", "(info) touch p50 / (uffd RT 1 CPU + O_DIRECT 4K)", INFO, 0,

@@ -209,7 +209,7 @@ static double fault_rate(void)
 	struct rate_arg a[RATE_THREADS];
 	pthread_t h, t[RATE_THREADS];
 	int fd = memfd_create("vmswap-bench-rate", MFD_CLOEXEC), n = 0;
-	double t0, r = -ENOMEM;
+	double t0, cpu0, r = -ENOMEM;
 
 	if (!c || fd < 0 || ftruncate(fd, RATE_REGION))
 		goto out;
@@ -230,6 +230,7 @@ static double fault_rate(void)
 		goto out;
 	}
 	t0 = bm_now();
+	cpu0 = bm_cpu_busy_ms();
 	for (; n < RATE_THREADS; n++) {
 		a[n] = (struct rate_arg){ c, (unsigned)n };
 		if (pthread_create(&t[n], NULL, rate_toucher, &a[n]))
@@ -238,6 +239,8 @@ static double fault_rate(void)
 	for (int i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
 	r = n == RATE_THREADS ? (double)(c->np / 8) / (bm_now() - t0) : -EAGAIN;
+	if (r > 0)
+		bm_put("uffd_rate4_cpu_us", (bm_cpu_busy_ms() - cpu0) * 1000 / (double)(c->np / 8));
 	atomic_store(&c->stop, true);
 	pthread_join(h, NULL);
 out:

@@ -20,6 +20,23 @@ double bm_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* user + nice + system + irq + softirq of every CPU; idle, iowait and steal are not work. */
+double bm_cpu_busy_ms(void)
+{
+	unsigned long long v[7];
+	FILE *f = fopen("/proc/stat", "re");
+	long hz = sysconf(_SC_CLK_TCK);
+	int n;
+
+	if (!f)
+		return NAN;
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+		   &v[5], &v[6]);
+	fclose(f);
+	return n == 7 && hz > 0 ? (double)(v[0] + v[1] + v[2] + v[5] + v[6]) * 1000.0 / (double)hz
+				: NAN;
+}
+
 void bm_sleep_ms(double ms)
 {
 	struct timespec ts = { (time_t)(ms / 1000), (long)(fmod(ms, 1000.0) * 1e6) };

@@ -108,7 +108,7 @@ static int put_out(struct wk *w)
 }
 
 struct pt {
-	double pages, ms, p50, p99;
+	double pages, ms, p50, p99, cpu_ms;
 };
 
 static double field(const char *reply, const char *key)
@@ -130,6 +130,7 @@ static int ptouch(struct wk *w, const char *args, struct pt *pt)
 	pt->ms = field(reply, " ms=");
 	pt->p50 = field(reply, " p50_us=");
 	pt->p99 = field(reply, " p99_us=");
+	pt->cpu_ms = field(reply, " cpu_ms=");
 	return isnan(pt->pages) || isnan(pt->ms) || pt->ms <= 0 ? -1 : 0;
 }
 
@@ -245,7 +246,7 @@ static double cold_seq(struct wk *w, int n, uint64_t bytes)
 static double cold_rand(struct wk *w, int n, uint64_t count, double *lat)
 {
 	struct rd r[WK_MAX_THREADS] = { 0 };
-	double t0;
+	double t0, cpu0 = bm_cpu_busy_ms();
 	int err = 0;
 
 	t0 = bm_now();
@@ -268,7 +269,11 @@ static double cold_rand(struct wk *w, int n, uint64_t count, double *lat)
 		bm_note("wake", "O_DIRECT random reads on %d threads: %s", n, strerror(-err));
 		return NAN;
 	}
-	return (double)(r[0].count * (uint64_t)n) / (bm_now() - t0);
+	t0 = bm_now() - t0;
+	if (n == 4)
+		bm_put("wk_drand4_cpu_us",
+		       (bm_cpu_busy_ms() - cpu0) * 1000 / (double)(r[0].count * (uint64_t)n));
+	return (double)(r[0].count * (uint64_t)n) / t0;
 }
 
 /* The load: one thread reading the file over and over, cold, until stopped. */
@@ -372,6 +377,7 @@ static int rand_runs(struct wk *w)
 	if (ptouch(w, "4 rand", &pt))
 		goto out;
 	bm_put("wk_rand4_tps", pt.pages / (pt.ms / 1000));
+	bm_put("wk_rand4_cpu_us", pt.cpu_ms * 1000 / pt.pages);
 	bm_put("wk_rand4_p50_us", pt.p50);
 	bm_put("wk_rand4_p99_us", pt.p99);
 
