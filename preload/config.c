@@ -13,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <vmswap/common.h>
 #include <vmswap/env.h>
+#include <vmswap/svc.h>
 #include <vmswap/util.h>
+#include <vmswap/version.h>
 
 #include "config.h"
 #include "log.h"
@@ -87,9 +90,9 @@ static void absolute(const char *path, char *out, size_t n)
 }
 
 /*
- * vmswap-helper next to libvmswap.so. Resolved now, so a later chdir()
- * of the VMM does not matter. Without a directory, posix_spawnp searches
- * PATH.
+ * vmswap-helper next to libvmswap.so (a build tree), else where make
+ * install puts it. Resolved now, so a later chdir() of the VMM does not
+ * matter. Without a directory, posix_spawnp searches PATH.
  */
 static void default_helper(char *out, size_t n)
 {
@@ -105,6 +108,26 @@ static void default_helper(char *out, size_t n)
 	absolute(info.dli_fname, lib, sizeof(lib));
 	slash = strrchr(lib, '/');
 	snprintf(out, n, "%.*s/%s", (int)(slash - lib), lib, VMSWAP_HELPER_NAME);
+	if (access(out, X_OK))
+		snprintf(out, n, "%s", VMSWAP_INSTALLED_HELPER);
+}
+
+/* VMSWAP_SERVICE_SOCKET: a path, "none", or unset for the default. */
+static int load_service(void)
+{
+	const char *v = env(VMSWAP_ENV_SERVICE_SOCKET);
+
+	if (v && !strcmp(v, "none")) {
+		shim_cfg.service[0] = 0;
+		return 0;
+	}
+	if (v && v[0] != '/')
+		return bad(VMSWAP_ENV_SERVICE_SOCKET, v, "not an absolute path or none");
+	if (v && strlen(v) >= sizeof(shim_cfg.service))
+		return bad(VMSWAP_ENV_SERVICE_SOCKET, v, "path too long");
+	snprintf(shim_cfg.service, sizeof(shim_cfg.service), "%s",
+		 v ? v : VMSWAP_DEFAULT_SERVICE_SOCKET);
+	return 0;
 }
 
 static int check_dir(const char *var, size_t max)
@@ -185,7 +208,8 @@ int shim_config_load(void)
 	} else {
 		default_helper(shim_cfg.helper, sizeof(shim_cfg.helper));
 	}
-	if ((r = check_switch(VMSWAP_ENV_TEST_NO_UFFD, &shim_cfg.no_uffd)))
+	if ((r = check_switch(VMSWAP_ENV_TEST_NO_UFFD, &shim_cfg.no_uffd)) ||
+	    (r = load_service()))
 		return r;
 	/* The helper's hooks: checked here, so a typo cannot pass silently. */
 	if ((v = env(VMSWAP_ENV_TEST_FAIL_WRITE_AFTER)) &&

@@ -19,6 +19,7 @@ struct shim_config {
 	uint64_t join_timeout_ms; /* VMSWAP_JOIN_TIMEOUT: a fork child's wait to join */
 	char match[256];   /* fnmatch glob on the memfd name; "" = any */
 	char helper[PATH_MAX];
+	char service[108]; /* vmswapd's socket; "" with VMSWAP_SERVICE_SOCKET=none */
 };
 
 extern struct shim_config shim_cfg;

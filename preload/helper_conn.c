@@ -17,6 +17,7 @@
 #include "config.h"
 #include "helper_conn.h"
 #include "log.h"
+#include "service.h"
 #include "spawn.h"
 #include "tls.h"
 #include "uffd.h"
@@ -195,8 +196,12 @@ static int join_ancestor(void)
 		pid = parent_of(pid);
 		if (pid <= 1)
 			return -ENOENT;
-		if (vmswap_run_path(sa.sun_path, sizeof(sa.sun_path), pid, VMSWAP_SOCK_NAME) ||
-		    access(sa.sun_path, F_OK))
+		/* Ours, or the root of vmswapd, which may have started that helper. */
+		if ((vmswap_run_path(sa.sun_path, sizeof(sa.sun_path), pid, VMSWAP_SOCK_NAME) ||
+		     access(sa.sun_path, F_OK)) &&
+		    (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%d/%s",
+			      VMSWAP_DEFAULT_RUN_DIR_ROOT, (int)pid, VMSWAP_SOCK_NAME) < 0 ||
+		     access(sa.sun_path, F_OK)))
 			continue;
 		conn.vmm_pid = pid;
 		memcpy(conn.sock_path, sa.sun_path, sizeof(conn.sock_path));
@@ -216,23 +221,73 @@ static int join_ancestor(void)
 	return -ENOENT;
 }
 
+/*
+ * Start the helper on conn.sock: through vmswapd where there is one, else
+ * here, unless a seccomp filter could kill us for it, or the helper could
+ * do nothing (no uffd to serve, no run directory to report in). 0, or
+ * -errno with the failure logged and the connection given up.
+ */
+static int start_helper(bool have_uffd, const char **by)
+{
+	char why[VMSWAP_REASON_MAX + 128] = "", root[VMSWAP_SVC_PATH_MAX];
+	int sv[2], r = shim_service_start(conn.vmm_pid, root, sizeof(root), why, sizeof(why));
+
+	if (r >= 0) {
+		conn.sock = r;
+		*by = "vmswapd";
+		/* Forked children join there: the service's root, not ours. */
+		if (snprintf(conn.sock_path, sizeof(conn.sock_path), "%s/%d/%s", root,
+			     (int)conn.vmm_pid, VMSWAP_SOCK_NAME) >= (int)sizeof(conn.sock_path))
+			conn.sock_path[0] = '\0';
+		return 0;
+	}
+	if (r != -ENOENT)
+		shim_log(SHIM_LOG_WARN, "the vmswap service did not start the helper: %s", why);
+	if (shim_sandboxed()) {
+		shim_log(SHIM_LOG_ERROR, "%s, and this VMM runs under a seccomp filter, where "
+			 "starting the helper itself could get it killed; guest memory runs "
+			 "unmanaged (start vmswapd, see vmswapd(8))",
+			 r == -ENOENT ? "no vmswap service" : "no helper from the service");
+		conn_fail(NULL, 0);
+		return -EPERM;
+	}
+	/* Without a uffd a helper only reports; without a run directory it cannot. */
+	if (!have_uffd && !conn.sock_path[0]) {
+		conn_fail(NULL, 0);
+		return -ENOENT;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+		r = -errno;
+		conn_fail("cannot connect to the helper", r);
+		return r;
+	}
+	conn.sock = sv[0];
+	*by = shim_cfg.helper;
+	r = shim_spawn_helper(shim_cfg.helper, conn.vmm_pid, sv[1]);
+	close(sv[1]);
+	if (r) {
+		char what[PATH_MAX + 32];
+
+		snprintf(what, sizeof(what), "cannot start %s", shim_cfg.helper);
+		conn_fail(what, r);
+	}
+	return r;
+}
+
 static void conn_start(void)
 {
 	char reason[VMSWAP_REASON_MAX] = "";
 	struct vmswap_msg_hello hello;
 	struct vmswap_msg_reply rep;
-	int sv[2], uffd, uffd_err = 0, r;
+	const char *by = "";
+	int uffd, uffd_err = 0, r;
 
 	conn.started = true;
 	conn.vmm_pid = getpid();
 	/* Computed now: the fork child may not call snprintf or getenv. */
-	r = vmswap_run_path(conn.sock_path, sizeof(conn.sock_path),
-			    conn.vmm_pid, VMSWAP_SOCK_NAME);
-	if (r) {
+	if (vmswap_run_path(conn.sock_path, sizeof(conn.sock_path), conn.vmm_pid,
+			    VMSWAP_SOCK_NAME))
 		conn.sock_path[0] = '\0';
-		shim_log(SHIM_LOG_INFO, "no run directory (%s): forked "
-			 "children cannot join the helper", strerror(-r));
-	}
 	uffd = make_uffd(&uffd_err, reason, sizeof(reason));
 	r = join_ancestor();
 	if (r != -ENOENT) {
@@ -267,20 +322,11 @@ static void conn_start(void)
 		shim_log(SHIM_LOG_INFO, "joined the helper of pid %d", conn.vmm_pid);
 		return;
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
-		r = -errno;
-		goto fail;
-	}
-	conn.sock = sv[0];
-	r = shim_spawn_helper(shim_cfg.helper, conn.vmm_pid, sv[1]);
-	close(sv[1]);
-	if (r) {
-		char what[PATH_MAX + 32];
-
-		snprintf(what, sizeof(what), "cannot start %s", shim_cfg.helper);
-		conn_fail(what, r);
+	r = start_helper(uffd >= 0, &by);
+	if (r)
 		goto fail_quiet;
-	}
+	if (!conn.sock_path[0])
+		shim_log(SHIM_LOG_INFO, "no run directory: forked children cannot join the helper");
 	hello_init(&hello, uffd, uffd_err, reason);
 	if (shim_conn_request(&hello.hdr, uffd, &rep))
 		goto fail_quiet;
@@ -293,12 +339,9 @@ static void conn_start(void)
 	}
 	conn.uffd = uffd;
 	conn.has_uffd = conn.ever_uffd = uffd >= 0;
-	shim_log(SHIM_LOG_INFO, "helper %s started for pid %d%s",
-		 shim_cfg.helper, conn.vmm_pid,
+	shim_log(SHIM_LOG_INFO, "helper started by %s for pid %d%s", by, conn.vmm_pid,
 		 conn.has_uffd ? "" : " (without userfaultfd)");
 	return;
-fail:
-	conn_fail("cannot connect to the helper", r);
 fail_quiet:
 	if (uffd >= 0)
 		close(uffd);

@@ -8,6 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <vmswap/version.h>
+
 #include "uffd.h"
 
 #ifndef USERFAULTFD_IOC_NEW /* headers older than Linux 6.1 */
@@ -44,10 +46,16 @@ static const char *ename(int err)
 
 void shim_uffd_reason(int err, int dev_err, char *buf, size_t n)
 {
-	if (err == EPERM &&
-	    (dev_err == EACCES || dev_err == EPERM || dev_err == ENOENT))
-		snprintf(buf, n, "userfaultfd unavailable (EPERM: "
-			 "vm.unprivileged_userfaultfd=0 and no CAP_SYS_PTRACE)");
+	/* The system call needs the sysctl or CAP_SYS_PTRACE; then the device decides. */
+	if (err == EPERM && dev_err == ENOENT)
+		snprintf(buf, n, "userfaultfd unavailable: vm.unprivileged_userfaultfd=0 and no "
+			 "/dev/userfaultfd here (libvirt: cgroup_device_acl)");
+	else if (err == EPERM && dev_err == EACCES)
+		snprintf(buf, n, "userfaultfd unavailable: /dev/userfaultfd not open to uid %u "
+			 "(group " VMSWAP_GROUP ", see vmswap(7))", (unsigned)geteuid());
+	else if (err == EPERM && dev_err == EPERM)
+		snprintf(buf, n, "userfaultfd unavailable: vm.unprivileged_userfaultfd=0 and "
+			 "/dev/userfaultfd blocked by the device cgroup");
 	else if (err == ENOSYS && dev_err == ENOENT)
 		snprintf(buf, n, "userfaultfd unavailable (ENOSYS: kernel "
 			 "without userfaultfd, or blocked by seccomp)");

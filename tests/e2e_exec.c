@@ -53,7 +53,7 @@ static void assert_one_helper(const struct exec_vmm *x, int joined)
 	cr_assert(!h_rundir_exists(x->child), "the exec'd child %d has a run dir", x->child);
 	err = h_proc_stderr(x->p);
 	snprintf(line, sizeof(line), "vmswap: joined the helper of pid %d", x->pid);
-	cr_assert_eq(h_count_lines(err, " started for pid "), 1, "one helper start:\n%s", err);
+	cr_assert_eq(h_count_lines(err, "vmswap: helper started by "), 1, "one helper start:\n%s", err);
 	cr_assert_eq(h_count_lines(err, line), joined, "%d children should have joined:\n%s",
 		     joined, err);
 	free(err);

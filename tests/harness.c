@@ -21,6 +21,7 @@
 
 #include "../helper/ctl/ctl_json.h"
 #include "harness.h"
+#include <vmswap/svc.h>
 #include "vmswap/common.h"
 
 #ifndef USERFAULTFD_IOC_NEW
@@ -92,6 +93,8 @@ void h_setup(void)
 	unsetenv(VMSWAP_ENV_TEST_FAIL_WRITE_AFTER);
 	unsetenv(VMSWAP_ENV_TEST_FAIL_READS);
 	unsetenv("LD_PRELOAD");
+	/* A vmswapd running on this host is not the tests' (e2e_service.c starts its own). */
+	setenv(VMSWAP_ENV_SERVICE_SOCKET, "none", 1);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -12,10 +12,7 @@
 
 #include "rundir.h"
 
-static const char *const entries[] = {
-	VMSWAP_CONTROL_NAME, VMSWAP_STATUS_NAME, VMSWAP_STATUS_NAME ".tmp",
-	VMSWAP_PIDFILE_NAME, VMSWAP_PIDFILE_NAME ".tmp", VMSWAP_SOCK_NAME,
-};
+static const char *const entries[] = VMSWAP_RUN_ENTRIES;
 
 /*
  * mkdir -p for the root; each component must be a directory. The root is

@@ -55,6 +55,14 @@ int vs_ctl_target_find(int pid, struct vs_ctl_target *t);
 int vs_ctl_target_check(struct vs_ctl_target *t);
 int vs_ctl_target_open(int pid, struct vs_ctl_target *t);
 
+/* ctl_roots.c: the run roots searched, and VMMs by name */
+int vs_ctl_roots(char roots[][256], int max);
+void vs_ctl_use_root(const char *root);
+int vs_ctl_use_root_of(int pid);
+int vs_ctl_vmm_name(int pid, char *name, size_t n);
+/* The pid of the VMM named @name, its root in use; or an exit code after a message. */
+int vs_ctl_find_name(const char *name, int *pid);
+
 /* ctl_send.c */
 int vs_ctl_new_id(int vmm_pid, char *id, size_t n);
 int vs_ctl_send(const struct vs_ctl_target *t, enum vs_cmd_verb verb, const char *id,

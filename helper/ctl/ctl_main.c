@@ -10,9 +10,10 @@
 
 #include "ctl_common.h"
 #include "vmswap/common.h"
+#include "vmswap/version.h"
 
 static const char vs_ctl_usage[] =
-	"Usage: vmswapctl [-p PID] [--timeout S] COMMAND [OPTIONS]\n"
+	"Usage: vmswapctl [-p PID | -n NAME] [--timeout S] COMMAND [OPTIONS]\n"
 	"Swap an idle VM's guest memory out to a file, through its vmswap helper.\n"
 	"\n"
 	"Commands:\n"
@@ -24,20 +25,23 @@ static const char vs_ctl_usage[] =
 	"    [--keep=guest|saved]         for pages held twice (README \"Double copies\"):\n"
 	"                                 keep guest memory's bytes, or the saved copy\n"
 	"  status [--json] [--timeout S]  show state, metrics, progress and last error\n"
-	"  list [--timeout S]             one line per VMM under the run directory\n"
+	"  list [--timeout S]             one line per VMM under the run directories\n"
 	"\n"
 	"Options:\n"
 	"  -p, --pid PID   the VMM's pid; may be left out when only one VMM is listed\n"
+	"  -n, --name NAME the VMM named NAME (QEMU -name guest=NAME, as libvirt names it)\n"
 	"  --wait          after the helper accepted the command, wait until it finished\n"
 	"  --timeout S     give up after S seconds, reply and --wait included (default 600);\n"
 	"                  any command takes it, before or after the command\n"
 	"  --json          print status.json exactly as the helper published it\n"
 	"  -h, --help      show this help\n"
+	"  --version       print the version\n"
 	"\n"
 	"Environment:\n"
 	"  " VMSWAP_ENV_RUN_DIR "  run directory root (default " VMSWAP_DEFAULT_RUN_DIR_ROOT
 	" for root,\n"
-	"                  else $XDG_RUNTIME_DIR/" VMSWAP_RUN_SUBDIR ")\n"
+	"                  else $XDG_RUNTIME_DIR/" VMSWAP_RUN_SUBDIR "); without it, VMMs whose\n"
+	"                  helper vmswapd started are found in " VMSWAP_DEFAULT_RUN_DIR_ROOT " too\n"
 	"\n"
 	"Exit status:\n"
 	"  0 ok   1 refused by the helper   2 usage error\n"
@@ -125,7 +129,7 @@ int main(int argc, char **argv)
 	struct vs_ctl_opts o = { .timeout_s = VS_CTL_DEFAULT_TIMEOUT_S };
 	enum ctl_action act = ACT_NONE;
 	bool have_pid = false;
-	const char *cmd = NULL;
+	const char *cmd = NULL, *name = NULL;
 
 	/* A helper closing the FIFO under us must give EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
@@ -138,12 +142,20 @@ int main(int argc, char **argv)
 			act = ACT_HELP;
 			break;
 		}
+		if (!strcmp(a, "--version")) {
+			printf("vmswapctl %s\n", VMSWAP_VERSION);
+			return VS_EXIT_OK;
+		}
 		if ((m = opt_value(argc, argv, &i, "-p", "--pid", &val))) {
 			if (m < 0)
 				return usage_error("%s needs a PID", a);
 			if (parse_pid_arg(val, &o.pid))
 				return usage_error("bad pid '%s'", val);
 			have_pid = true;
+		} else if ((m = opt_value(argc, argv, &i, "-n", "--name", &val))) {
+			if (m < 0 || !*val)
+				return usage_error("%s needs a NAME", a);
+			name = val;
 		} else if ((m = opt_value(argc, argv, &i, NULL, "--timeout", &val))) {
 			if (m < 0)
 				return usage_error("--timeout needs a number of seconds");
@@ -180,15 +192,23 @@ int main(int argc, char **argv)
 
 	if (act == ACT_LIST) {
 		/* Nothing in list waits: --timeout is accepted, as everywhere. */
-		if (have_pid || o.wait || o.json || o.keep)
+		if (have_pid || name || o.wait || o.json || o.keep)
 			return usage_error("list takes no options but --timeout");
 		return vs_ctl_list();
 	}
+	if (have_pid && name)
+		return usage_error("give -p PID or -n NAME, not both");
 	if (o.json && o.verb != VS_CMD_STATUS)
 		return usage_error("--json only applies to status");
 	if (o.keep && o.verb != VS_CMD_DISABLE)
 		return usage_error("--keep only applies to disable");
 	vs_ctl_send_keep(o.keep);
+	if (name) {
+		int rc = vs_ctl_find_name(name, &o.pid);
+
+		if (rc)
+			return rc;
+	}
 	if (o.verb == VS_CMD_STATUS) {
 		if (o.wait)
 			return usage_error("status takes only --json and --timeout");

@@ -138,19 +138,39 @@ int vs_ctl_run_pids(int **pids, size_t *n)
 	return 0;
 }
 
-/* The only VMM under the run root, or an exit code after a message. */
+/* The only VMM under the run roots, or an exit code after a message. */
 static int pick_only(int *pid)
 {
-	int *pids, r;
-	size_t n;
+	char roots[2][256];
+	int *pids = NULL, nroots = vs_ctl_roots(roots, 2), r = 0;
+	size_t n = 0;
 
-	r = vs_ctl_run_pids(&pids, &n);
-	if (r)
+	for (int i = 0; i < nroots && !r; i++) {
+		int *more;
+		size_t k;
+
+		vs_ctl_use_root(roots[i]);
+		r = vs_ctl_run_pids(&more, &k);
+		if (!r && k) {
+			int *all = realloc(pids, (n + k) * sizeof(*pids));
+
+			if (all) {
+				memcpy(all + n, more, k * sizeof(*more));
+				pids = all;
+				n += k;
+			}
+		}
+		if (!r)
+			free(more);
+	}
+	if (r) {
+		free(pids);
 		return r;
+	}
 	if (n == 1) {
 		*pid = pids[0];
 		free(pids);
-		return 0;
+		return vs_ctl_use_root_of(*pid) ? VS_EXIT_NOHELPER : 0;
 	}
 	if (!n) {
 		char root[256] = "?";
@@ -182,6 +202,7 @@ int vs_ctl_target_find(int pid, struct vs_ctl_target *t)
 
 	if (!pid && (r = pick_only(&pid)))
 		return r;
+	vs_ctl_use_root_of(pid);
 	r = vmswap_run_path(path, sizeof(path), pid, NULL);
 	if (r == -ENOENT) {
 		vs_ctl_err("cannot locate the run directory (set %s or XDG_RUNTIME_DIR)",

@@ -5,11 +5,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <vmswap/common.h>
 #include <vmswap/ratelimit.h>
 
 #include "log.h"
 
 static enum vs_log_level log_level = VS_LOG_WARN;
+static const char *log_name = VMSWAP_HELPER_NAME;
 /* Errors and warnings, per call site: a flood of bad control lines must
  * not fill the VMM's stderr (which we inherit). info/debug are asked for. */
 static struct vmswap_rl limit;
@@ -29,6 +31,11 @@ int vs_log_parse_level(const char *s, enum vs_log_level *out)
 		}
 	}
 	return -EINVAL;
+}
+
+void vs_log_set_name(const char *name)
+{
+	log_name = name;
 }
 
 void vs_log_set_level(enum vs_log_level level)
@@ -51,12 +58,12 @@ void vs_log(enum vs_log_level level, const char *fmt, ...)
 			     &dropped))
 		return;
 	if (dropped) {
-		n = snprintf(buf, sizeof(buf), "vmswap-helper[%d]: %s: %llu similar messages suppressed\n",
-			     (int)getpid(), tags[level], (unsigned long long)dropped);
+		n = snprintf(buf, sizeof(buf), "%s[%d]: %s: %llu similar messages suppressed\n",
+			     log_name, (int)getpid(), tags[level], (unsigned long long)dropped);
 		if (write(STDERR_FILENO, buf, (size_t)n) < 0)
 			(void)0;
 	}
-	n = snprintf(buf, sizeof(buf), "vmswap-helper[%d]: %s: ", (int)getpid(), tags[level]);
+	n = snprintf(buf, sizeof(buf), "%s[%d]: %s: ", log_name, (int)getpid(), tags[level]);
 	va_start(ap, fmt);
 	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
 	va_end(ap);

@@ -8,6 +8,8 @@ enum vs_log_level { VS_LOG_ERROR, VS_LOG_WARN, VS_LOG_INFO, VS_LOG_DEBUG };
 /* Parse "error|warn|info|debug" (NULL or "" = warn). 0 or -EINVAL. */
 int vs_log_parse_level(const char *s, enum vs_log_level *out);
 void vs_log_set_level(enum vs_log_level level);
+/* The program name in each line (default vmswap-helper). */
+void vs_log_set_name(const char *name);
 void vs_log(enum vs_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

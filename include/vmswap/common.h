@@ -55,6 +55,10 @@
 #define VMSWAP_STATUS_NAME "status.json"
 #define VMSWAP_PIDFILE_NAME "helper.pid"
 #define VMSWAP_SOCK_NAME "shim.sock"
+/* Everything a helper puts in its run directory (to clear a stale one). */
+#define VMSWAP_RUN_ENTRIES                                                              \
+	{ VMSWAP_CONTROL_NAME, VMSWAP_STATUS_NAME, VMSWAP_STATUS_NAME ".tmp",          \
+	  VMSWAP_PIDFILE_NAME, VMSWAP_PIDFILE_NAME ".tmp", VMSWAP_SOCK_NAME }
 
 #define VMSWAP_CMD_MAX 256
 #define VMSWAP_TOKEN_MAX 32
