@@ -320,3 +320,86 @@ fuzz:
 	    2>&1 | grep -E '^(stat::|#[0-9]+ *DONE)|ERROR|SUMMARY' ; \
 	  $(B)/fuzz/fuzz-$$t -merge=1 tests/fuzz/corpus/$$t $(B)/fuzz/found-$$t 2>&1 | tail -n 1; \
 	done
+
+# Install: the programs, the shim, the helper in LIBEXECDIR/vmswap (where
+# the shim and vmswapd look for it: LIBEXECDIR is compiled in through
+# $(CONFIG_H)), the systemd units, the udev rule, tmpfiles and sysusers
+# entries, and the man pages, with their @PLACEHOLDERS@ filled in. DESTDIR
+# stages the tree for a package. As root without DESTDIR it also makes the
+# group vmswap, and prints what the admin does next; it never touches /dev
+# nor starts a service.
+DESTDIR      ?=
+# The admin's own: nothing is installed there (overrides of the files below
+# go to $(SYSCONFDIR)/udev/rules.d, $(SYSCONFDIR)/systemd/system...).
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
+INSTALL      ?= install
+# What is installed, as destination:source:mode. The texts come from
+# helper/dist/ through DIST_SED, into $(B)/dist/.
+INSTALL_BINS := $(BINDIR)/vmswapctl:$(B)/vmswapctl:0755 \
+		$(SBINDIR)/vmswapd:$(B)/vmswapd:0755 \
+		$(LIBDIR)/libvmswap.so:$(B)/libvmswap.so:0644 \
+		$(LIBEXECDIR)/vmswap/vmswap-helper:$(B)/vmswap-helper:0755
+INSTALL_TEXTS := $(UNITDIR)/vmswapd.service:vmswapd.service:0644 \
+		 $(UNITDIR)/vmswapd.socket:vmswapd.socket:0644 \
+		 $(UDEVRULESDIR)/60-vmswap.rules:60-vmswap.rules:0644 \
+		 $(TMPFILESDIR)/vmswap.conf:vmswap.tmpfiles:0644 \
+		 $(SYSUSERSDIR)/vmswap.conf:vmswap.sysusers:0644 \
+		 $(MANDIR)/man1/vmswapctl.1:vmswapctl.1:0644 \
+		 $(MANDIR)/man7/vmswap.7:vmswap.7:0644 \
+		 $(MANDIR)/man8/vmswapd.8:vmswapd.8:0644
+DIST_SED := sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+	-e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	-e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@UNITDIR@|$(UNITDIR)|g' \
+	-e 's|@UDEVRULESDIR@|$(UDEVRULESDIR)|g' -e 's|@TMPFILESDIR@|$(TMPFILESDIR)|g' \
+	-e 's|@SYSUSERSDIR@|$(SYSUSERSDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+field = $(word $(1),$(subst :, ,$(2)))
+# One recipe line each (the empty line before endef ends it).
+define install_bin
+$(INSTALL) -D -m $(call field,3,$(1)) $(call field,2,$(1)) "$(DESTDIR)$(call field,1,$(1))"
+
+endef
+define install_text
+@$(DIST_SED) helper/dist/$(call field,2,$(1)) > $(B)/dist/$(call field,2,$(1))
+$(INSTALL) -D -m $(call field,3,$(1)) $(B)/dist/$(call field,2,$(1)) "$(DESTDIR)$(call field,1,$(1))"
+
+endef
+.PHONY: install uninstall check-install
+
+install: all
+	$(foreach f,$(INSTALL_BINS),$(call install_bin,$(f)))
+	@mkdir -p $(B)/dist
+	$(foreach f,$(INSTALL_TEXTS),$(call install_text,$(f)))
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	  if ! getent group vmswap >/dev/null && command -v groupadd >/dev/null 2>&1; then \
+	    groupadd -r vmswap && echo "made the system group vmswap"; \
+	  fi; \
+	  echo; echo "vmswap $(VERSION) is installed. Next, as root (vmswap(7), vmswapd(8)):"; \
+	  echo "- give /dev/userfaultfd to group vmswap, and add the VMMs' users to it:"; \
+	  if command -v udevadm >/dev/null 2>&1; then \
+	    echo "    udevadm control --reload && udevadm trigger --sysname-match=userfaultfd"; \
+	  else \
+	    echo "    chgrp vmswap /dev/userfaultfd && chmod 0660 /dev/userfaultfd"; \
+	  fi; \
+	  echo "    usermod -aG vmswap <user>"; \
+	  echo "- start vmswapd, which starts the helpers of sandboxed VMMs (QEMU -sandbox spawn=deny):"; \
+	  if [ -d /run/systemd/system ]; then \
+	    echo "    systemctl daemon-reload && systemctl enable --now vmswapd.socket"; \
+	  else \
+	    echo "    $(SBINDIR)/vmswapd   (no systemd here: start it at boot as root)"; \
+	  fi; \
+	fi
+
+# Exactly what install put there; the group stays.
+uninstall:
+	rm -f $(foreach f,$(INSTALL_BINS) $(INSTALL_TEXTS),"$(DESTDIR)$(call field,1,$(f))")
+	@rmdir "$(DESTDIR)$(LIBEXECDIR)/vmswap" 2>/dev/null || true
+
+# As root: install into a DESTDIR and check the tree and the man pages,
+# then install with a PREFIX of its own and run the demo on what it put
+# there (tests/install/check-install.sh).
+check-install: all
+	@tests/install/check-install.sh $(B)
