@@ -130,7 +130,7 @@ $(B)/vmswapd: $(call obj,$(SVCD_SRCS))
 	$(CC) $(LDFLAGS) $(HARDEN_LDFLAGS) -o $@ $^ $$(pkg-config --libs libsystemd) $(LDLIBS)
 
 $(B)/toyvmm: $(call obj,$(DEMO_SRCS))
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs libseccomp) $(LDLIBS)
 
 $(B)/test-unit: $(call obj,$(UNIT_SRCS) $(HELPER_LIB))
 	$(CC) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion libseccomp liburing) $(LDLIBS)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * toyvmm [--size SIZE] [--regions N] [--separate-memfds] [--threads T]
- *        [--seed S] [--name NAME] [--kvm]
+ *        [--seed S] [--name NAME] [--kvm] [--sandbox] [-name guest=VMNAME]
  *
  * A toy VMM for the vmswap demo and end-to-end tests: memfd-backed guest
  * memory, vCPU threads that fill and verify it, and a line-based command
@@ -30,7 +30,7 @@
 struct opts {
 	uint64_t size;
 	unsigned regions, threads;
-	bool separate, kvm;
+	bool separate, kvm, sandbox;
 	enum tvm_layout anon; /* TVM_MEMFD: not anonymous */
 	uint64_t seed;
 	const char *name;
@@ -41,7 +41,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: toyvmm [--size SIZE] [--regions N] [--separate-memfds]\n"
 		"              [--threads T] [--seed S] [--name NAME] [--kvm]\n"
-		"              [--anon[=firecracker|qemu]]\n"
+		"              [--anon[=firecracker|qemu]] [--sandbox] [-name guest=VMNAME]\n"
+		"  --sandbox: start under a seccomp filter like QEMU's -sandbox spawn=deny\n"
+		"          (starting a process kills toyvmm with SIGSYS)\n"
+		"  -name guest=VMNAME: the VM's name, spelled as QEMU's (vmswapctl -n)\n"
 		"  --anon: anonymous guest memory, mapped MAP_NORESERVE (firecracker,\n"
 		"          the default) or MAP_FIXED in a PROT_NONE reservation (qemu)\n"
 		"  SIZE: bytes with K/M/G suffix (default 256M), a multiple of N*2M\n"
@@ -85,6 +88,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "name", required_argument, NULL, 'n' },
 		{ "kvm", no_argument, NULL, 'k' },
 		{ "anon", optional_argument, NULL, 'a' },
+		{ "sandbox", no_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -108,6 +112,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'k':
 			o->kvm = true;
+			break;
+		case 'x':
+			o->sandbox = true;
 			break;
 		case 'a':
 			if (!optarg || !strcmp(optarg, "firecracker"))
@@ -177,6 +184,26 @@ static void open_kvm(struct tvm_kvm *kvm, unsigned threads)
 	exit(kvm->unavailable ? EXIT_SKIP : 1);
 }
 
+/*
+ * QEMU's "-name guest=VMNAME" (one dash, which getopt_long would read as
+ * short options): dropped from what parse_opts sees, kept in
+ * /proc/<pid>/cmdline, where vmswapctl -n looks for it.
+ */
+static int drop_qemu_name(int argc, char **argv)
+{
+	int k = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "-name") && i + 1 < argc) {
+			i++;
+			continue;
+		}
+		argv[k++] = argv[i];
+	}
+	argv[k] = NULL;
+	return k;
+}
+
 int main(int argc, char **argv)
 {
 	static struct tvm_kvm kvm;
@@ -187,8 +214,18 @@ int main(int argc, char **argv)
 	size_t cap = 0;
 	int r;
 
-	if (parse_opts(argc, argv, &o))
+	char **args = calloc((size_t)argc + 1, sizeof(*args));
+
+	if (!args)
+		return 1;
+	memcpy(args, argv, (size_t)argc * sizeof(*args));
+	if (parse_opts(drop_qemu_name(argc, args), args, &o))
 		return 2;
+	free(args);
+	if (o.sandbox && (r = tvm_sandbox_spawn_deny())) {
+		fprintf(stderr, "toyvmm: --sandbox: %s\n", strerror(-r));
+		return 1;
+	}
 	/* A test that stops reading must not kill us mid-command. */
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -166,6 +166,9 @@ int tvm_ptouch(struct tvm_guest *g, unsigned n, enum tvm_pt_mode mode, uint64_t 
 int tvm_read_rss(uint64_t *rss_kb, uint64_t *shmem_kb, uint64_t *anon_kb);
 double tvm_cpu_busy_ms(void);
 
+/* sandbox.c: QEMU's -sandbox spawn=deny, for this process. 0 or -errno. */
+int tvm_sandbox_spawn_deny(void);
+
 /* cmd.c: one command line in, exactly one answer line out. */
 /* views.c: second views of guest memory mapped, moved and unmapped. */
 struct tvm_views {

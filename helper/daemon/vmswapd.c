@@ -72,9 +72,19 @@ static void default_helper(struct svcd_cfg *c)
 	snprintf(c->helper, sizeof(c->helper), "%s", VMSWAP_INSTALLED_HELPER);
 }
 
+/* A group name, or a number (a group with no entry in /etc/group). */
 static int set_group(struct svcd_cfg *c, const char *name, bool required)
 {
 	struct group *g = name[0] ? getgrnam(name) : NULL;
+	char *end;
+	unsigned long gid = strtoul(name, &end, 10);
+
+	if (!g && name[0] && !*end && gid < (gid_t)-1) {
+		c->has_group = true;
+		c->group = (gid_t)gid;
+		snprintf(c->group_name, sizeof(c->group_name), "%s", name);
+		return 0;
+	}
 
 	c->has_group = g != NULL;
 	if (g) {
