@@ -237,6 +237,8 @@ struct h_vm {
  * exits 77 (--kvm without a usable KVM), with toyvmm's reason.
  */
 struct h_vm *h_vm_start(const char *args, const char *const env[], bool managed);
+/* The same for a toyvmm started otherwise (under setpriv, say): "info", then wait. */
+struct h_vm *h_vm_adopt(struct h_proc *p, bool managed);
 /* Managed, then "fill": every page holds data. */
 struct h_vm *h_vm_start_filled(const char *args, const char *const env[]);
 /* Send quit, expect exit 0, and the helper's run dir to disappear. */

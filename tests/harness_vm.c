@@ -74,27 +74,13 @@ static void not_started(struct h_proc *p)
 		       (int)p->pid, p->last, st, err);
 }
 
-struct h_vm *h_vm_start(const char *args, const char *const env[], bool managed)
+struct h_vm *h_vm_adopt(struct h_proc *p, bool managed)
 {
-	const char *argv[MAX_VM_ARGS + 4];
-	char *copy = strdup(args ? args : ""), *save = NULL, *tok;
 	struct h_vm *vm = calloc(1, sizeof(*vm));
 	const char *ans;
-	int n = 0;
 
-	if (managed)
-		h_require_uffd();
-	cr_assert(vm && copy);
-	argv[n++] = h_bin("toyvmm");
-	argv[n++] = "--threads";
-	argv[n++] = "2";
-	for (tok = strtok_r(copy, " ", &save); tok && n < MAX_VM_ARGS;
-	     tok = strtok_r(NULL, " ", &save))
-		argv[n++] = tok;
-	argv[n] = NULL;
-	vm->p = h_spawn(argv, env, false);
-	free(copy); /* argv was copied by exec in the child */
-
+	cr_assert(vm);
+	vm->p = p;
 	if (h_cmd(vm->p, H_CMD_TIMEOUT_S, "info") || strncmp(vm->p->last, "ok", 2))
 		not_started(vm->p);
 	ans = vm->p->last;
@@ -106,6 +92,28 @@ struct h_vm *h_vm_start(const char *args, const char *const env[], bool managed)
 	if (managed)
 		wait_regions(vm);
 	return vm;
+}
+
+struct h_vm *h_vm_start(const char *args, const char *const env[], bool managed)
+{
+	const char *argv[MAX_VM_ARGS + 4];
+	char *copy = strdup(args ? args : ""), *save = NULL, *tok;
+	struct h_proc *p;
+	int n = 0;
+
+	if (managed)
+		h_require_uffd();
+	cr_assert(copy);
+	argv[n++] = h_bin("toyvmm");
+	argv[n++] = "--threads";
+	argv[n++] = "2";
+	for (tok = strtok_r(copy, " ", &save); tok && n < MAX_VM_ARGS;
+	     tok = strtok_r(NULL, " ", &save))
+		argv[n++] = tok;
+	argv[n] = NULL;
+	p = h_spawn(argv, env, false);
+	free(copy); /* argv was copied by exec in the child */
+	return h_vm_adopt(p, managed);
 }
 
 struct h_vm *h_vm_start_filled(const char *args, const char *const env[])

@@ -20,9 +20,24 @@
 #include "../sys/log.h"
 #include "svcd.h"
 
+/* Running, not a zombie its parent has yet to reap. */
 static bool pid_alive(pid_t pid)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	char path[64], buf[256], *p;
+	ssize_t len;
+	int fd;
+
+	if (pid <= 0 || (kill(pid, 0) && errno != EPERM))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[len > 0 ? len : 0] = 0;
+	p = strrchr(buf, ')'); /* the command name may hold anything */
+	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }
 
 /* Is the helper named by <dir>/helper.pid running? */
@@ -105,18 +120,18 @@ int svcd_rundir_make(const struct svcd_cfg *c, const struct svcd_peer *p, char *
 	return r;
 }
 
-void svcd_rundir_sweep(const struct svcd_cfg *c)
+int svcd_rundir_sweep(const struct svcd_cfg *c)
 {
-	int rootfd = open(c->run_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rootfd = open(c->run_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC), leaving = 0;
 	struct dirent *e;
 	DIR *d;
 
 	if (rootfd < 0)
-		return;
+		return 0;
 	d = fdopendir(rootfd);
 	if (!d) {
 		close(rootfd);
-		return;
+		return 0;
 	}
 	while ((e = readdir(d))) {
 		bool numeric = isdigit((unsigned char)e->d_name[0]);
@@ -129,9 +144,12 @@ void svcd_rundir_sweep(const struct svcd_cfg *c)
 		fd = openat(rootfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (!helper_alive(fd) && !clear_dir(rootfd, e->d_name))
+		if (helper_alive(fd))
+			leaving++;
+		else if (!clear_dir(rootfd, e->d_name))
 			vs_info("removed the run directory of pid %s, which is gone", e->d_name);
 		close(fd);
 	}
 	closedir(d);
+	return leaving;
 }

@@ -50,7 +50,7 @@ static ssize_t recv_start(int conn, struct vmswap_svc_start *m)
 	return len;
 }
 
-void svcd_serve(const struct svcd_cfg *c, int conn)
+int svcd_serve(const struct svcd_cfg *c, int conn)
 {
 	struct vmswap_svc_start *m = calloc(1, sizeof(*m));
 	struct svcd_peer p = { .pidfd = -1 };
@@ -60,7 +60,7 @@ void svcd_serve(const struct svcd_cfg *c, int conn)
 
 	if (!m) {
 		reply(conn, -ENOMEM, c, "out of memory");
-		return;
+		return -1;
 	}
 	len = recv_start(conn, m);
 	if (len < 0 || (r = vmswap_svc_check_start(m, (size_t)len))) {
@@ -91,7 +91,10 @@ out:
 	if (r)
 		vs_warn("refused pid %d: %s", (int)p.pid, why);
 	reply(conn, r, c, why);
+	free(m);
+	if (!r)
+		return p.pidfd;
 	if (p.pidfd >= 0)
 		close(p.pidfd);
-	free(m);
+	return -1;
 }

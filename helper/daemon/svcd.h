@@ -44,14 +44,21 @@ bool svcd_peer_alive(const struct svcd_peer *p);
 
 /* rundir.c: <root>/<pid>/ for the peer, owned by it, mode 0700. */
 int svcd_rundir_make(const struct svcd_cfg *c, const struct svcd_peer *p, char *why, size_t n);
-/* Remove the directories of VMMs that are gone and whose helper is gone. */
-void svcd_rundir_sweep(const struct svcd_cfg *c);
+/*
+ * Remove the directories of VMMs that are gone and whose helper is gone.
+ * Returns how many VMMs are gone whose helper is still leaving.
+ */
+int svcd_rundir_sweep(const struct svcd_cfg *c);
 
 /* spawn.c: start the helper as the peer, @conn as its shim socket. */
 int svcd_spawn(const struct svcd_cfg *c, const struct svcd_peer *p, int conn,
 	       const struct vmswap_svc_start *m, char *why, size_t n);
 
-/* serve.c: one connection, from START to the reply. */
-void svcd_serve(const struct svcd_cfg *c, int conn);
+/*
+ * serve.c: one connection, from START to the reply. Returns the pidfd of
+ * a VMM whose helper it started (the caller watches it, to remove the run
+ * directory when the VMM is gone), else -1.
+ */
+int svcd_serve(const struct svcd_cfg *c, int conn);
 
 #endif

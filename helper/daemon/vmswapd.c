@@ -30,7 +30,9 @@
 #include "../sys/log.h"
 #include "svcd.h"
 
-#define SWEEP_MS 60000
+#define SWEEP_MS 60000   /* run directories left by VMMs that died unseen */
+#define LEAVING_MS 100   /* while a gone VMM's helper is still leaving */
+#define WATCH_MAX 1024   /* VMMs watched (pidfds); beyond, the slow sweep finds them */
 
 static void usage(FILE *f)
 {
@@ -187,12 +189,28 @@ static int signals(void)
 	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
+/* Watch @pidfd: when its VMM exits, its run directory is removed soon after. */
+static void watch(struct pollfd *pf, int *n, int pidfd)
+{
+	if (pidfd < 0)
+		return;
+	if (*n == WATCH_MAX + 2) {
+		close(pidfd);
+		return;
+	}
+	pf[(*n)++] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+}
+
 static void serve_loop(const struct svcd_cfg *c, int lfd, int sfd)
 {
-	struct pollfd pf[2] = { { .fd = lfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+	static struct pollfd pf[WATCH_MAX + 2];
+	int npf = 2, leaving = 0;
 
+	pf[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	pf[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	for (;;) {
-		int n = poll(pf, 2, SWEEP_MS), conn;
+		int n = poll(pf, (nfds_t)npf, leaving ? LEAVING_MS : SWEEP_MS), conn;
+		bool sweep = n == 0;
 
 		if (n < 0 && errno != EINTR) {
 			vs_err("poll: %s", strerror(errno));
@@ -202,16 +220,25 @@ static void serve_loop(const struct svcd_cfg *c, int lfd, int sfd)
 			vs_info("stopping; the helpers it started keep running");
 			return;
 		}
+		for (int i = 2; n > 0 && i < npf; i++) {
+			if (!pf[i].revents)
+				continue;
+			close(pf[i].fd); /* the VMM exited */
+			pf[i--] = pf[--npf];
+			sweep = true;
+		}
 		if (n > 0 && pf[0].revents) {
 			conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 			if (conn >= 0) {
-				svcd_serve(c, conn);
+				watch(pf, &npf, svcd_serve(c, conn));
 				close(conn);
+				sweep = true;
 			} else if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
 				vs_err("accept: %s", strerror(errno));
 			}
 		}
-		svcd_rundir_sweep(c);
+		if (sweep)
+			leaving = svcd_rundir_sweep(c);
 	}
 }
 
