@@ -2,14 +2,14 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # check.sh [VARIANT...] — what `make check-qemu` runs: prepare.sh, then
-# run.sh for each variant (default: memfd anon), then one line
+# run.sh for each variant (default: memfd anon sandbox), then one line
 #   check-qemu: N passed, M failed
 # Exits 1 when any variant failed (or prepare did).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 VARIANTS=("$@")
-((${#VARIANTS[@]})) || VARIANTS=(memfd anon)
+((${#VARIANTS[@]})) || VARIANTS=(memfd anon sandbox)
 
 t0=$(date +%s)
 if ! "$HERE/prepare.sh"; then

@@ -4,7 +4,8 @@
 # guest.sh — start QEMU under the shim and follow the guest's serial log
 # (sourced by run.sh, after lib.sh).
 #
-# Uses: WORK (private temp dir), VARIANT (anon|memfd), GUEST_MIB, SMP, FILES,
+# Uses: WORK (private temp dir), VARIANT (anon|memfd|sandbox), SERVICE_SOCK
+# (vmswapd's socket, or unset), GUEST_MIB, SMP, FILES,
 # TMPFS_SIZE, SLEEP_S, WAIT_S. Sets QEMU_PID, SERIAL (serial log), QERR
 # (QEMU's stderr, where the shim and the helper log).
 
@@ -16,6 +17,11 @@ QERR=""
 qemu_mem_args() {
 	case $1 in
 	anon) echo "-m ${GUEST_MIB}M" ;;
+	# As libvirt runs QEMU: anonymous RAM, the sandbox it turns on by default.
+	sandbox)
+		echo "-m ${GUEST_MIB}M" \
+			"-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+		;;
 	memfd)
 		echo "-m ${GUEST_MIB}M" \
 			"-object memory-backend-memfd,id=mem,size=${GUEST_MIB}M,share=on" \
@@ -29,16 +35,17 @@ qemu_mem_args() {
 # The serial console goes to a file; no monitor, no stdio, no network.
 qemu_start() {
 	local mem
-	mem=$(qemu_mem_args "$VARIANT") || die "unknown variant '$VARIANT' (anon or memfd)"
+	mem=$(qemu_mem_args "$VARIANT") || die "unknown variant '$VARIANT' (anon, memfd or sandbox)"
 	SERIAL=$WORK/serial.log
 	QERR=$WORK/qemu.err
-	mkdir -m 0700 "$WORK/run" "$WORK/swap"
+	mkdir -p -m 0700 "$WORK/run" "$WORK/swap"
 	: >"$SERIAL"
 	# $mem is a list of options on purpose.
 	# shellcheck disable=SC2086
 	env LD_PRELOAD="$BUILD/libvmswap.so" VMSWAP_HELPER="$BUILD/vmswap-helper" \
 		VMSWAP_MIN_SIZE=256M VMSWAP_RUN_DIR="$WORK/run" \
 		VMSWAP_SWAP_DIR="$WORK/swap" VMSWAP_LOG=info \
+		VMSWAP_SERVICE_SOCKET="${SERVICE_SOCK:-none}" \
 		qemu-system-x86_64 -accel tcg $mem -smp "$SMP" \
 		-nographic -monitor none -nic none -no-reboot \
 		-kernel "$KERNEL" -initrd "$INITRD" \

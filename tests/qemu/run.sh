@@ -5,6 +5,9 @@
 # walk it through a swap cycle, while the guest keeps checking its data.
 #   VARIANT anon:  QEMU's default guest RAM (-m 512M, anonymous memory)
 #   VARIANT memfd: -object memory-backend-memfd,share=on
+#   VARIANT sandbox: anon under QEMU's sandbox as libvirt sets it
+#     (-sandbox on,...,spawn=deny): the shim may not start the helper, so
+#     this run starts vmswapd and the helper comes from it
 # After boot, the helper must manage exactly the guest RAM (1 region,
 # 512 MiB of pages). Walk: boot -> 1 OK round -> enable -> trim -> out ->
 # 2 rounds (faults back) -> enable -> out -> 1 round -> disable -> 2
@@ -16,7 +19,7 @@
 set -euo pipefail
 
 [[ $# -eq 1 ]] || {
-	echo "usage: $0 anon|memfd" >&2
+	echo "usage: $0 anon|memfd|sandbox" >&2
 	exit 2
 }
 VARIANT=$1
@@ -39,6 +42,8 @@ RSS_DROP_PCT=80
 CTL=$BUILD/vmswapctl
 WORK=""
 HELPER_PID=""
+SVC_PID=""
+SERVICE_SOCK=""
 FAIL_MSG=""
 
 # die WHY: end the run; cleanup prints the diagnostics, then the FAIL line.
@@ -65,6 +70,14 @@ cleanup() {
 	fi
 	qemu_stop
 	reap_helper "$HELPER_PID" QEMU
+	if [[ -n $SVC_PID ]] && alive "$SVC_PID"; then
+		kill -TERM "$SVC_PID" 2>/dev/null
+		wait "$SVC_PID" 2>/dev/null
+	fi
+	if ((rc)) && [[ -n $WORK && -s $WORK/vmswapd.log ]]; then
+		echo "--- vmswapd's log:"
+		tail -n 10 "$WORK/vmswapd.log"
+	fi
 	[[ -n $WORK ]] && rm -rf "$WORK"
 	if ((rc)); then
 		echo "$LOG_TAG: FAIL — ${FAIL_MSG:-exit status $rc}"
@@ -207,10 +220,26 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
+# start_service: vmswapd for this run, its run root ours.
+start_service() {
+	local i
+	SERVICE_SOCK=$WORK/vmswapd.sock
+	mkdir -p -m 0700 "$WORK/run"
+	"$BUILD/vmswapd" --foreground --socket "$SERVICE_SOCK" --run-dir "$WORK/run" \
+		--helper "$BUILD/vmswap-helper" 2>"$WORK/vmswapd.log" &
+	SVC_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		[[ -S $SERVICE_SOCK ]] && break
+		sleep 0.05
+	done
+	[[ -S $SERVICE_SOCK ]] || die "vmswapd did not start: $(tr '\n' ' ' <"$WORK/vmswapd.log")"
+	echo "  vmswapd pid $SVC_PID starts the helper (QEMU may not: -sandbox spawn=deny)"
+}
+
 main() {
 	local t0 f rss_before rss_out swap_out drop_kb need_kb pct
 
-	for f in libvmswap.so vmswap-helper vmswapctl; do
+	for f in libvmswap.so vmswap-helper vmswapctl vmswapd; do
 		[[ -e $BUILD/$f ]] || die "$BUILD/$f is missing (run make first)"
 	done
 	[[ -s $KERNEL && -s $INITRD ]] || die "no guest kernel/initramfs in $QDIR (run tests/qemu/prepare.sh)"
@@ -219,6 +248,7 @@ main() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/vmswap-qemu-$VARIANT.XXXXXX")
 	# For vmswapctl too: it finds the helper through the run dir.
 	export VMSWAP_RUN_DIR=$WORK/run
+	[[ $VARIANT != sandbox ]] || start_service
 	t0=$(now_ms)
 	qemu_start
 	echo "== $LOG_TAG: QEMU pid $QEMU_PID, ${GUEST_MIB} MiB guest ($VARIANT), TCG;" \
@@ -258,6 +288,11 @@ main() {
 	((drop_kb >= need_kb)) ||
 		die "RSS after out dropped only $(mib "$drop_kb") MiB, less than ${RSS_DROP_PCT}% of the $FILES MiB touched"
 	[[ $STATE == Ready ]] || die "final state $STATE, not Ready"
+	if [[ $VARIANT == sandbox ]]; then
+		grep -q "helper started by vmswapd" "$QERR" ||
+			die "the shim did not say the helper came from vmswapd"
+		alive "$QEMU_PID" || die "QEMU died under its sandbox"
+	fi
 	echo "$LOG_TAG: PASS — $(rounds_ok) rounds OK, RSS after out $(mib "$rss_out") MiB" \
 		"(dropped ${pct}% of $FILES MiB touched), final state Ready, $(($(now_ms) - t0)) ms"
 }
