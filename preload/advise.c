@@ -96,9 +96,11 @@ static int discard(const struct shim_range *p, int advice)
 	/*
 	 * Older kernels refuse MADV_REMOVE on a mapping that is not writable
 	 * now, and every kernel on a locked one; anonymous DONTNEED works on
-	 * the first and DONTNEED_LOCKED on both. Punch the memfd instead.
+	 * the first and DONTNEED_LOCKED on both. A VMM's own seccomp filter
+	 * may allow only the advice it uses itself (EPERM). Punch the memfd
+	 * instead.
 	 */
-	if (errno != EACCES &&
+	if (errno != EACCES && errno != EPERM &&
 	    !(errno == EINVAL && advice == MADV_DONTNEED_LOCKED))
 		return -1;
 	r = shim_guest_free(p);
