@@ -215,7 +215,7 @@ $(B)/asan/vmswapctl: $(call asan_obj,$(CTL_SRCS))
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 $(B)/asan/toyvmm: $(call asan_obj,$(DEMO_SRCS))
-	$(CC) $(SAN) -static-libasan -o $@ $^ $(LDLIBS)
+	$(CC) $(SAN) -static-libasan -o $@ $^ $$(pkg-config --libs libseccomp) $(LDLIBS)
 
 $(B)/asan/libvmswap.so: $(B)/libvmswap.so
 	cp $< $@
@@ -264,6 +264,13 @@ check-qemu: all
 
 demo-qemu: all
 	@tests/qemu/demo.sh
+
+# The same guest as a libvirt domain (tests/libvirt/): as root, QEMU as
+# libvirt runs it (user libvirt-qemu, -sandbox spawn=deny), its helper from
+# vmswapd, driven by name. Installs libvirt-daemon-system; restores the host.
+.PHONY: check-libvirt
+check-libvirt: all
+	@tests/libvirt/check.sh
 
 # Benchmark (tests/bench/README.md): vmswap against this machine's limits
 # and the kernel's own swap, measured in the same run. Prints one table and
