@@ -299,15 +299,15 @@ check-bench: all $(B)/bench/vmswap-bench $(B)/bench/vmprobe
 # check. `make check` replays the kept corpora under ASan+UBSan (gcc);
 # `make fuzz` runs each target with libFuzzer (clang) for FUZZ_SECONDS
 # and merges what it found into tests/fuzz/corpus/<target>/.
-FUZZ_TARGETS := cmd proto
+FUZZ_TARGETS := cmd proto svc
 FUZZ_SECONDS ?= 600
 fuzz_srcs = tests/fuzz/fuzz_$(1).c $(if $(filter cmd,$(1)),helper/state/cmd.c)
 .PHONY: fuzz check-fuzz
-$(B)/fuzz/replay-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c helper/state/cmd.c helper/state/cmd.h include/vmswap/proto.h
+$(B)/fuzz/replay-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c helper/state/cmd.c helper/state/cmd.h include/vmswap/proto.h include/vmswap/svc.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(LDFLAGS) -o $@ $(call fuzz_srcs,$*) tests/fuzz/replay.c
 
-$(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c helper/state/cmd.c helper/state/cmd.h include/vmswap/proto.h
+$(B)/fuzz/fuzz-%: tests/fuzz/fuzz_%.c helper/state/cmd.c helper/state/cmd.h include/vmswap/proto.h include/vmswap/svc.h
 	@mkdir -p $(dir $@)
 	clang -O1 -g -std=gnu11 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 		-o $@ $(call fuzz_srcs,$*)
