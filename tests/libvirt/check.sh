@@ -67,8 +67,8 @@ cleanup() {
 			serial_lines | tail -n 3
 		fi
 		if [[ -s $QLOG ]]; then
-			echo "--- last lines of $QLOG (QEMU's stderr: the shim logs there; status requests left out):"
-			grep -v ': status published$' "$QLOG" | tail -n 25
+			echo "--- last lines of $QLOG (QEMU's stderr: the shim logs there; libvirt's QEMU command line left out):"
+			awk '/^LC_ALL=/ { cmd = 1 } cmd { if (!/\\$/) cmd = 0; next } 1' "$QLOG" | tail -n 25
 		fi
 		if [[ -n $SVC_LOG && -s $SVC_LOG ]]; then
 			echo "--- last lines of vmswapd's log (the helper logs there):"
@@ -99,7 +99,7 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'FAIL_MSG="interrupted by a signal"; exit 130' INT TERM
 
 # ctl ARGS...: vmswapctl for our domain, by name; a non-zero exit fails the run.
 ctl() {
@@ -200,13 +200,15 @@ start_domain() {
 # and its keeper leave with QEMU, vmswapd removes the run directory; the
 # domain's log goes (the diagnostics printed it already).
 undo_domain() {
-	local st ok=1 i
+	local st ok=1 i t0 took=""
+	t0=$(now_ms)
 	st=$("${VIRSH[@]}" domstate "$NAME" 2>/dev/null)
 	if [[ -n $st && $st != "shut off" ]]; then
 		"${VIRSH[@]}" destroy "$NAME" >/dev/null || ok=""
 	fi
 	if [[ -n $QEMU_PID ]]; then
 		wait_gone "$QEMU_PID" 10 || { echo "  QEMU (pid $QEMU_PID) still runs" >&2; ok=""; }
+		took=" (QEMU gone in $(($(now_ms) - t0)) ms)"
 		reap_helper "$HELPER_PID" QEMU
 		reap_helper "$KEEPER_PID" QEMU
 		for ((i = 0; i < 50; i++)); do
@@ -214,13 +216,13 @@ undo_domain() {
 			sleep 0.1
 		done
 		if [[ -e $SVC_RUN/$QEMU_PID ]]; then
-			echo "  vmswapd left $SVC_RUN/$QEMU_PID behind: removed" >&2
+			echo "  $SVC_RUN/$QEMU_PID was still there 5 s after QEMU and its helper: removed" >&2
 			rm -rf "${SVC_RUN:?}/$QEMU_PID"
 		fi
 	fi
 	"${VIRSH[@]}" domstate "$NAME" >/dev/null 2>&1 && { "${VIRSH[@]}" undefine "$NAME" >/dev/null || ok=""; }
 	rm -f "$QLOG" "$QLOG".[0-9]*
-	[[ -n $ok ]] && restored "domain $NAME destroyed and undefined, its log removed"
+	[[ -n $ok ]] && restored "domain $NAME destroyed$took and undefined, its log removed"
 }
 
 # wait_helper: until `vmswapctl -n NAME status` answers (HELPER_WAIT_S); it
@@ -334,17 +336,18 @@ setup_host() {
 		die "$WORK is on a noexec mount: QEMU could not load the shim from it (set TMPDIR)"
 	fi
 	host_qemu_user
+	# First, as it may stop the test: can libvirtd read a changed qemu.conf?
+	if acl_needs_uffd; then need=1; else need=0; fi
+	host_libvirtd_plan "$need"
 	host_group
 	install_vmswap
 	host_uffd
-	if acl_needs_uffd; then need=1; else need=0; fi
-	host_libvirtd_plan "$need"
 	if ((need)); then
 		host_qemu_conf
 	else
 		echo "  $QEMU_CONF: libvirt gives QEMU /dev/userfaultfd already (cgroup_device_acl)"
 	fi
-	host_apparmor "$PREFIX"
+	host_apparmor "$PREFIX/lib"
 	host_daemons
 	host_vmswapd "$PREFIX"
 }

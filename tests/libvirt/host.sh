@@ -6,12 +6,15 @@
 #
 # Every change pushes its undo first (undo_push); restore_host runs the
 # undos last-first and records what it could not undo in RESTORE_ERRORS.
-# Uses: WORK, die (check.sh's). Sets QEMU_USER, LIBVIRTD_MODE, SVC_*.
+# Uses: WORK, HERE, die (check.sh's), alive (demo/lib.sh). Sets QEMU_USER,
+# LIBVIRTD_MODE, SVC_PID, SVC_LOG.
 
 QEMU_CONF=/etc/libvirt/qemu.conf
 AA_LOCAL=/etc/apparmor.d/local/abstractions/libvirt-qemu
 UFFD_DEV=/dev/userfaultfd
 VMSWAP_GROUP=vmswap
+# Saved before the group changes (groupadd and gpasswd rewrite them all).
+GROUP_FILES=(/etc/group /etc/gshadow /etc/group- /etc/gshadow-)
 SVC_SOCK=/run/vmswap/vmswapd.sock
 SVC_RUN=/run/vmswap
 VIRSH=(virsh -q -c qemu:///system)
@@ -79,6 +82,18 @@ host_qemu_user() {
 
 # host_group: group vmswap, QEMU's user in it.
 host_group() {
+	local f
+	if getent group "$VMSWAP_GROUP" >/dev/null &&
+		id -nG "$QEMU_USER" | tr ' ' '\n' | grep -qx "$VMSWAP_GROUP"; then
+		return 0
+	fi
+	# groupadd and gpasswd leave their own backups (/etc/group- ...): the
+	# files are saved, and checked and put back after the group undos.
+	mkdir -p "$WORK/etc"
+	for f in "${GROUP_FILES[@]}"; do
+		[[ ! -e $f ]] || cp -p "$f" "$WORK/etc/" || die "cannot save $f"
+	done
+	undo_push undo_group_files
 	if ! getent group "$VMSWAP_GROUP" >/dev/null; then
 		undo_push undo_group
 		groupadd -r "$VMSWAP_GROUP" || die "groupadd -r $VMSWAP_GROUP failed"
@@ -90,6 +105,19 @@ host_group() {
 			die "gpasswd -a $QEMU_USER $VMSWAP_GROUP failed"
 		echo "  added $QEMU_USER to group $VMSWAP_GROUP (removed at the end)"
 	fi
+}
+undo_group_files() {
+	local f ok=1
+	for f in /etc/group /etc/gshadow; do
+		[[ ! -e $WORK/etc/${f##*/} ]] || cmp -s "$WORK/etc/${f##*/}" "$f" || {
+			echo "  $f differs from before the run" >&2
+			ok=""
+		}
+	done
+	for f in /etc/group- /etc/gshadow-; do
+		[[ ! -e $WORK/etc/${f##*/} ]] || cp -p "$WORK/etc/${f##*/}" "$f" || ok=""
+	done
+	[[ -n $ok ]] && restored "/etc/group and /etc/gshadow as before, their - backups put back"
 }
 undo_group() {
 	groupdel "$VMSWAP_GROUP" && restored "group $VMSWAP_GROUP removed"
@@ -161,12 +189,12 @@ undo_qemu_conf() {
 		restored "$QEMU_CONF restored"
 }
 
-# host_apparmor: where the kernel has AppArmor and libvirt confines QEMU
-# with it, the rules of tests/libvirt/README.md go into the domain
-# profiles' local include. NOT TESTED: written from AppArmor's and
+# host_apparmor LIBDIR: where the kernel has AppArmor and libvirt confines
+# QEMU with it, the rules of tests/libvirt/apparmor-local go into the
+# domain profiles' local include. NOT TESTED: written from AppArmor's and
 # libvirt's documentation on a kernel without AppArmor.
 host_apparmor() {
-	local prefix=$1
+	local libdir=$1
 	[[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] || return 0
 	grep -Eq '^[[:space:]]*security_driver[[:space:]]*=[[:space:]]*"?none' "$QEMU_CONF" && return 0
 	[[ -d ${AA_LOCAL%/*} ]] || die "AppArmor is on but ${AA_LOCAL%/*} is missing"
@@ -174,18 +202,10 @@ host_apparmor() {
 		cp -p "$AA_LOCAL" "$WORK/aa-local.orig" || die "cannot save $AA_LOCAL"
 	fi
 	undo_push undo_apparmor
-	cat >>"$AA_LOCAL" <<EOF
-  # vmswap tests/libvirt/check.sh, for its run
-  $prefix/lib/libvmswap.so mr,
-  /dev/userfaultfd rw,
-  $SVC_RUN/ r,
-  $SVC_RUN/** rw,
-  unix (connect, send, receive) type=seqpacket peer=(label=unconfined),
-  signal (receive) peer=unconfined,
-  ptrace (readby, tracedby) peer=unconfined,
-EOF
-	echo "  AppArmor is on: vmswap's rules added to $AA_LOCAL (restored at the end;" \
-		"this path is not tested: written without an AppArmor kernel)"
+	sed "s|@LIBDIR@|$libdir|g" "$HERE/apparmor-local" >>"$AA_LOCAL" ||
+		die "cannot write $AA_LOCAL"
+	echo "  AppArmor is on: tests/libvirt/apparmor-local added to $AA_LOCAL (restored at the end;" \
+		"NOT TESTED: written without an AppArmor kernel)"
 }
 undo_apparmor() {
 	if [[ -e $WORK/aa-local.orig ]]; then
@@ -197,8 +217,14 @@ undo_apparmor() {
 
 systemd_host() { [[ -d /run/systemd/system ]]; }
 
-# pid_of NAME: pids of processes whose command is exactly NAME.
-pid_of() { pgrep -x "$1" || true; }
+# pid_of NAME: live processes (zombies left out) whose command is exactly NAME.
+pid_of() {
+	local p
+	for p in $(pgrep -x "$1" || true); do
+		alive "$p" && echo "$p"
+	done
+	return 0
+}
 
 # wait_gone PID SECONDS
 wait_gone() {
@@ -336,8 +362,12 @@ host_vmswapd() {
 }
 undo_vmswapd() {
 	[[ -n $SVC_PID ]] || return 0
-	alive "$SVC_PID" || { echo "  vmswapd (pid $SVC_PID) had exited" >&2; return 1; }
-	kill -TERM "$SVC_PID" && wait "$SVC_PID"
+	# A Ctrl-C reaches it too (same process group): then it has stopped.
+	alive "$SVC_PID" && kill -TERM "$SVC_PID"
+	wait "$SVC_PID"
+	if [[ -e $SVC_SOCK ]] && ! svc_listening; then
+		rm -f "$SVC_SOCK"
+	fi
 	restored "vmswapd (pid $SVC_PID) stopped"
 }
 # /run/vmswap was made for the run: it goes once empty (vmswapd removes
