@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -364,4 +365,44 @@ Test(service, hostile_requests_are_refused)
 	h_vm_cycle_verified(vm);
 	h_vm_finish(vm);
 	free(m);
+}
+
+/* ---- under systemd: the socket handed over, readiness reported ---- */
+
+Test(service, socket_activation_and_readiness)
+{
+	const char *tool = "/usr/bin/systemd-socket-activate";
+	struct sockaddr_un na = { .sun_family = AF_UNIX };
+	char listen[460], notify_env[480], buf[512] = "", *log;
+	const char *env[] = { env_sock, "VMSWAP_LOG=info", NULL };
+	int nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = { 20, 0 };
+	struct h_vm *vm;
+	ssize_t n;
+
+	need_root();
+	if (access(tool, X_OK))
+		cr_skip_test("no %s (package systemd) to hand vmswapd a socket", tool);
+	cr_assert(snprintf(na.sun_path, sizeof(na.sun_path), "%s/notify", h_env.dir) <
+		  (int)sizeof(na.sun_path));
+	cr_assert(nfd >= 0 && !bind(nfd, (struct sockaddr *)&na, sizeof(na)) &&
+		  !setsockopt(nfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	snprintf(listen, sizeof(listen), "--listen=%s", sock);
+	snprintf(notify_env, sizeof(notify_env), "--setenv=NOTIFY_SOCKET=%s", na.sun_path);
+	svc = h_spawn((const char *[]){ tool, "--seqpacket", listen, notify_env, h_bin("vmswapd"),
+					"--foreground", "--run-dir", h_env.run, NULL },
+		      NULL, true);
+	for (int i = 0; i < 500 && access(sock, F_OK); i++)
+		h_nap_ms(10);
+	/* The first VMM's connection is what starts the service. */
+	vm = h_vm_start("--size 32M", env, true);
+	n = recv(nfd, buf, sizeof(buf) - 1, 0);
+	cr_assert(n > 0 && strstr(buf, "READY=1"), "no READY=1 on NOTIFY_SOCKET (%zd): %s", n,
+		  buf);
+	h_vm_cycle_verified(vm);
+	h_vm_finish(vm);
+	log = h_proc_stderr(svc);
+	cr_assert(strstr(log, "listening on the activated socket"), "vmswapd said:\n%s", log);
+	free(log);
+	close(nfd);
 }
