@@ -1,10 +1,12 @@
 # vmswap — guest-memory swap for any VMM, attached with LD_PRELOAD.
-#   make          build build/libvmswap.so build/vmswap-helper build/vmswapctl build/toyvmm
+#   make          build build/libvmswap.so build/vmswap-helper build/vmswapctl build/vmswapd build/toyvmm
 #   make demo     walk a 512 MiB toy VMM through enable/trim/out/disable
 #   make check    run every test (with a short stress run)
 #   make stress   the long stress run (STRESS_* variables, see tests/README.md)
 #   make bench    the benchmark (tests/bench/README.md); make check-bench, a short one
-#   make fuzz     fuzz the control parser and the wire protocol (FUZZ_SECONDS each)
+#   make fuzz     fuzz the control parser and the wire protocols (FUZZ_SECONDS each)
+#   make check-qemu, check-libvirt   a real QEMU guest, plain and under libvirt (root)
+#   make install  (PREFIX, DESTDIR, ...); make uninstall; make check-install (root)
 #   make clean
 
 VERSION  := 0.9.0
