@@ -29,6 +29,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../qemu/lib.sh"
 # shellcheck source=tests/qemu/guest.sh
 . "$HERE/../qemu/guest.sh"
+# shellcheck source=tests/qemu/walk.sh
+. "$HERE/../qemu/walk.sh"
 # shellcheck source=tests/libvirt/host.sh
 . "$HERE/host.sh"
 
@@ -100,24 +102,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'FAIL_MSG="interrupted by a signal"; exit 130' INT TERM
-
-# ctl ARGS...: vmswapctl for our domain, by name; a non-zero exit fails the run.
-ctl() {
-	local rc=0 tmo=(--timeout "$WAIT_S")
-	[[ $1 != status ]] || tmo=()
-	CTL_OUT=$("$CTL" -n "$NAME" "$@" "${tmo[@]}" 2>"$WORK/ctl.err") || rc=$?
-	if ((rc)); then
-		die "vmswapctl -n $NAME $* failed (exit $rc): $(tr '\n' ' ' <"$WORK/ctl.err")"
-	fi
-}
-
-# Sets STATUS (one line), STATE, SWAP_BYTES.
-read_status() {
-	ctl status --json
-	STATUS=$(tr '\n' ' ' <<<"$CTL_OUT")
-	STATE=$(json_str state "$STATUS")
-	SWAP_BYTES=$(json_num swap_file_bytes "$STATUS")
-}
 
 # install_vmswap: make install into $WORK/prefix (a build dir of its own),
 # which QEMU's user can read.
@@ -275,55 +259,6 @@ check_as_libvirt() {
 	echo "  vmswapctl list: $(tr -s ' ' <<<"$line")"
 }
 
-# check_guest_ram: the helper manages exactly the guest's RAM.
-check_guest_ram() {
-	local regions pages want=$((GUEST_MIB * 1024 / 4))
-	read_status
-	regions=$(json_num regions "$STATUS")
-	pages=$(json_num guest_pages "$STATUS")
-	[[ $regions == 1 && $pages == "$want" ]] ||
-		die "the helper manages $regions region(s) of $pages pages in all;" \
-			"want exactly the guest RAM: 1 region of $want pages (${GUEST_MIB} MiB)"
-	echo "  helper manages exactly the guest RAM: 1 region, $pages pages (${GUEST_MIB} MiB)"
-}
-
-swap_mib() {
-	if [[ $SWAP_BYTES == "?" ]]; then echo "?"; else mib $((SWAP_BYTES / 1024)); fi
-}
-
-ROW_FMT="%-9s %7s %8s %8s %9s  %-18s %9s  %s\n"
-RSS_KB=0
-
-# row STEP MS: one table line with QEMU's RSS and vmswap's view now.
-row() {
-	local anon shmem
-	RSS_KB=$(proc_kb "$QEMU_PID" VmRSS)
-	anon=$(proc_kb "$QEMU_PID" RssAnon)
-	shmem=$(proc_kb "$QEMU_PID" RssShmem)
-	read_status
-	# shellcheck disable=SC2059
-	printf "$ROW_FMT" "$1" "$2" "$(mib "$RSS_KB")" "$(mib "$anon")" "$(mib "$shmem")" \
-		"$STATE" "$(swap_mib)" "$(last_round)"
-	guest_check
-}
-
-# ctl_step NAME ARGS...: time one vmswapctl command, then a row.
-ctl_step() {
-	local name=$1 t0
-	shift
-	t0=$(now_ms)
-	ctl "$@"
-	row "$name" $(($(now_ms) - t0))
-}
-
-# rounds_step NAME N: wait for N more OK rounds, then a row.
-rounds_step() {
-	local t0
-	t0=$(now_ms)
-	wait_rounds "$2"
-	row "$1" $(($(now_ms) - t0))
-}
-
 setup_host() {
 	local need
 	"$ROOT/tests/qemu/prepare.sh" >"$WORK/prepare.log" 2>&1 ||
@@ -353,9 +288,10 @@ setup_host() {
 }
 
 main() {
-	local t_boot rss_before rss_out swap_out drop_kb need_kb pct st
+	local t_boot rss_before rss_out swap_out st
 
 	T0=$(now_ms)
+	CTL_TARGET=(-n "$NAME") # every vmswapctl call by name, as libvirt users do
 	# Nothing of the caller's vmswap settings may reach vmswapctl here.
 	unset LD_PRELOAD
 	for v in $(compgen -e | grep '^VMSWAP_' || true); do
@@ -372,8 +308,7 @@ main() {
 	check_as_libvirt
 	wait_ready
 	check_guest_ram
-	# shellcheck disable=SC2059
-	printf "$ROW_FMT" step ms "RSS MiB" "anon" "shmem" state "swap MiB" "last round"
+	row_header
 	row boot $(($(now_ms) - t_boot))
 	rounds_step "+1 round" 1
 	rss_before=$RSS_KB
@@ -386,19 +321,12 @@ main() {
 	ctl_step disable disable --wait
 	rounds_step "+1 round" 1
 
-	drop_kb=$((rss_before - rss_out))
-	need_kb=$((FILES * 1024 * RSS_DROP_PCT / 100))
-	pct=$(awk -v d="$drop_kb" -v t="$FILES" 'BEGIN { printf "%.0f", d / 1024 / t * 100 }')
-	echo "  RSS before enable $(mib "$rss_before") MiB, after out $(mib "$rss_out") MiB:" \
-		"dropped $(mib "$drop_kb") MiB = ${pct}% of the $FILES MiB the guest touched" \
-		"(needs ${RSS_DROP_PCT}%); swap file after out $(mib $((swap_out / 1024))) MiB"
-	((drop_kb >= need_kb)) ||
-		die "RSS after out dropped only $(mib "$drop_kb") MiB, less than ${RSS_DROP_PCT}% of the $FILES MiB touched"
+	check_rss_drop "$rss_before" "$rss_out" "$swap_out"
 	[[ $STATE == Ready ]] || die "state after disable $STATE, not Ready"
 	st=$("${VIRSH[@]}" domstate "$NAME" 2>&1 || true)
 	[[ $st == running ]] || die "virsh domstate $NAME says '$st', not running"
 	echo "  virsh domstate $NAME: $st"
-	PASS_MSG="$(rounds_ok) rounds OK, RSS after out $(mib "$rss_out") MiB (dropped ${pct}% of $FILES MiB touched),"
+	PASS_MSG="$(rounds_ok) rounds OK, RSS after out $(mib "$rss_out") MiB (dropped ${RSS_DROP_PCT_SEEN}% of $FILES MiB touched),"
 	PASS_MSG+=" state Ready after disable, domain running under libvirt's sandbox as $QEMU_USER, driven by name"
 }
 

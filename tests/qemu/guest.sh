@@ -38,7 +38,7 @@ qemu_start() {
 	mem=$(qemu_mem_args "$VARIANT") || die "unknown variant '$VARIANT' (anon, memfd or sandbox)"
 	SERIAL=$WORK/serial.log
 	QERR=$WORK/qemu.err
-	mkdir -p -m 0700 "$WORK/run" "$WORK/swap"
+	install -d -m 0700 "$WORK/run" "$WORK/swap"
 	: >"$SERIAL"
 	# $mem is a list of options on purpose.
 	# shellcheck disable=SC2086
