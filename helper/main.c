@@ -90,6 +90,9 @@ static void read_settings(void)
 	vs_ws_init();
 	s = getenv(VMSWAP_ENV_PRECOPY);
 	vs.wp_off = s && !strcmp(s, "0"); /* anything but "0": copy before the freeze */
+	s = getenv(VMSWAP_ENV_STAGING);
+	/* Copying to a staging memfd is asked for, or implied by no write protection. */
+	vs.stage_copy = (s && !strcmp(s, "copy")) || vs.wp_off;
 	s = getenv(VMSWAP_ENV_WAKE_SWAPIN);
 	vs.wake_swapin = s && !strcmp(s, "1");
 	vs_headroom_init();

@@ -133,6 +133,8 @@ static void settle_obj(struct vs_obj *o)
 		} else if (vs_pt_has_slot(e)) {
 			o->pt[pg] = e &= VS_PT_STATE_MASK; /* no file: no slot either */
 		}
+		if (vs_pt_state(e) == VS_P_INPLACE) /* in guest memory: resident again */
+			o->pt[pg] = e = (e & ~VS_PT_STATE_MASK) | VS_P_RESIDENT;
 		if (vs_pt_state(e) == VS_P_STAGING)
 			vs.stats.c.staging++;
 		else if (vs_pt_state(e) == VS_P_FILE)

@@ -175,6 +175,8 @@ int shim_config_load(void)
 		return r;
 	if ((v = env(VMSWAP_ENV_PREFETCH)) && strcmp(v, "off") && strcmp(v, "working-set"))
 		return bad(VMSWAP_ENV_PREFETCH, v, "expected off or working-set");
+	if ((v = env(VMSWAP_ENV_STAGING)) && strcmp(v, "in-place") && strcmp(v, "copy"))
+		return bad(VMSWAP_ENV_STAGING, v, "expected in-place or copy");
 	if ((v = env(VMSWAP_ENV_FAULT_IO)) && strcmp(v, "auto") && strcmp(v, "io_uring") &&
 	    strcmp(v, "threads"))
 		return bad(VMSWAP_ENV_FAULT_IO, v, "expected auto, io_uring or threads");

@@ -52,7 +52,7 @@ static int hello_refuse(int fd, int r)
  */
 static bool uncovered_is_safe(void)
 {
-	return vs.state == VS_READY && !vs.registered && !vs.stats.c.staging && !vs.stats.c.swapped;
+	return vs.state == VS_READY && !vs.registered && !vs_staged_pages() && !vs.stats.c.swapped;
 }
 
 /* A process joins. Refused, it changes nothing and @fd (its uffd or -1) is closed. */

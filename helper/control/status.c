@@ -118,20 +118,22 @@ static void put_metrics(struct sbuf *b)
 		"\"redundant_pages\":%llu,\"staging_pages\":%llu,\"swap_pages\":%llu,",
 	    (unsigned long long)resident_pages(), (unsigned long long)vs.stats.c.copied_from_file,
 	    (unsigned long long)vs.stats.c.copied_from_staging, (unsigned long long)vs.stats.c.zeroed,
-	    (unsigned long long)vs.stats.c.redundant, (unsigned long long)vs.stats.c.staging,
+	    (unsigned long long)vs.stats.c.redundant, (unsigned long long)vs_staged_pages(),
 	    (unsigned long long)vs.stats.c.swapped);
 	put(b, "\"guest_pages\":%llu,\"trimmed_zero_pages\":%llu,\"trimmed_clean_pages\":%llu,"
 		"\"swap_file_bytes\":%llu,\"swap_slots_used\":%u,\"faults\":%llu,"
 		"\"fault_p50_us\":%llu,\"fault_p99_us\":%llu,\"fault_max_us\":%llu,"
 		"\"swap_read_errors\":%llu,\"double_pages\":%llu,\"processes\":%d,\"regions\":%d,"
-		"\"prefetched_pages\":%llu,\"prefetch_hits\":%llu,\"working_set_pages\":%llu},\n",
+		"\"prefetched_pages\":%llu,\"prefetch_hits\":%llu,\"working_set_pages\":%llu,"
+		"\"staged_in_place_pages\":%llu,\"unstaged_pages\":%llu},\n",
 	    (unsigned long long)guest, (unsigned long long)vs.stats.c.trimmed_zero,
 	    (unsigned long long)vs.stats.c.redundant, (unsigned long long)swap_bytes,
 	    vs.swap.slots.in_use, (unsigned long long)vs.stats.c.faults, (unsigned long long)p50,
 	    (unsigned long long)p99, (unsigned long long)vs.stats.c.lat_max_us,
 	    (unsigned long long)vs_swapfile_read_errors(), (unsigned long long)vs_dual_pages(),
 	    nprocs, nmaps, (unsigned long long)ws_pref, (unsigned long long)ws_hits,
-	    (unsigned long long)ws_rec);
+	    (unsigned long long)ws_rec, (unsigned long long)vs.stats.c.inplace,
+	    (unsigned long long)vs.stats.c.unstaged);
 }
 
 /* The last transition, the last enable and the memory headroom. vs.lock held. */
@@ -139,12 +141,12 @@ static void put_operations(struct sbuf *b, const struct vs_headroom *hr)
 {
 	put(b, " \"state_transition\":{\"pages\":%llu,\"time_ms\":%llu},\n",
 	    (unsigned long long)vs.stats.trans_pages, (unsigned long long)vs.stats.trans_ms);
-	put(b, " \"last_enable\":{\"phase\":\"%s\",\"frozen_ms\":%llu,\"tracked\":%s,\"recopied_pages\":%llu,"
-		"\"kept_units\":%llu},\n",
+	put(b, " \"last_enable\":{\"phase\":\"%s\",\"frozen_ms\":%llu,\"tracked\":%s,\"in_place\":%s,"
+		"\"recopied_pages\":%llu,\"kept_units\":%llu},\n",
 	    vs.wp_phase == VS_WP_TRACK ? "track" : vs.wp_phase == VS_WP_PUNCH ? "punch" : "off",
 	    (unsigned long long)vs.stats.en.frozen_ms,
-	    vs.stats.en.tracked ? "true" : "false", (unsigned long long)vs.stats.en.recopied,
-	    (unsigned long long)vs.stats.en.kept_units);
+	    vs.stats.en.tracked ? "true" : "false", vs.stats.en.in_place ? "true" : "false",
+	    (unsigned long long)vs.stats.en.recopied, (unsigned long long)vs.stats.en.kept_units);
 	put(b, " \"headroom\":{\"check\":%s,\"need_mib\":%llu,\"free_mib\":%llu,\"limit_mib\":%llu,"
 		"\"by\":", vs_headroom_enabled() ? "true" : "false",
 	    hr ? (unsigned long long)((hr->need + (1ull << 20) - 1) >> 20) : 0ull,

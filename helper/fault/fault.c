@@ -170,6 +170,9 @@ static int resolve(int pidx, uint64_t addr, bool wp, uint64_t t0)
 		r = vs_uffd_zeropage(p->uffd, page, VS_PAGE_SIZE);
 		if (!r)
 			vs.stats.c.zeroed++;
+		/* A page staged in place that is missing: discarded, its REMOVE still on the way. */
+		if (!r && vs_pt_state(e) == VS_P_INPLACE)
+			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, vs_pt_has_slot(e), vs_pt_slot(e)));
 		break;
 	}
 	if (!r)

@@ -79,7 +79,8 @@ int vs_wp_obj_range(int obj, uint64_t pg, uint64_t n, bool protect)
 
 int vs_wp_map(struct vs_map *m)
 {
-	if (vs.wp_phase == VS_WP_OFF || !m->registered || !vs.procs[m->proc].wp)
+	if ((vs.wp_phase == VS_WP_OFF && !vs.stats.c.inplace) || !m->registered ||
+	    !vs.procs[m->proc].wp)
 		return 0;
 	return wp_ioctl(m->proc, m->addr, m->len, true);
 }
@@ -145,12 +146,19 @@ int vs_wp_fault(int pidx, uint64_t page)
 {
 	struct vs_map *m = vs_map_find(pidx, page);
 
-	if (m && vs.wp_phase != VS_WP_OFF) {
+	if (m) {
 		struct vs_obj *o = &vs.objs[m->obj];
 		uint64_t pg = (page - m->addr + m->off) / VS_PAGE_SIZE;
+		uint32_t e = pg < o->npages ? o->pt[pg] : 0;
 
 		/* Before the write goes on: it must not be lost with a punch. */
-		vs_wp_installed(o, pg, 1);
+		if (vs.wp_phase != VS_WP_OFF)
+			vs_wp_installed(o, pg, 1);
+		if (vs_pt_state(e) == VS_P_INPLACE) {
+			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, vs_pt_has_slot(e),
+						      vs_pt_slot(e)));
+			vs.stats.c.unstaged++;
+		}
 	}
 	/* Unprotect this process's page and wake the writer. */
 	return vs_uffd_writeprotect(vs.procs[pidx].uffd, page, VS_PAGE_SIZE, false);
@@ -169,5 +177,4 @@ void vs_wp_end(void)
 		vs_copies_free(o);
 	}
 	vs.wp_phase = VS_WP_OFF;
-	vs_hooks.registered = NULL;
 }

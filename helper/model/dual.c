@@ -78,7 +78,8 @@ static uint64_t scan_obj(int obj)
 			h = size;
 		for (uint64_t pg = (uint64_t)d / VS_PAGE_SIZE;
 		     pg < ((uint64_t)h + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE; pg++) {
-			if (vs_pt_state(o->pt[pg]) == VS_P_RESIDENT)
+			if (vs_pt_state(o->pt[pg]) == VS_P_RESIDENT ||
+			    vs_pt_state(o->pt[pg]) == VS_P_INPLACE)
 				continue;
 			if (!found++ && !rec.objs++)
 				rec.obj = obj; /* only the first object's pages are named */

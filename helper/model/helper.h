@@ -41,6 +41,9 @@ enum vs_pstate {
 	VS_P_RESIDENT = 0, /* in the guest memfd, or a hole (reads as zero) */
 	VS_P_STAGING = 1,  /* only copy is in the staging memfd, same offset */
 	VS_P_FILE = 2,     /* only copy is in the swap file at the slot */
+	VS_P_INPLACE = 3,  /* staged in place: the guest memfd holds the only copy,
+			    * write-protected in every registered mapping; a write
+			    * makes it RESIDENT again (fault/wp.c) */
 };
 #define VS_PT_STATE_MASK 3u
 #define VS_PT_HAS_SLOT 4u
@@ -91,6 +94,9 @@ struct vs_obj {
 			       * so users without vs.lock hold vs.stg_lock for reading */
 	uint64_t *copied, *dirty; /* while enable tracks writes (wp.h), wp_pages bits */
 	uint64_t wp_pages;
+	/* Pages staged in place whose slot holds their bytes (ops/inplace.h), fresh_pages bits */
+	uint64_t *fresh;
+	uint64_t fresh_pages;
 };
 
 struct vs_proc {
@@ -120,6 +126,8 @@ struct vs_counters {
 	uint64_t redundant;     /* trimmed because the swap file held the same bytes */
 	uint64_t trimmed_zero;
 	uint64_t staging;       /* pages in state STAGING */
+	uint64_t inplace;       /* pages in state INPLACE */
+	uint64_t unstaged;      /* INPLACE pages made RESIDENT by a write */
 	uint64_t swapped;       /* pages in state FILE */
 	uint64_t faults;
 	uint64_t lat_hist[32];  /* fault service time, log2 microsecond buckets */
@@ -145,6 +153,7 @@ struct vs_stats {
 	uint64_t trans_pages, trans_ms;     /* last transition */
 	struct {                  /* the last enable */
 		bool tracked;         /* copied before the freeze, writes tracked */
+		bool in_place;        /* staged in place (ops/inplace.h) */
 		uint64_t frozen_ms;
 		uint64_t recopied;    /* pages copied again while frozen */
 		uint64_t kept_units;  /* 2 MiB units left resident: written after the thaw */
@@ -180,6 +189,7 @@ struct vs_helper {
 	int wp_phase;             /* enum vs_wp_phase */
 	uint64_t wp_dirtied;      /* dirty bits set while tracking */
 	bool wp_off;              /* VMSWAP_PRECOPY=0: copy while frozen */
+	bool stage_copy;          /* VMSWAP_STAGING=copy: enable copies to a staging memfd */
 
 	/* Held for writing while a staging mapping moves (a hotplug grows it). */
 	pthread_rwlock_t stg_lock;
@@ -263,5 +273,10 @@ const char *vs_last_error(char *buf, size_t n);
 
 /* Page state changes that keep the counters right. vs.lock held. */
 void vs_page_set(struct vs_obj *o, uint64_t pg, uint32_t e);
+/* Pages staged, in a staging memfd or in place: what status calls staging_pages. */
+static inline uint64_t vs_staged_pages(void)
+{
+	return vs.stats.c.staging + vs.stats.c.inplace;
+}
 
 #endif

@@ -24,10 +24,14 @@ void vs_page_set(struct vs_obj *o, uint64_t pg, uint32_t e)
 			vs.stats.c.staging--;
 		else if (was == VS_P_FILE)
 			vs.stats.c.swapped--;
+		else if (was == VS_P_INPLACE)
+			vs.stats.c.inplace--;
 		if (now == VS_P_STAGING)
 			vs.stats.c.staging++;
 		else if (now == VS_P_FILE)
 			vs.stats.c.swapped++;
+		else if (now == VS_P_INPLACE)
+			vs.stats.c.inplace++;
 	}
 	o->pt[pg] = e;
 }
@@ -249,13 +253,17 @@ void vs_obj_gc(void)
 			continue;
 		for (int k = 0; k < VS_MAX_MAPS && !keep; k++)
 			keep = vs.maps[k].used && vs.maps[k].obj == i;
+		/* A page staged in place is in the memfd: nothing of it is only ours. */
 		for (uint64_t pg = 0; pg < o->npages && !keep; pg++)
-			keep = vs_pt_state(o->pt[pg]) != VS_P_RESIDENT;
+			keep = vs_pt_state(o->pt[pg]) == VS_P_STAGING ||
+			       vs_pt_state(o->pt[pg]) == VS_P_FILE;
 		if (keep)
 			continue;
-		for (uint64_t pg = 0; pg < o->npages; pg++)
+		for (uint64_t pg = 0; pg < o->npages; pg++) {
 			if (vs_pt_has_slot(o->pt[pg]))
 				vs_slots_free(&vs.swap.slots, vs_pt_slot(o->pt[pg]));
+			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, false, 0));
+		}
 		vs_dbg("released guest memfd %s", o->name);
 		o->used = false;
 		model_changed();
@@ -266,6 +274,7 @@ void vs_obj_gc(void)
 		model_close(o->fd);
 		free(o->copied);
 		free(o->dirty);
+		free(o->fresh);
 		memset(o, 0, sizeof(*o));
 	}
 }

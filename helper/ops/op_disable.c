@@ -25,6 +25,7 @@
 #include "../sys/clock.h"
 #include "../sys/log.h"
 #include "../sys/swapfile.h"
+#include "inplace.h"
 #include "ops.h"
 #include "swapin.h"
 #define IN_SCAN (8 * IN_BATCH) /* pages looked at for one read */
@@ -107,8 +108,13 @@ static int swapin_run(struct in_half *h, bool *done)
 
 	pthread_mutex_lock(&vs.lock);
 	end = h->end < o->npages ? h->end : o->npages;
-	while (h->pg < end && vs_pt_state(o->pt[h->pg]) == VS_P_RESIDENT)
+	while (h->pg < end && (vs_pt_state(o->pt[h->pg]) == VS_P_RESIDENT ||
+			       vs_pt_state(o->pt[h->pg]) == VS_P_INPLACE)) {
+		/* In guest memory already (an enable in place raced this disable). */
+		if (vs_pt_state(o->pt[h->pg]) == VS_P_INPLACE)
+			vs_inplace_unstage(h->obj, h->pg, 1);
 		h->pg++;
+	}
 	*done = h->pg >= end;
 	if (*done) {
 		pthread_mutex_unlock(&vs.lock);
@@ -288,7 +294,7 @@ static bool stop_at_doubles(uint64_t moved_in_pass, char *msg, size_t n)
 	if (!vs_dual_noted())
 		return false;
 	d = vs_dual_scan();
-	if (!d || (moved_in_pass && d < vs.stats.c.staging + vs.stats.c.swapped))
+	if (!d || (moved_in_pass && d < vs_staged_pages() + vs.stats.c.swapped))
 		return false;
 	vs_dual_fail(msg, n);
 	return true;
@@ -307,9 +313,12 @@ int vs_op_disable(char *msg, size_t n)
 			return -ENOMEM;
 	}
 	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
-	vs.stats.progress_total = vs.stats.c.staging + vs.stats.c.swapped;
+	vs.stats.progress_total = vs_staged_pages() + vs.stats.c.swapped;
 	vs.stats.progress_done = 0;
 	vs_dual_noted();
+	/* Pages staged in place are in guest memory already: unstaged, not copied. */
+	moved = vs_inplace_unstage_all();
+	vs.stats.progress_done = moved;
 	pthread_mutex_unlock(&vs.lock);
 	if (vs.swap.fd >= 0)
 		in_open();
@@ -332,7 +341,7 @@ int vs_op_disable(char *msg, size_t n)
 			return r;
 		}
 		pthread_mutex_lock(&vs.lock);
-		if (!vs.stats.c.staging && !vs.stats.c.swapped) {
+		if (!vs_staged_pages() && !vs.stats.c.swapped) {
 			finish();
 			vs.stats.trans_pages = moved;
 			vs.stats.trans_ms = vs_now_ms() - t0;

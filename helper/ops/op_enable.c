@@ -27,6 +27,7 @@
 #include "../sys/log.h"
 #include "enable.h"
 #include "headroom.h"
+#include "inplace.h"
 #include "ops.h"
 
 #define FREEZE_TIMEOUT_MS 5000
@@ -145,26 +146,96 @@ static int frozen_step(bool tracking, char *msg, size_t n, uint64_t *moved)
 	return r;
 }
 
+/* Unstage everything again after a failed enable in place. No lock held. */
+static void inplace_undo(void)
+{
+	pthread_mutex_lock(&vs.lock);
+	vs_inplace_unstage_all();
+	pthread_mutex_unlock(&vs.lock);
+}
+
+/*
+ * Enable in place (inplace.h): register, stage and protect while the VMM
+ * runs, then freeze only to register what appeared meanwhile and check
+ * that every process mapping guest memory is covered. Nothing is copied
+ * and nothing leaves guest memory: trim and out free it unit by unit.
+ */
+static int enable_inplace(pid_t *extra, int nextra, char *msg, size_t n, uint64_t *moved,
+			  uint64_t *frozen_ms)
+{
+	struct vs_freeze fz;
+	uint64_t t_freeze;
+	int r;
+
+	pthread_mutex_lock(&vs.lock);
+	r = register_all();
+	if (!r)
+		r = vs_inplace_stage_all(moved);
+	pthread_mutex_unlock(&vs.lock);
+	if (r) {
+		vs_get_error(msg, n);
+		inplace_undo();
+		return r;
+	}
+	t_freeze = vs_now_ms();
+	r = vs_freeze(&fz, vs.vmm_pid, extra, nextra, FREEZE_TIMEOUT_MS);
+	if (r) {
+		snprintf(msg, n, "could not freeze the VMM: %s", strerror(-r));
+		inplace_undo();
+		return r;
+	}
+	pthread_mutex_lock(&vs.lock);
+	r = register_all();
+	if (r)
+		vs_get_error(msg, n);
+	else
+		r = vs_find_uncovered(msg, n);
+	if (!r && !vs_wp_usable()) {
+		snprintf(msg, n, "a process without write protection joined; enable again");
+		r = -EAGAIN;
+	}
+	vs.enable_moving = true;
+	pthread_mutex_unlock(&vs.lock);
+	*frozen_ms = vs_now_ms() - t_freeze;
+	vs_thaw(&fz);
+	if (r)
+		inplace_undo();
+	return r;
+}
+
 int vs_op_enable(char *msg, size_t n)
 {
 	pid_t extra[VS_MAX_PROCS];
 	struct vs_freeze fz;
 	uint64_t t0 = vs_now_ms(), moved = 0, frozen_ms, t_freeze, t_thaw;
-	bool tracking;
+	bool tracking, inplace;
 	int nextra, r;
 
 	pthread_mutex_lock(&vs.lock);
 	vs.enable_moving = false;
+	memset(&vs.stats.en, 0, sizeof(vs.stats.en));
+	nextra = other_pids(extra);
+	inplace = !vs.stage_copy && vs_wp_usable();
 	pthread_mutex_unlock(&vs.lock);
+	if (inplace) {
+		r = enable_inplace(extra, nextra, msg, n, &moved, &frozen_ms);
+		if (r)
+			return r;
+		pthread_mutex_lock(&vs.lock);
+		vs.stats.en.in_place = true;
+		vs.stats.en.frozen_ms = frozen_ms;
+		vs.stats.trans_pages = moved;
+		vs.stats.trans_ms = vs_now_ms() - t0;
+		vs_clear_error();
+		pthread_mutex_unlock(&vs.lock);
+		snprintf(msg, n, "enabled: %llu pages staged in place, VMM frozen %llu ms",
+			 (unsigned long long)moved, (unsigned long long)frozen_ms);
+		return 0;
+	}
 	/* Refuse, with nothing changed, when staging would not fit. */
 	r = vs_headroom_check(msg, n);
 	if (r)
 		return r;
-
-	pthread_mutex_lock(&vs.lock);
-	memset(&vs.stats.en, 0, sizeof(vs.stats.en));
-	nextra = other_pids(extra);
-	pthread_mutex_unlock(&vs.lock);
 
 	r = precopy(&tracking, msg, n);
 	if (r)

@@ -26,8 +26,8 @@
 #include "../sys/log.h"
 #include "../sys/swapfile.h"
 #include "ops.h"
+#include "out.h"
 
-#define OUT_BATCH 512 /* pages: 2 MiB writes */
 #define OUT_SCAN (8 * OUT_BATCH) /* pages looked at for one batch */
 #define OUT_WRITERS 4 /* O_DIRECT writes in flight: the disk wants a queue */
 
@@ -50,18 +50,28 @@ static bool wanted(struct vs_obj *o, uint64_t pg, bool hot)
 	       (!hot || vs_ws_hot((int)(o - vs.objs), pg));
 }
 
+/* A page staged in place that this pass writes: it goes by its unit (out_inplace.c). */
+static bool wanted_inplace(struct vs_obj *o, uint64_t pg, bool hot)
+{
+	return vs_pt_state(o->pt[pg]) == VS_P_INPLACE &&
+	       (!hot || (vs_ws_hot((int)(o - vs.objs), pg) && !vs_fresh(o, pg)));
+}
+
+/* Stops at a page staged in place: the caller takes its unit. */
 static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg, bool hot)
 {
 	uint64_t stop = *pg + OUT_SCAN;
 
 	b->o = o;
 	b->count = 0;
-	while (*pg < o->npages && !wanted(o, *pg, hot))
+	while (*pg < o->npages && !wanted(o, *pg, hot) && !wanted_inplace(o, *pg, hot))
 		(*pg)++;
 	while (*pg < o->npages && *pg < stop && b->count < OUT_BATCH) {
 		uint32_t e = o->pt[*pg];
 		int r;
 
+		if (wanted_inplace(o, *pg, hot))
+			break;
 		if (!wanted(o, *pg, hot)) {
 			(*pg)++;
 			continue;
@@ -81,41 +91,35 @@ static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg, bool
 	return 0;
 }
 
-/*
- * Write a batch: one pwritev per run of consecutive slots, one iovec per
- * run of adjacent pages; a buffered file is then synced and its cache
- * dropped. Without vs.lock. 0 or -errno, *what naming the step that failed.
- */
-static int out_write(const struct out_batch *b, const char **what)
+int vs_out_write(const uint8_t *base, const uint64_t *pg, const uint32_t *slot, uint64_t count,
+		 const char **what)
 {
 	struct iovec iov[OUT_BATCH];
 	uint32_t lo = UINT32_MAX, hi = 0;
 	uint64_t i = 0;
 	int r = 0;
 
-	pthread_rwlock_rdlock(&vs.stg_lock); /* hotplug growth must not move staging now */
-	while (i < b->count && !r) {
+	while (i < count && !r) {
 		uint64_t j = i + 1;
 		int cnt = 1;
 
-		iov[0].iov_base = b->o->stg + b->pg[i] * VS_PAGE_SIZE;
+		iov[0].iov_base = (void *)(base + pg[i] * VS_PAGE_SIZE);
 		iov[0].iov_len = VS_PAGE_SIZE;
-		for (; j < b->count && b->slot[j] == b->slot[i] + (j - i); j++) {
-			if (b->pg[j] == b->pg[j - 1] + 1) {
+		for (; j < count && slot[j] == slot[i] + (j - i); j++) {
+			if (pg[j] == pg[j - 1] + 1) {
 				iov[cnt - 1].iov_len += VS_PAGE_SIZE;
 			} else {
-				iov[cnt].iov_base = b->o->stg + b->pg[j] * VS_PAGE_SIZE;
+				iov[cnt].iov_base = (void *)(base + pg[j] * VS_PAGE_SIZE);
 				iov[cnt++].iov_len = VS_PAGE_SIZE;
 			}
 		}
-		r = vs_swapfile_writev(vs.swap.fd, b->slot[i], iov, cnt);
-		lo = b->slot[i] < lo ? b->slot[i] : lo;
-		hi = b->slot[j - 1] + 1 > hi ? b->slot[j - 1] + 1 : hi;
+		r = vs_swapfile_writev(vs.swap.fd, slot[i], iov, cnt);
+		lo = slot[i] < lo ? slot[i] : lo;
+		hi = slot[j - 1] + 1 > hi ? slot[j - 1] + 1 : hi;
 		i = j;
 	}
-	pthread_rwlock_unlock(&vs.stg_lock);
 	*what = "writing";
-	if (r || vs.swap.direct || !b->count)
+	if (r || vs.swap.direct || !count)
 		return r;
 	if (fdatasync(vs.swap.fd) < 0) {
 		*what = "syncing";
@@ -125,6 +129,17 @@ static int out_write(const struct out_batch *b, const char **what)
 	posix_fadvise(vs.swap.fd, (off_t)lo * VS_PAGE_SIZE, (off_t)(hi - lo) * VS_PAGE_SIZE,
 		      POSIX_FADV_DONTNEED);
 	return 0;
+}
+
+/* A staging batch: from the staging mapping, which a hotplug must not move meanwhile. */
+static int out_write(const struct out_batch *b, const char **what)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&vs.stg_lock);
+	r = vs_out_write(b->o->stg, b->pg, b->slot, b->count, what);
+	pthread_rwlock_unlock(&vs.stg_lock);
+	return r;
 }
 
 /* After the write (or its failure): settle each page. vs.lock held. */
@@ -157,6 +172,10 @@ struct out_run {
 	int obj;
 	uint64_t pg;
 	uint64_t moved;
+	uint64_t zero;  /* zero pages staged in place, dropped */
+	struct vs_gview view[VS_MAX_OBJS]; /* opened at the first page staged in place */
+	struct { int obj; uint64_t unit; } busy[OUT_WRITERS]; /* units a writer is in */
+	int writers;    /* started: each has its index in busy */
 	int r;          /* first error */
 	const char *what; /* its step */
 	bool aborted;
@@ -167,14 +186,40 @@ struct out_run {
  * settle it. Several run at once, so writes stay in flight while
  * another writer collects or settles.
  */
+/*
+ * Take unit @unit of @obj for this writer, @slot of the busy table, once
+ * no other writer is in it: a working-set pass may still be there when
+ * the full pass comes by, and a unit punched under a writer reading it
+ * through the view would be filled again. vs.lock held (dropped to wait).
+ */
+static void unit_take(struct out_run *run, int slot, int obj, uint64_t unit)
+{
+	for (bool taken = true; taken;) {
+		taken = false;
+		for (int i = 0; i < OUT_WRITERS && !taken; i++)
+			taken = i != slot && run->busy[i].obj == obj && run->busy[i].unit == unit;
+		if (taken) {
+			pthread_mutex_unlock(&vs.lock);
+			usleep(200);
+			pthread_mutex_lock(&vs.lock);
+		}
+	}
+	run->busy[slot].obj = obj;
+	run->busy[slot].unit = unit;
+}
+
 static void *out_writer(void *arg)
 {
 	struct out_run *run = arg;
 	struct out_batch b;
 	const char *what = "writing";
+	int me;
 
 	pthread_mutex_lock(&vs.lock);
+	me = run->writers++;
+	run->busy[me].obj = -1;
 	for (;;) {
+		bool hot;
 		int r = 0;
 
 		if (run->r || run->aborted || (run->aborted = vs_op_aborted()))
@@ -190,9 +235,35 @@ static void *out_writer(void *arg)
 		}
 		if (run->obj == VS_MAX_OBJS)
 			break;
-		r = out_collect(&b, &vs.objs[run->obj], &run->pg, run->hot);
+		hot = run->hot;
+		r = out_collect(&b, &vs.objs[run->obj], &run->pg, hot);
 		if (r)
 			what = "allocating a slot in";
+		if (!r && !b.count && run->pg < vs.objs[run->obj].npages) {
+			/* Staged in place: its whole unit, by this writer. */
+			uint64_t unit = run->pg / VS_UNIT_PAGES * VS_UNIT_PAGES, moved = 0;
+			struct vs_gview *v = &run->view[run->obj];
+			int obj = run->obj;
+
+			run->pg = unit + VS_UNIT_PAGES;
+			unit_take(run, me, obj, unit);
+			if (!v->p && (r = vs_gview_open(&vs.objs[obj], v)))
+				what = "reading guest memory for";
+			if (!r)
+				r = vs_out_inplace_unit(&vs.objs[obj], unit, v, hot, &moved,
+							&run->zero, &what);
+			run->busy[me].obj = -1;
+			run->moved += moved;
+			vs.stats.progress_done += moved;
+			pthread_mutex_unlock(&vs.lock);
+			vs_op_delay(moved);
+			pthread_mutex_lock(&vs.lock);
+			if (r && !run->r) {
+				run->r = r;
+				run->what = what;
+			}
+			continue;
+		}
 		pthread_mutex_unlock(&vs.lock);
 		if (!r && b.count)
 			r = out_write(&b, &what);
@@ -211,13 +282,15 @@ static void *out_writer(void *arg)
 
 int vs_op_out(char *msg, size_t n)
 {
-	struct out_run run = { .hot = vs_ws_enabled() };
+	static struct out_run run;
 	uint64_t t0 = vs_now_ms(), moved;
 	pthread_t t[OUT_WRITERS];
 	int nt = 0, r;
 
+	memset(&run, 0, sizeof(run)); /* static: its views are too big for the stack */
+	run.hot = vs_ws_enabled();
 	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
-	vs.stats.progress_total = vs.stats.c.staging;
+	vs.stats.progress_total = vs_staged_pages();
 	vs.stats.progress_done = 0;
 	/* Pages held twice (dual.h): stop here, before anyone takes Active as all is well. */
 	r = vs_dual_refuse(msg, n);
@@ -231,7 +304,12 @@ int vs_op_out(char *msg, size_t n)
 	out_writer(&run);
 	while (nt)
 		pthread_join(t[--nt], NULL);
+	for (int i = 0; i < VS_MAX_OBJS; i++)
+		vs_gview_close(&run.view[i]);
 	moved = run.moved;
+	pthread_mutex_lock(&vs.lock);
+	vs.stats.c.trimmed_zero += run.zero;
+	pthread_mutex_unlock(&vs.lock);
 	r = run.r;
 	if (run.aborted) {
 		snprintf(msg, n, "swap out aborted");

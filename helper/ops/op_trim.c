@@ -22,18 +22,10 @@
 #include "../sys/log.h"
 #include "../sys/swapfile.h"
 #include "ops.h"
+#include "trim.h"
 
 #define TRIM_BATCH 256 /* pages per lock hold; their old slots are read in one go */
 
-static bool page_is_zero(const uint8_t *p)
-{
-	const uint64_t *w = (const uint64_t *)p;
-
-	for (unsigned i = 0; i < VS_PAGE_SIZE / 8; i += 4)
-		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
-			return false;
-	return true;
-}
 
 #define IN_PLACE_MIN 32 /* pages of the working set at consecutive slots worth keeping there */
 
@@ -106,10 +98,10 @@ static void trim_pick(struct vs_obj *o, uint64_t first, uint64_t count, uint64_t
 
 		if (vs_pt_state(e) != VS_P_STAGING)
 			continue;
-		if (page_is_zero(data) && data_at >= 0 && (uint64_t)data_at / VS_PAGE_SIZE <= pg &&
+		if (vs_page_is_zero(data) && data_at >= 0 && (uint64_t)data_at / VS_PAGE_SIZE <= pg &&
 		    vs_dual_in_guest(o, pg)) {
 			vs_dual_note(); /* held twice: both stay */
-		} else if (page_is_zero(data)) {
+		} else if (vs_page_is_zero(data)) {
 			if (vs_pt_has_slot(e))
 				vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
 			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, false, 0));
@@ -204,37 +196,50 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count, uint8_t 
 	return r;
 }
 
-/* Every batch of one object. 0, -ECANCELED or the read's -errno (recorded). */
+/*
+ * Every batch of one object: staged pages in batches, pages staged in
+ * place a unit at a time (trim.h), through a view opened when there are
+ * any. 0, -ECANCELED or the read's -errno (recorded).
+ */
 static int trim_obj(struct vs_obj *o, uint8_t *buf, uint64_t *zero, uint64_t *clean)
 {
-	hot_prev_slot = UINT64_MAX;
-	for (uint64_t pg = 0;; pg += TRIM_BATCH) {
-		uint64_t cnt;
-		int r;
+	struct vs_gview v = { 0 };
+	int r = 0;
 
-		if (vs_op_aborted())
-			return -ECANCELED;
+	hot_prev_slot = UINT64_MAX;
+	for (uint64_t pg = 0; !r; pg += TRIM_BATCH) {
+		uint64_t cnt;
+
+		if (vs_op_aborted()) {
+			r = -ECANCELED;
+			break;
+		}
 		/* Its size under the lock: a hotplug may grow the object. */
 		pthread_mutex_lock(&vs.lock);
 		if (!o->used || pg >= o->npages) {
 			pthread_mutex_unlock(&vs.lock);
-			return 0;
+			break;
 		}
+		if (vs.stats.c.inplace && !v.p && (r = vs_gview_open(o, &v)))
+			vs_set_error("trim: cannot map %s: %s", o->name, strerror(-r));
+		if (!r && v.p && pg % VS_UNIT_PAGES == 0)
+			r = vs_trim_inplace_unit(o, pg, &v, buf, zero, clean);
 		cnt = o->npages - pg < TRIM_BATCH ? o->npages - pg : TRIM_BATCH;
-		r = trim_batch(o, pg, cnt, buf, zero, clean);
+		if (!r)
+			r = trim_batch(o, pg, cnt, buf, zero, clean);
 		pthread_mutex_unlock(&vs.lock);
-		if (r)
-			return r;
 		vs.stats.progress_done += cnt;
 		vs_op_delay(cnt);
 	}
+	vs_gview_close(&v);
+	return r;
 }
 
 int vs_op_trim(char *msg, size_t n)
 {
 	uint64_t t0 = vs_now_ms(), zero = 0, clean = 0;
-	/* Mapped for this trim only: 1 MiB the helper does not keep. */
-	uint8_t *buf = mmap(NULL, TRIM_BATCH * VS_PAGE_SIZE, PROT_READ | PROT_WRITE,
+	/* Mapped for this trim only: 2 MiB the helper does not keep. */
+	uint8_t *buf = mmap(NULL, VS_UNIT_PAGES * VS_PAGE_SIZE, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int r = 0;
 
@@ -255,7 +260,7 @@ int vs_op_trim(char *msg, size_t n)
 		else if (r)
 			vs_get_error(msg, n);
 	}
-	munmap(buf, TRIM_BATCH * VS_PAGE_SIZE);
+	munmap(buf, VS_UNIT_PAGES * VS_PAGE_SIZE);
 	if (r)
 		return r;
 	pthread_mutex_lock(&vs.lock);

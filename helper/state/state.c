@@ -92,7 +92,7 @@ static void after_op(enum vs_op op, int r)
 	if (r) {
 		if (op == VS_OP_ENABLE && !vs.enable_moving) {
 			/* Refused before moving anything: the state stays. */
-			if (vs.state == VS_READY && !vs.stats.c.staging && !vs.stats.c.swapped) {
+			if (vs.state == VS_READY && !vs_staged_pages() && !vs.stats.c.swapped) {
 				for (int i = 0; i < VS_MAX_MAPS; i++)
 					if (vs.maps[i].used)
 						vs_map_unregister(&vs.maps[i]);
@@ -450,7 +450,7 @@ void vs_state_recover(void)
 {
 	pthread_mutex_lock(&wlock);
 	pthread_mutex_lock(&vs.lock);
-	if (vs.registered || vs.stats.c.staging || vs.stats.c.swapped) {
+	if (vs.registered || vs_staged_pages() || vs.stats.c.swapped) {
 		vs.state = VS_SWAP_IN_IN_PROGRESS;
 		/*
 		 * A crash between staging a unit and punching it leaves its pages

@@ -29,6 +29,7 @@
 #define VMSWAP_ENV_LOG "VMSWAP_LOG"
 #define VMSWAP_ENV_DISABLE "VMSWAP_DISABLE"
 #define VMSWAP_ENV_PRECOPY "VMSWAP_PRECOPY"    /* 0: enable copies while frozen */
+#define VMSWAP_ENV_STAGING "VMSWAP_STAGING"    /* in-place (default) or copy */
 #define VMSWAP_ENV_HELPER "VMSWAP_HELPER"      /* path of vmswap-helper */
 #define VMSWAP_ENV_SECCOMP "VMSWAP_SECCOMP"    /* 0: the helper runs without its sandbox */
 /* Seconds a fork child waits to join the helper before closing off guest memory. */

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Staging in place: see inplace.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../sys/log.h"
+#include "enable.h"
+#include "inplace.h"
+
+int vs_gview_open(const struct vs_obj *o, struct vs_gview *v)
+{
+	void *p;
+
+	v->p = NULL;
+	v->npages = o->npages;
+	if (!v->npages)
+		return 0;
+	/* Never MAP_POPULATE: that would fill the holes. */
+	p = mmap(NULL, v->npages * VS_PAGE_SIZE, PROT_READ, MAP_SHARED, o->fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	v->p = p;
+	return 0;
+}
+
+void vs_gview_close(struct vs_gview *v)
+{
+	if (v->p)
+		munmap((void *)v->p, v->npages * VS_PAGE_SIZE);
+	v->p = NULL;
+	v->npages = 0;
+}
+
+bool vs_page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (unsigned i = 0; i < VS_PAGE_SIZE / 8; i += 4)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
+			return false;
+	return true;
+}
+
+int vs_fresh_put(struct vs_obj *o, uint64_t pg, bool on)
+{
+	if (pg >= o->fresh_pages) {
+		uint64_t want = (o->npages > pg + 1 ? o->npages : pg + 1);
+		size_t old = (o->fresh_pages + 63) / 64, now = (want + 63) / 64;
+		uint64_t *m;
+
+		if (!on)
+			return 0;
+		m = realloc(o->fresh, now * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		memset(m + old, 0, (now - old) * sizeof(*m));
+		o->fresh = m;
+		o->fresh_pages = now * 64;
+	}
+	if (on)
+		vs_bit_set(o->fresh, pg);
+	else
+		vs_bit_clear(o->fresh, pg);
+	return 0;
+}
+
+/*
+ * Marked first, then protected: a write that faults once a page is
+ * protected finds it INPLACE and unstages it (fault/wp.c); a write before
+ * that lands in the page, which is the staged copy all the same.
+ */
+int vs_inplace_stage_all(uint64_t *staged)
+{
+	int r = 0;
+
+	vs_hooks.registered = vs_wp_map; /* a mapping added later is protected at once */
+	for (int i = 0; i < VS_MAX_OBJS && !r; i++) {
+		struct vs_obj *o = &vs.objs[i];
+		off_t size = (off_t)(o->npages * VS_PAGE_SIZE), pos = 0;
+
+		while (o->used && pos < size) {
+			off_t d = lseek(o->fd, pos, SEEK_DATA), h;
+
+			if (d < 0 && errno != ENXIO)
+				return -errno;
+			if (d < 0 || d >= size)
+				break;
+			h = lseek(o->fd, d, SEEK_HOLE);
+			if (h < 0)
+				return -errno;
+			if (h > size)
+				h = size;
+			for (uint64_t pg = (uint64_t)d / VS_PAGE_SIZE;
+			     pg < ((uint64_t)h + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE; pg++) {
+				uint32_t e = o->pt[pg];
+
+				if (vs_pt_state(e) != VS_P_RESIDENT)
+					continue; /* saved and in guest memory: dual.h tells */
+				vs_page_set(o, pg, vs_pt_make(VS_P_INPLACE, vs_pt_has_slot(e),
+							      vs_pt_slot(e)));
+				vs_fresh_put(o, pg, false);
+				(*staged)++;
+			}
+			pos = h;
+		}
+	}
+	for (int i = 0; i < VS_MAX_OBJS && !r; i++)
+		if (vs.objs[i].used && (r = vs_wp_obj_range(i, 0, vs.objs[i].npages, true)))
+			vs_set_error("write-protecting %s: %s", vs.objs[i].name, strerror(-r));
+	return r;
+}
+
+uint64_t vs_inplace_unstage(int obj, uint64_t pg, uint64_t n)
+{
+	struct vs_obj *o = &vs.objs[obj];
+	uint64_t done = 0;
+
+	for (uint64_t i = pg; i < pg + n && i < o->npages; i++) {
+		uint32_t e = o->pt[i];
+
+		if (vs_pt_state(e) != VS_P_INPLACE)
+			continue;
+		vs_page_set(o, i, vs_pt_make(VS_P_RESIDENT, vs_pt_has_slot(e), vs_pt_slot(e)));
+		done++;
+	}
+	if (done && vs_wp_obj_range(obj, pg, n, false))
+		vs_warn("could not unprotect all of %s (pages are left to fault once)", o->name);
+	return done;
+}
+
+uint64_t vs_inplace_unstage_all(void)
+{
+	uint64_t done = 0;
+
+	for (int i = 0; i < VS_MAX_OBJS; i++)
+		if (vs.objs[i].used)
+			done += vs_inplace_unstage(i, 0, vs.objs[i].npages);
+	return done;
+}
+
+/*
+ * May the unit go? Every page of its 2 MiB that holds data in the memfd
+ * must be one of ours leaving now: a data page past the object's end, a
+ * written page, a page held twice all keep it.
+ */
+static bool unit_may_go(const struct vs_obj *o, uint64_t unit, const uint8_t *how)
+{
+	off_t pos = (off_t)(unit * VS_PAGE_SIZE), end = pos + VS_UNIT_BYTES;
+
+	while (pos < end) {
+		off_t d = lseek(o->fd, pos, SEEK_DATA), h;
+
+		if (d < 0)
+			return errno == ENXIO;
+		if (d >= end)
+			return true;
+		h = lseek(o->fd, d, SEEK_HOLE);
+		if (h < 0)
+			return false;
+		for (uint64_t pg = (uint64_t)d / VS_PAGE_SIZE;
+		     pg < ((uint64_t)h + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE && pg < unit + VS_UNIT_PAGES;
+		     pg++)
+			if (pg >= o->npages || how[pg - unit] == VS_U_STAY ||
+			    vs_pt_state(o->pt[pg]) != VS_P_INPLACE ||
+			    (how[pg - unit] == VS_U_FILE && !vs_pt_has_slot(o->pt[pg])))
+				return false;
+		pos = h;
+	}
+	return true;
+}
+
+int vs_inplace_free_unit(struct vs_obj *o, uint64_t unit, const uint8_t *how,
+			 bool unstage_kept, uint64_t *zero)
+{
+	uint64_t end = unit + VS_UNIT_PAGES < o->npages ? unit + VS_UNIT_PAGES : o->npages;
+	uint32_t was[VS_UNIT_PAGES];
+	uint64_t left = 0, z = 0;
+	bool any = false;
+
+	for (uint64_t pg = unit; pg < end && !any; pg++)
+		any = how[pg - unit] != VS_U_STAY && vs_pt_state(o->pt[pg]) == VS_P_INPLACE;
+	if (!any || !unit_may_go(o, unit, how)) {
+		if (unstage_kept)
+			vs_inplace_unstage((int)(o - vs.objs), unit, end - unit);
+		return 0;
+	}
+	/* Entries first: the table names a whole copy at every instant (a crash finds both). */
+	for (uint64_t pg = unit; pg < end; pg++) {
+		uint32_t e = was[pg - unit] = o->pt[pg];
+
+		if (vs_pt_state(e) != VS_P_INPLACE || how[pg - unit] == VS_U_STAY)
+			continue;
+		if (how[pg - unit] == VS_U_ZERO)
+			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, vs_pt_has_slot(e), vs_pt_slot(e)));
+		else
+			vs_page_set(o, pg, vs_pt_make(VS_P_FILE, true, vs_pt_slot(e)));
+	}
+	if (fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(unit * VS_PAGE_SIZE), VS_UNIT_BYTES) < 0) {
+		int r = -errno;
+
+		for (uint64_t pg = unit; pg < end; pg++)
+			vs_page_set(o, pg, was[pg - unit]);
+		return r;
+	}
+	for (uint64_t pg = unit; pg < end; pg++) {
+		uint32_t e = o->pt[pg];
+
+		if (o->pt[pg] == was[pg - unit])
+			continue;
+		left++;
+		if (vs_pt_state(e) == VS_P_RESIDENT) {
+			/* A zero page: the hole reads as zero; an old slot is garbage. */
+			if (vs_pt_has_slot(e))
+				vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
+			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, false, 0));
+			z++;
+		}
+	}
+	*zero += z;
+	return (int)left;
+}

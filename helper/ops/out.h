@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The parts of out (op_out.c): the writing of a batch, and pages staged in place. */
+#ifndef VS_OUT_H
+#define VS_OUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "inplace.h"
+
+#define OUT_BATCH 512 /* pages: 2 MiB writes */
+
+/*
+ * Write pages @pg[i] at @base to slots @slot[i]: one pwritev per run of
+ * consecutive slots, one iovec per run of adjacent pages; a buffered
+ * file is then synced and its cache dropped. Without vs.lock. 0 or
+ * -errno, *what naming the step that failed.
+ */
+int vs_out_write(const uint8_t *base, const uint64_t *pg, const uint32_t *slot, uint64_t count,
+		 const char **what);
+
+/*
+ * Out for the unit of @o at page @unit, staged in place, read through @v.
+ * vs.lock held on entry and exit, dropped for the reads and the write.
+ * @hot (the working-set pass): only the set's pages are written, at the
+ * end of the file, and stay staged with a fresh slot. Otherwise every
+ * staged page of the unit is written (zero pages are not) and the unit
+ * freed (inplace.h); *moved counts the pages now in the file, *zero the
+ * zero pages dropped. 0 or -errno, *what naming the step.
+ */
+int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview *v, bool hot,
+			uint64_t *moved, uint64_t *zero, const char **what);
+
+#endif

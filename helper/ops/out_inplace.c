@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * out for pages staged in place (inplace.h): read through the guest
+ * view, written to fresh slots, and the unit punched once the slots hold
+ * the bytes. A write racing all this unstages its page first (the page
+ * is protected), and then the unit stays.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "../fault/fault_ws.h"
+#include "../model/helper.h"
+#include "../sys/slots.h"
+#include "out.h"
+
+/* Unlocked: which candidates are zero pages. Each is INPLACE, so it holds data. */
+static void find_zero(const struct vs_gview *v, const uint64_t *pg, int n, bool *zero)
+{
+	for (int i = 0; i < n; i++)
+		zero[i] = vs_page_is_zero(v->p + pg[i] * VS_PAGE_SIZE);
+}
+
+/* vs.lock held: slots for the candidates still staged that are not zero. */
+static int give_slots(struct vs_obj *o, const uint64_t *cand, const bool *zero, int n, bool hot,
+		      uint8_t *how, uint64_t unit, uint64_t *wpg, uint32_t *wslot, uint64_t *cnt)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t pg = cand[i];
+		uint32_t e = o->pt[pg], slot;
+		int r;
+
+		if (vs_pt_state(e) != VS_P_INPLACE)
+			continue;
+		if (zero[i]) {
+			if (!hot)
+				how[pg - unit] = VS_U_ZERO;
+			continue;
+		}
+		/* Not fresh, so an old copy is stale. */
+		if (vs_pt_has_slot(e)) {
+			vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
+			vs_page_set(o, pg, vs_pt_make(VS_P_INPLACE, false, 0));
+		}
+		r = hot ? vs_slots_alloc_tail(&vs.swap.slots, &slot)
+			: vs_slots_alloc(&vs.swap.slots, &slot);
+		if (r)
+			return r;
+		vs_page_set(o, pg, vs_pt_make(VS_P_INPLACE, true, slot));
+		wpg[*cnt] = pg;
+		wslot[(*cnt)++] = slot;
+	}
+	return 0;
+}
+
+/* vs.lock held, after the write: fresh on success; on failure the slots go. */
+static void settle_slots(struct vs_obj *o, const uint64_t *wpg, const uint32_t *wslot,
+			 uint64_t cnt, bool written, bool hot, uint8_t *how, uint64_t unit)
+{
+	for (uint64_t i = 0; i < cnt; i++) {
+		uint64_t pg = wpg[i];
+		uint32_t e = o->pt[pg];
+		bool ours = vs_pt_has_slot(e) && vs_pt_slot(e) == wslot[i];
+
+		if (!ours) {
+			/* Discarded meanwhile (which freed the slot), or changed. */
+			continue;
+		}
+		if (!written) {
+			vs_page_set(o, pg, vs_pt_make(vs_pt_state(e), false, 0));
+			vs_slots_free(&vs.swap.slots, wslot[i]);
+			continue;
+		}
+		/* Unstaged by a write meanwhile: the slot is an older copy, which trim compares. */
+		if (vs_pt_state(e) != VS_P_INPLACE)
+			continue;
+		if (vs_fresh_put(o, pg, true) == 0 && !hot)
+			how[pg - unit] = VS_U_FILE;
+	}
+}
+
+int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview *v, bool hot,
+			uint64_t *moved, uint64_t *zero, const char **what)
+{
+	int obj = (int)(o - vs.objs), n = 0, r, k;
+	uint64_t end = unit + VS_UNIT_PAGES, cnt = 0, z;
+	uint64_t cand[VS_UNIT_PAGES], wpg[VS_UNIT_PAGES];
+	uint32_t wslot[VS_UNIT_PAGES];
+	uint8_t how[VS_UNIT_PAGES];
+	bool isz[VS_UNIT_PAGES];
+
+	memset(how, VS_U_STAY, sizeof(how));
+	if (end > v->npages)
+		end = v->npages;
+	if (end > o->npages)
+		end = o->npages;
+	for (uint64_t pg = unit; pg < end; pg++) {
+		uint32_t e = o->pt[pg];
+
+		if (vs_pt_state(e) != VS_P_INPLACE || (hot && !vs_ws_hot(obj, pg)))
+			continue;
+		if (vs_fresh(o, pg) && vs_pt_has_slot(e)) {
+			if (!hot)
+				how[pg - unit] = VS_U_FILE; /* its slot holds it already */
+			continue;
+		}
+		cand[n++] = pg;
+	}
+	if (n) {
+		pthread_mutex_unlock(&vs.lock);
+		find_zero(v, cand, n, isz);
+		pthread_mutex_lock(&vs.lock);
+	}
+	*what = "allocating a slot in";
+	r = give_slots(o, cand, isz, n, hot, how, unit, wpg, wslot, &cnt);
+	if (!r && cnt) {
+		pthread_mutex_unlock(&vs.lock);
+		r = vs_out_write(v->p, wpg, wslot, cnt, what);
+		pthread_mutex_lock(&vs.lock);
+	}
+	settle_slots(o, wpg, wslot, cnt, r == 0, hot, how, unit);
+	if (r || hot)
+		return r;
+	z = *zero;
+	k = vs_inplace_free_unit(o, unit, how, true, zero);
+	if (k < 0) {
+		*what = "freeing guest memory for";
+		return k;
+	}
+	*moved += (uint64_t)k - (*zero - z);
+	return 0;
+}

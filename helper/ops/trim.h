@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The part of trim (op_trim.c) for pages staged in place (trim_inplace.c). */
+#ifndef VS_TRIM_H
+#define VS_TRIM_H
+
+#include <stdint.h>
+
+#include "inplace.h"
+
+/*
+ * Trim the unit of @o at page @unit, staged in place, read through @v;
+ * @buf holds a unit of pages for the old slots. vs.lock held on entry and
+ * exit, dropped for the reads. Zero and clean pages leave when their
+ * whole unit can be freed (*zero, *clean count them); a clean page of a
+ * unit that stays keeps a fresh slot. 0 or -errno (recorded).
+ */
+int vs_trim_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview *v,
+			 uint8_t *buf, uint64_t *zero, uint64_t *clean);
+
+#endif

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * trim for pages staged in place (inplace.h): zero pages and pages equal
+ * to their old slot are found where they are, through the guest view,
+ * and their unit freed when nothing else in it holds data. A clean page
+ * in a unit that stays keeps a fresh slot: out does not write it again.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "../model/helper.h"
+#include "../sys/log.h"
+#include "../sys/swapfile.h"
+#include "trim.h"
+
+/* Unlocked: zero pages, and for the others with a slot, a byte compare with it. */
+static int classify(const struct vs_gview *v, const uint64_t *pg, const uint32_t *e, int n,
+		    uint8_t *buf, uint8_t *what)
+{
+	for (int i = 0; i < n;) {
+		const uint8_t *p = v->p + pg[i] * VS_PAGE_SIZE;
+		int k = 1, r;
+
+		if (vs_page_is_zero(p)) {
+			what[i++] = VS_U_ZERO;
+			continue;
+		}
+		what[i] = VS_U_STAY;
+		if (!vs_pt_has_slot(e[i])) {
+			i++;
+			continue;
+		}
+		/* A run of consecutive slots in one read. */
+		while (i + k < n && vs_pt_has_slot(e[i + k]) &&
+		       vs_pt_slot(e[i + k]) == vs_pt_slot(e[i]) + (uint32_t)k)
+			k++;
+		r = vs_swapfile_read(vs.swap.fd, vs_pt_slot(e[i]), buf, (size_t)k);
+		if (r) {
+			vs_set_error("trim: reading swap file slot %u: %s", vs_pt_slot(e[i]),
+				     strerror(-r));
+			return r;
+		}
+		for (int j = 0; j < k; j++) {
+			const uint8_t *q = v->p + pg[i + j] * VS_PAGE_SIZE;
+
+			if (vs_page_is_zero(q))
+				what[i + j] = VS_U_ZERO;
+			else if (!memcmp(buf + (size_t)j * VS_PAGE_SIZE, q, VS_PAGE_SIZE))
+				what[i + j] = VS_U_FILE;
+			else
+				what[i + j] = VS_U_STAY;
+		}
+		i += k;
+	}
+	return 0;
+}
+
+int vs_trim_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview *v,
+			 uint8_t *buf, uint64_t *zero, uint64_t *clean)
+{
+	uint64_t end = unit + VS_UNIT_PAGES, pg[VS_UNIT_PAGES], z = 0;
+	uint32_t e[VS_UNIT_PAGES];
+	uint8_t how[VS_UNIT_PAGES], what[VS_UNIT_PAGES];
+	int n = 0, r = 0, k;
+
+	memset(how, VS_U_STAY, sizeof(how));
+	if (end > v->npages)
+		end = v->npages;
+	if (end > o->npages)
+		end = o->npages;
+	for (uint64_t p = unit; p < end; p++) {
+		uint32_t x = o->pt[p];
+
+		if (vs_pt_state(x) != VS_P_INPLACE)
+			continue;
+		if (vs_fresh(o, p) && vs_pt_has_slot(x)) {
+			how[p - unit] = VS_U_FILE;
+			continue;
+		}
+		pg[n] = p;
+		e[n++] = x;
+	}
+	if (n) {
+		pthread_mutex_unlock(&vs.lock);
+		r = classify(v, pg, e, n, buf, what);
+		pthread_mutex_lock(&vs.lock);
+	}
+	for (int i = 0; i < n && !r; i++) {
+		if (o->pt[pg[i]] != e[i])
+			continue; /* written, discarded or changed meanwhile */
+		if (what[i] == VS_U_FILE && vs_fresh_put(o, pg[i], true) < 0)
+			continue;
+		if (what[i] == VS_U_STAY && vs_pt_has_slot(e[i])) {
+			/* Changed since it was written: the old copy is garbage. */
+			vs_slots_free(&vs.swap.slots, vs_pt_slot(e[i]));
+			vs_page_set(o, pg[i], vs_pt_make(VS_P_INPLACE, false, 0));
+		}
+		how[pg[i] - unit] = what[i];
+	}
+	if (r)
+		return r;
+	k = vs_inplace_free_unit(o, unit, how, false, &z);
+	if (k < 0) {
+		vs_set_error("trim: freeing %s at %#llx: %s", o->name,
+			     (unsigned long long)(unit * VS_PAGE_SIZE), strerror(-k));
+		return k;
+	}
+	vs.stats.c.trimmed_zero += z;
+	vs.stats.c.redundant += (uint64_t)k - z;
+	*zero += z;
+	*clean += (uint64_t)k - z;
+	return 0;
+}
