@@ -143,7 +143,10 @@ static void put_operations(struct sbuf *b, const struct vs_headroom *hr)
 	    (unsigned long long)vs.stats.trans_pages, (unsigned long long)vs.stats.trans_ms);
 	put(b, " \"last_enable\":{\"phase\":\"%s\",\"frozen_ms\":%llu,\"tracked\":%s,\"in_place\":%s,"
 		"\"recopied_pages\":%llu,\"kept_units\":%llu},\n",
-	    vs.wp_phase == VS_WP_TRACK ? "track" : vs.wp_phase == VS_WP_PUNCH ? "punch" : "off",
+	    vs.wp_phase == VS_WP_TRACK   ? "track"
+	    : vs.wp_phase == VS_WP_PUNCH ? "punch"
+	    : vs.enable_in_place         ? "in-place"
+					 : "off",
 	    (unsigned long long)vs.stats.en.frozen_ms,
 	    vs.stats.en.tracked ? "true" : "false", vs.stats.en.in_place ? "true" : "false",
 	    (unsigned long long)vs.stats.en.recopied, (unsigned long long)vs.stats.en.kept_units);

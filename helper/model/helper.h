@@ -180,6 +180,7 @@ struct vs_helper {
 	/* The state machine. Guarded by lock; vs.state is written by state/state.c only. */
 	enum vs_state state;
 	bool enable_moving;       /* the running enable has started moving pages */
+	bool enable_in_place;     /* the running enable is staging in place (status: phase) */
 	bool op_running;          /* the worker is inside an operation: objects stay put */
 	bool swapin_low;          /* the running disable yields to faults */
 	bool wake_swapin;         /* VMSWAP_WAKE_SWAPIN=1: a wake starts a disable (set at start) */

@@ -168,10 +168,15 @@ static int enable_inplace(pid_t *extra, int nextra, char *msg, size_t n, uint64_
 	int r;
 
 	pthread_mutex_lock(&vs.lock);
+	vs.enable_in_place = true;
+	vs_progress_start_all();
 	r = register_all();
 	if (!r)
 		r = vs_inplace_stage_all(moved);
+	vs.stats.progress_done = *moved;
 	pthread_mutex_unlock(&vs.lock);
+	if (!r)
+		vs_op_delay(*moved); /* tests: a crash between staging and the freeze */
 	if (r) {
 		vs_get_error(msg, n);
 		inplace_undo();
@@ -213,15 +218,19 @@ int vs_op_enable(char *msg, size_t n)
 
 	pthread_mutex_lock(&vs.lock);
 	vs.enable_moving = false;
+	vs.enable_in_place = false;
 	memset(&vs.stats.en, 0, sizeof(vs.stats.en));
 	nextra = other_pids(extra);
 	inplace = !vs.stage_copy && vs_wp_usable();
 	pthread_mutex_unlock(&vs.lock);
 	if (inplace) {
 		r = enable_inplace(extra, nextra, msg, n, &moved, &frozen_ms);
-		if (r)
-			return r;
 		pthread_mutex_lock(&vs.lock);
+		vs.enable_in_place = false;
+		if (r) {
+			pthread_mutex_unlock(&vs.lock);
+			return r;
+		}
 		vs.stats.en.in_place = true;
 		vs.stats.en.frozen_ms = frozen_ms;
 		vs.stats.trans_pages = moved;
