@@ -142,35 +142,74 @@ uint64_t vs_inplace_unstage_all(void)
 	return done;
 }
 
+/* Does this page of the unit leave now? */
+static bool going(const struct vs_obj *o, uint64_t pg, uint8_t how)
+{
+	uint32_t e = o->pt[pg];
+
+	return how != VS_U_STAY && vs_pt_state(e) == VS_P_INPLACE &&
+	       (how != VS_U_FILE || vs_pt_has_slot(e));
+}
+
 /*
  * May the unit go? Every page of its 2 MiB that holds data in the memfd
  * must be one of ours leaving now: a data page past the object's end, a
- * written page, a page held twice all keep it.
+ * written page, a page held twice all keep it. Only the pages that do not
+ * leave are looked up (SEEK_DATA from each: cheap where data follows;
+ * SEEK_HOLE would walk all the data after it).
  */
 static bool unit_may_go(const struct vs_obj *o, uint64_t unit, const uint8_t *how)
 {
-	off_t pos = (off_t)(unit * VS_PAGE_SIZE), end = pos + VS_UNIT_BYTES;
+	uint64_t end = unit + VS_UNIT_PAGES, last = end < o->npages ? end : o->npages;
+	off_t d;
 
-	while (pos < end) {
-		off_t d = lseek(o->fd, pos, SEEK_DATA), h;
-
+	for (uint64_t pg = unit; pg < last; pg++) {
+		if (going(o, pg, how[pg - unit]))
+			continue;
+		d = lseek(o->fd, (off_t)(pg * VS_PAGE_SIZE), SEEK_DATA);
 		if (d < 0)
-			return errno == ENXIO;
-		if (d >= end)
-			return true;
-		h = lseek(o->fd, d, SEEK_HOLE);
-		if (h < 0)
+			return errno == ENXIO; /* no data from here on */
+		if ((uint64_t)d / VS_PAGE_SIZE == pg)
 			return false;
-		for (uint64_t pg = (uint64_t)d / VS_PAGE_SIZE;
-		     pg < ((uint64_t)h + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE && pg < unit + VS_UNIT_PAGES;
-		     pg++)
-			if (pg >= o->npages || how[pg - unit] == VS_U_STAY ||
-			    vs_pt_state(o->pt[pg]) != VS_P_INPLACE ||
-			    (how[pg - unit] == VS_U_FILE && !vs_pt_has_slot(o->pt[pg])))
-				return false;
-		pos = h;
+		pg = (uint64_t)d / VS_PAGE_SIZE - 1; /* holes up to there */
 	}
-	return true;
+	if (last == end)
+		return true;
+	d = lseek(o->fd, (off_t)(last * VS_PAGE_SIZE), SEEK_DATA);
+	return d < 0 ? errno == ENXIO : (uint64_t)d >= end * VS_PAGE_SIZE;
+}
+
+/*
+ * A unit that stays: its zero pages still go, one run at a time. A page
+ * needs no whole copy elsewhere to be zero, and a punch the kernel can
+ * only carry out by zeroing part of a huge page in place leaves the same
+ * zero bytes. vs.lock held; the count.
+ */
+static uint64_t punch_zero_pages(struct vs_obj *o, uint64_t unit, uint64_t end,
+				 const uint8_t *how)
+{
+	uint64_t n = 0;
+
+	for (uint64_t pg = unit; pg < end;) {
+		uint64_t run = 0;
+
+		while (pg + run < end && how[pg + run - unit] == VS_U_ZERO &&
+		       going(o, pg + run, VS_U_ZERO)) {
+			uint32_t e = o->pt[pg + run];
+
+			if (vs_pt_has_slot(e))
+				vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
+			vs_page_set(o, pg + run, vs_pt_make(VS_P_RESIDENT, false, 0));
+			run++;
+		}
+		if (run && fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				     (off_t)(pg * VS_PAGE_SIZE), (off_t)(run * VS_PAGE_SIZE)) < 0)
+			vs_warn("punching zero pages of %s: %s (they stay, as zero pages)", o->name,
+				strerror(errno));
+		n += run;
+		pg += run ? run : 1;
+	}
+	return n;
 }
 
 int vs_inplace_free_unit(struct vs_obj *o, uint64_t unit, const uint8_t *how,
@@ -182,11 +221,13 @@ int vs_inplace_free_unit(struct vs_obj *o, uint64_t unit, const uint8_t *how,
 	bool any = false;
 
 	for (uint64_t pg = unit; pg < end && !any; pg++)
-		any = how[pg - unit] != VS_U_STAY && vs_pt_state(o->pt[pg]) == VS_P_INPLACE;
+		any = going(o, pg, how[pg - unit]);
 	if (!any || !unit_may_go(o, unit, how)) {
+		z = any ? punch_zero_pages(o, unit, end, how) : 0;
 		if (unstage_kept)
 			vs_inplace_unstage((int)(o - vs.objs), unit, end - unit);
-		return 0;
+		*zero += z;
+		return (int)z;
 	}
 	/* Entries first: the table names a whole copy at every instant (a crash finds both). */
 	for (uint64_t pg = unit; pg < end; pg++) {

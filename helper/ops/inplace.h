@@ -60,10 +60,11 @@ enum vs_unit_how { VS_U_STAY = 0, VS_U_ZERO, VS_U_FILE };
  * each page marked VS_U_ZERO or VS_U_FILE (a fresh slot) that is still
  * INPLACE leaves (RESIDENT hole, or FILE at its slot), and the unit is
  * punched, but only when no other page of the whole 2 MiB holds data in
- * the memfd. Otherwise nothing is punched, and with @unstage_kept the
- * unit's staged pages go back to RESIDENT (keeping their slots) and are
- * unprotected. Returns the pages that left (*zero of them zero pages),
- * 0 when the unit stays, or -errno when the punch failed (all stay).
+ * the memfd. Otherwise only its zero pages are punched, and with
+ * @unstage_kept the unit's other staged pages go back to RESIDENT
+ * (keeping their slots) and are unprotected. Returns the pages that left
+ * (*zero of them zero pages), or -errno when the punch of the whole unit
+ * failed (all stay).
  */
 int vs_inplace_free_unit(struct vs_obj *o, uint64_t unit, const uint8_t *how,
 			 bool unstage_kept, uint64_t *zero);

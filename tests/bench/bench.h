@@ -16,6 +16,7 @@
  *   probe_run.c fault latency with build/bench/vmprobe as the VMM
  *   wake.c     the wake-up from the swap file as the guest feels it:
  *              toyvmm's ptouch on 1-4 threads, against cold reads
+ *   memwatch.c peak extra host memory (and two processes' memory) on a thread
  *   report.c   the table, the targets, results.json
  *
  * probe.c is a separate program (build/bench/vmprobe).
@@ -37,6 +38,7 @@
 struct bm_cfg {
 	uint64_t size;        /* guest bytes (BENCH_SIZE) */
 	uint64_t probe_size;  /* guest bytes of the fault-latency probe */
+	uint64_t scale_size;  /* guest bytes of the scale run (BENCH_SCALE_SIZE), 0: none */
 	int reps;             /* BENCH_REPS */
 	int samples;          /* latency samples per measurement (BENCH_SAMPLES) */
 	double budget_s;      /* stop starting repetitions after this (BENCH_BUDGET_S) */
@@ -100,8 +102,19 @@ int bm_kswap_prepare(void);               /* once; 0 or skipped (noted) */
 void bm_kswap_run(void);
 void bm_kswap_cleanup(void);              /* async-signal-safe */
 void bm_vmswap_run(void);
+void bm_vmswap_scale_run(void);
 void bm_probe_run(void);
 void bm_wake_run(void);
+
+/* memwatch.c: one watch at a time; a and b are pids to follow too (0: none) */
+struct bm_mw {
+	double extra_mib;            /* peak of MemTotal - MemAvailable, less its start */
+	double a_anon_mib, a_rss_mib; /* peaks of a's RssAnon and VmRSS */
+	double b_anon_mib, b_rss_mib;
+	int samples;
+};
+int bm_mw_start(pid_t a, pid_t b);       /* 0 or -1 */
+void bm_mw_stop(struct bm_mw *out);
 
 /* cgroup.c */
 int bm_cg_create(char *why, size_t n);    /* 0 or -1 with a reason */

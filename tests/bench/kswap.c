@@ -40,6 +40,7 @@ struct ks_res {
 	int err;
 	char msg[200];
 	double madv_ms, wb_ms, reclaim_ms, total_ms;
+	double peak_extra_mib; /* during the pageout: host memory in use above its start */
 	double swapped_pages, incore_pages;
 	double rand_p50, rand_p99;
 	double seq_MiBps;
@@ -195,6 +196,8 @@ static void child(struct ks_res *res, bool cg)
 	double t0, t1, *lat = calloc((size_t)bm.samples, sizeof(double));
 	uint64_t seed = 77 + (uint64_t)bm_rep_count();
 	struct seq_job jobs[2];
+	struct bm_mw mw;
+	bool watching;
 	pthread_t th;
 	int n = 0;
 
@@ -206,6 +209,8 @@ static void child(struct ks_res *res, bool cg)
 	for (size_t p = 0; p < np; p++)
 		bm_fill_page(base + p * BM_PAGE, KS_SEED, p);
 
+	res->peak_extra_mib = NAN;
+	watching = !bm_mw_start(getpid(), 0);
 	t0 = bm_now();
 	if (madvise(base, len, MADV_PAGEOUT) < 0) {
 		snprintf(res->msg, sizeof(res->msg), "MADV_PAGEOUT: %s", strerror(errno));
@@ -222,6 +227,10 @@ static void child(struct ks_res *res, bool cg)
 		bm_cg_reclaim();
 	res->reclaim_ms = (bm_now() - t1) * 1000;
 	res->total_ms = (bm_now() - t0) * 1000;
+	if (watching) {
+		bm_mw_stop(&mw);
+		res->peak_extra_mib = mw.extra_mib;
+	}
 	res->swapped_pages = (double)bm_kv("/proc/self/smaps_rollup", "Swap") / 4;
 	res->incore_pages = (double)incore(base, len);
 
@@ -306,6 +315,7 @@ void bm_kswap_run(void)
 	bm_put("ks_reclaim_ms", res->reclaim_ms);
 	bm_put("ks_pageout_ms", res->total_ms);
 	bm_put("ks_pageout_MiBps", bm.size / BM_MIB / (res->total_ms / 1000));
+	bm_put("ks_peak_extra_MiB", res->peak_extra_mib);
 	bm_put("ks_swapped_pct", res->swapped_pages / np * 100);
 	bm_put("ks_incore_pct", res->incore_pages / np * 100);
 	bm_put("ks_rand_p50_us", res->rand_p50);

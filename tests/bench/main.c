@@ -9,6 +9,7 @@
  *   BENCH_REPS        repetitions (default 3), medians quoted
  *   BENCH_SAMPLES     latency samples per measurement (default 2000)
  *   BENCH_PROBE_SIZE  guest of the fault-latency probe (default min(SIZE, 256M))
+ *   BENCH_SCALE_SIZE  guest of the scale run, first repetition only (default 4G; 0: none)
  *   BENCH_SWAP_DIR    where every file goes (default /var/tmp)
  *   BENCH_BUDGET_S    no new repetition starts when it would end after this
  *                     (default 1200)
@@ -16,7 +17,7 @@
  *                     SWAP_DIR/vmswap-bench-PID.swap; run.sh sets it)
  *   BENCH_WORK        private temp dir to use (run.sh sets it)
  *   BENCH_KEEP=1      keep the temp dir (logs of toyvmm, vmprobe, helper)
- *   BENCH_ONLY        comma-separated parts to run: limits,uffd,kswap,vmswap,probe,wake
+ *   BENCH_ONLY        comma-separated parts to run: limits,uffd,kswap,vmswap,scale,probe,wake
  *   BENCH_STRICT=1    exit 3 when a target went unmeasured and no part says
  *                     why (make check-bench: the bench itself still works)
  */
@@ -96,7 +97,7 @@ static long env_long(const char *name, long def, long lo, long hi)
 	return v;
 }
 
-/* BENCH_ONLY=a,b: run only those parts (limits uffd kswap vmswap probe wake). */
+/* BENCH_ONLY=a,b: run only those parts (limits uffd kswap vmswap scale probe wake). */
 static bool part(const char *name)
 {
 	const char *only = getenv("BENCH_ONLY");
@@ -145,6 +146,8 @@ static void configure(int argc, char **argv)
 	bm.size = env_size("BENCH_SIZE", 1ull << 30);
 	bm.probe_size = env_size("BENCH_PROBE_SIZE", bm.size < (256ull << 20) ? bm.size
 								      : 256ull << 20);
+	s = getenv("BENCH_SCALE_SIZE");
+	bm.scale_size = s && !strcmp(s, "0") ? 0 : env_size("BENCH_SCALE_SIZE", 4ull << 30);
 	bm.reps = (int)env_long("BENCH_REPS", 3, 1, BM_MAX_REPS);
 	bm.samples = (int)env_long("BENCH_SAMPLES", 2000, 10, 100000);
 	bm.budget_s = (double)env_long("BENCH_BUDGET_S", 1200, 1, 86400);
@@ -225,6 +228,8 @@ int main(int argc, char **argv)
 			bm_kswap_run();
 		if (part("vmswap"))
 			bm_vmswap_run();
+		if (part("scale"))
+			bm_vmswap_scale_run();
 		if (part("uffd"))
 			bm_uffd_run();
 		if (part("probe"))

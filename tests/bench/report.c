@@ -52,6 +52,7 @@ static const struct row rows[] = {
 	{ "kswap", "ks_madvise_ms", "  madvise call", "ms", 0 },
 	{ "kswap", "ks_writeback_ms", "  then writeback done", "ms", 0 },
 	{ "kswap", "ks_reclaim_ms", "  then swap cache reclaimed", "ms", 0 },
+	{ "kswap", "ks_peak_extra_MiB", "  peak extra host memory meanwhile", "MiB", 1 },
 	{ "kswap", "ks_swapped_pct", "pages that went to swap", "%", 1 },
 	{ "kswap", "ks_incore_pct", "pages still in memory after", "%", 2 },
 	{ "kswap", "ks_seq_MiBps", "sequential re-touch (swap-in), 2 threads", "MiB/s", 0 },
@@ -64,6 +65,9 @@ static const struct row rows[] = {
 	{ "vmswap", "vs_enable_MiBps", "enable: throughput (staged / frozen)", "MiB/s", 0 },
 	{ "vmswap", "vs_staged_pct", "enable: guest staged", "%", 1 },
 	{ "vmswap", "vs_trim_ms", "trim (no zero pages)", "ms", 0 },
+	{ "vmswap", "vs_peak_extra_MiB", "peak extra host memory, enable to out", "MiB", 1 },
+	{ "vmswap", "vs_peak_helper_anon_MiB", "  helper RssAnon, peak", "MiB", 1 },
+	{ "vmswap", "vs_peak_vmm_rss_MiB", "  VMM VmRSS, peak", "MiB", 1 },
 	{ "vmswap", "vs_out_ms", "out: state_transition.time_ms", "ms", 0 },
 	{ "vmswap", "vs_out_wall_ms", "out --wait: wall time", "ms", 0 },
 	{ "vmswap", "vs_out_MiBps", "out: throughput", "MiB/s", 0 },
@@ -83,6 +87,13 @@ static const struct row rows[] = {
 	{ "vmswap", "vs_zero_out_MiB", "50%-zero guest: bytes written", "MiB", 1 },
 	{ "vmswap", "vs_zero_disable_MiBps", "50%-zero guest: disable (data pages)", "MiB/s", 0 },
 	{ "vmswap", "vs_helper_fault_p50_us", "helper's own fault p50 (2^n bucket)", "us", 0 },
+
+	{ "scale", "vs4_enable_s_gib", "scale guest: enable, whole command", "s/GiB", 3 },
+	{ "scale", "vs4_freeze_ms_gib", "scale guest: VMM frozen", "ms/GiB", 1 },
+	{ "scale", "vs4_trim_s_gib", "scale guest: trim (no zero pages)", "s/GiB", 3 },
+	{ "scale", "vs4_out_s_gib", "scale guest: out", "s/GiB", 3 },
+	{ "scale", "vs4_disable_s_gib", "scale guest: disable", "s/GiB", 3 },
+	{ "scale", "vs4_peak_extra_MiB", "scale guest: peak extra host memory", "MiB", 1 },
 
 	{ "probe", "vs_fault_stg_p50_us", "fault from staging, p50", "us", 2 },
 	{ "probe", "vs_fault_stg_p99_us", "fault from staging, p99", "us", 2 },
@@ -213,7 +224,50 @@ static double i_wk_ws_touch(int r)
 	       ((double)bm.size / 4 / BM_MIB / g("uffd_copied_rtouch_MiBps", r) * 1000);
 }
 
+static double gib(void) { return (double)bm.size / BM_GIB; }
+/* The allowance: 3% of the guest and 32 MiB. */
+static double t_peak(int r) { return g("vs_peak_extra_MiB", r) / (0.03 * bm.size / BM_MIB + 32); }
+static double t_peak4(int r)
+{
+	return g("vs4_peak_extra_MiB", r) / (0.03 * (double)bm.scale_size / BM_MIB + 32);
+}
+static double i_peak_kern(int r) { return ratio("vs_peak_extra_MiB", "ks_peak_extra_MiB", r); }
+static double t_enable_gib(int r) { return g("vs_enable_wall_ms", r) / 1000 / gib(); }
+static double t_freeze_gib(int r) { return g("vs_freeze_ms", r) / gib(); }
+static double t_trim_gib(int r) { return g("vs_trim_ms", r) / 1000 / gib(); }
+static double i_out_gib(int r) { return g("vs_out_ms", r) / 1000 / gib(); }
+static double t_enable4(int r) { return g("vs4_enable_s_gib", r); }
+static double t_freeze4(int r) { return g("vs4_freeze_ms_gib", r); }
+static double t_trim4(int r) { return g("vs4_trim_s_gib", r); }
+/* Linear: seconds per GiB of the scale guest over the same at BENCH_SIZE. */
+static double i_lin_enable(int r) { return g("vs4_enable_s_gib", r) / t_enable_gib(r); }
+static double i_lin_trim(int r) { return g("vs4_trim_s_gib", r) / t_trim_gib(r); }
+static double i_lin_out(int r) { return g("vs4_out_s_gib", r) / i_out_gib(r); }
+static double i_lin_disable(int r)
+{
+	return g("vs4_disable_s_gib", r) / (g("vs_disable_ms", r) / 1000 / gib());
+}
+
 static const struct target targets[] = {
+	{ "t_peak_extra", "peak extra memory / (3% of guest + 32 MiB)", LE, 1.0, t_peak,
+	  "vmswap" },
+	{ "t_peak_extra_scale", "  same, scale guest", LE, 1.0, t_peak4, "scale" },
+	{ "i_peak_extra_kernel", "(info) peak extra memory / kernel MADV_PAGEOUT's", INFO, 0,
+	  i_peak_kern, "vmswap kswap" },
+	{ "t_enable_gib", "enable, whole command, s per GiB", LE, 0.3, t_enable_gib, "vmswap" },
+	{ "t_enable_gib_scale", "  same, scale guest", LE, 0.3, t_enable4, "scale" },
+	{ "t_freeze_gib", "enable: VMM frozen, ms per GiB", LE, 20, t_freeze_gib, "vmswap" },
+	{ "t_freeze_gib_scale", "  same, scale guest", LE, 20, t_freeze4, "scale" },
+	{ "t_trim_gib", "trim, no zero pages nor copies, s per GiB", LE, 0.1, t_trim_gib, "vmswap" },
+	{ "t_trim_gib_scale", "  same, scale guest", LE, 0.1, t_trim4, "scale" },
+	{ "i_lin_enable", "(info) scale guest / guest: enable s per GiB", INFO, 0, i_lin_enable,
+	  "scale vmswap" },
+	{ "i_lin_trim", "(info) scale guest / guest: trim s per GiB", INFO, 0, i_lin_trim,
+	  "scale vmswap" },
+	{ "i_lin_out", "(info) scale guest / guest: out s per GiB", INFO, 0, i_lin_out,
+	  "scale vmswap" },
+	{ "i_lin_disable", "(info) scale guest / guest: disable s per GiB", INFO, 0, i_lin_disable,
+	  "scale vmswap" },
 	{ "t_freeze", "enable freeze per GiB / memcpy 1 GiB on 2 cores", LE, 1.5, t_freeze,
 	  "vmswap limits" },
 	{ "t_out_disk", "out throughput / pwrite+fdatasync", GE, 0.9, t_out_disk,
@@ -232,7 +286,7 @@ static const struct target targets[] = {
 	{ "t_vmm_rss", "VMM RSS after out / guest", LE, 0.01, t_rss, "vmswap" },
 	{ "t_zero", "50%-zero guest: bytes written / without zeros", NEAR, 0.5, t_zero,
 	  "vmswap" },
-	{ "i_out_direct", "(info) out throughput / O_DIRECT pwrite", INFO, 0, i_direct,
+	{ "t_out_direct", "out throughput / O_DIRECT pwrite", GE, 0.9, i_direct,
 	  "vmswap limits" },
 	{ "i_fault_file16", "(info) file fault p50 / (uffd RT + cold 16K pread)", INFO, 0,
 	  i_file16, "probe limits" },

@@ -90,10 +90,15 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 	struct st s;
 	double ms, frozen = NAN, hrss, hshm, staging_mib, over_pending, over_active, vrss;
 	unsigned long long f;
+	struct bm_mw mw;
+	bool watching;
 	const char *p;
 
-	if (vm(v, "fill", NULL) || ctl(v->pid, "enable", false, &ms, out, sizeof(out)))
+	if (vm(v, "fill", NULL))
 		return -1;
+	watching = !bm_mw_start(v->helper, v->pid);
+	if (ctl(v->pid, "enable", false, &ms, out, sizeof(out)))
+		goto fail;
 	bm_put("vs_enable_wall_ms", ms);
 	if ((p = strstr(out, "frozen ")) && sscanf(p, "frozen %llu ms", &f) == 1)
 		frozen = (double)f;
@@ -113,13 +118,21 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 	bm_put("vs_helper_staging_MiB", hshm);
 
 	if (ctl(v->pid, "trim", true, &ms, out, sizeof(out)))
-		return -1;
+		goto fail;
 	status(v->pid, &s);
 	bm_put("vs_trim_ms", (double)s.time_ms);
+	bm_put("vs_trim_wall_ms", ms);
 	bm_put("vs_trim_full_pages", (double)(s.trimmed_zero + s.trimmed_clean));
 
 	if (ctl(v->pid, "out", true, &ms, out, sizeof(out)))
-		return -1;
+		goto fail;
+	if (watching) {
+		bm_mw_stop(&mw);
+		watching = false;
+		bm_put("vs_peak_extra_MiB", mw.extra_mib);
+		bm_put("vs_peak_helper_anon_MiB", mw.a_anon_mib);
+		bm_put("vs_peak_vmm_rss_MiB", mw.b_rss_mib);
+	}
 	status(v->pid, &s);
 	if (strcmp(s.state, "Active"))
 		bm_note("vmswap", "state after out: %s", s.state);
@@ -145,6 +158,10 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 	bm_put("vs_disable_MiBps", (double)s.pages * BM_PAGE / BM_MIB /
 		   ((double)s.time_ms / 1000));
 	return vm(v, "verify", NULL);
+fail:
+	if (watching)
+		bm_mw_stop(&mw);
+	return -1;
 }
 
 static int cycle_b(struct bm_vmm *v)
@@ -223,5 +240,66 @@ void bm_vmswap_run(void)
 			cycle_c(&v, full);
 		}
 	}
+	bm_vmm_stop(&v);
+}
+
+/*
+ * The same steps on a guest of BENCH_SCALE_SIZE (default 4G; 0: not run),
+ * in the first repetition only: seconds per GiB of each step, to set
+ * against the same at BENCH_SIZE, and the peak extra memory.
+ */
+void bm_vmswap_scale_run(void)
+{
+	char prog[600], size[32], log[700], out[1024];
+	char *argv[] = { prog, "--size", size, "--threads", "2", "--seed", "9",
+			 "--name", "vmswap-bench-scale", NULL };
+	struct bm_vmm v;
+	struct bm_mw mw;
+	struct st s;
+	double ms, gib = (double)bm.scale_size / BM_GIB;
+	unsigned long long f;
+	const char *p;
+	bool watching;
+
+	if (!bm.scale_size || bm_rep_count() > 1)
+		return;
+	snprintf(prog, sizeof(prog), "%s/toyvmm", bm.build);
+	snprintf(size, sizeof(size), "%" PRIu64 "M", bm.scale_size >> 20);
+	snprintf(log, sizeof(log), "%s/toyvmm-scale.log", bm.work);
+	bm_log("vmswap: scale, toyvmm --size %s: fill, enable, trim, out, disable", size);
+	if (bm_vmm_start(&v, argv, log)) {
+		bm_note("vmswap", "toyvmm --size %s did not start managed (log: %s)", size, log);
+		return;
+	}
+	if (vm(&v, "fill", NULL))
+		goto stop;
+	watching = !bm_mw_start(v.helper, v.pid);
+	if (ctl(v.pid, "enable", false, &ms, out, sizeof(out)))
+		goto unwatch;
+	bm_put("vs4_enable_s_gib", ms / 1000 / gib);
+	if ((p = strstr(out, "frozen ")) && sscanf(p, "frozen %llu ms", &f) == 1)
+		bm_put("vs4_freeze_ms_gib", (double)f / gib);
+	if (ctl(v.pid, "trim", true, &ms, out, sizeof(out)))
+		goto unwatch;
+	status(v.pid, &s);
+	bm_put("vs4_trim_s_gib", (double)s.time_ms / 1000 / gib);
+	if (ctl(v.pid, "out", true, &ms, out, sizeof(out)))
+		goto unwatch;
+	status(v.pid, &s);
+	bm_put("vs4_out_s_gib", (double)s.time_ms / 1000 / gib);
+	if (watching) {
+		bm_mw_stop(&mw);
+		watching = false;
+		bm_put("vs4_peak_extra_MiB", mw.extra_mib);
+	}
+	if (!ctl(v.pid, "disable", true, &ms, out, sizeof(out))) {
+		status(v.pid, &s);
+		bm_put("vs4_disable_s_gib", (double)s.time_ms / 1000 / gib);
+		vm(&v, "verify", NULL);
+	}
+unwatch:
+	if (watching)
+		bm_mw_stop(&mw);
+stop:
 	bm_vmm_stop(&v);
 }
