@@ -50,3 +50,47 @@ reap_helper() {
 	fi
 	return 0
 }
+
+# host_used_kb: host memory in use now (MemTotal - MemAvailable), in KiB; no fork.
+host_used_kb() {
+	local k v _ t=0 a=0
+	while read -r k v _; do
+		case $k in
+		MemTotal:) t=$v ;;
+		MemAvailable:) a=$v; break ;;
+		esac
+	done </proc/meminfo
+	echo $((t - a))
+}
+
+# memwatch_start: sample host memory in use every 10 ms in the background,
+# from now; memwatch_stop: its peak above the level at the start, in KiB,
+# in MEMWATCH_PEAK_KB. What the host needed beyond what it had, whoever
+# asked for it: run nothing else meanwhile.
+memwatch_start() {
+	MEMWATCH_FILE=$(mktemp "${TMPDIR:-/tmp}/vmswap-memwatch.XXXXXX")
+	(
+		base=$(host_used_kb) peak=0 fd=
+		exec {fd}<> <(:) # read -t on it: a 10 ms sleep without a fork
+		while :; do
+			used=$(($(host_used_kb) - base))
+			if ((used > peak)); then
+				peak=$used
+				echo "$peak" >"$MEMWATCH_FILE"
+			fi
+			read -r -t 0.01 -u "$fd" _ || true
+		done
+	) &
+	MEMWATCH_PID=$!
+}
+
+memwatch_stop() {
+	MEMWATCH_PEAK_KB=0
+	[[ -n ${MEMWATCH_PID:-} ]] || return 0
+	kill "$MEMWATCH_PID" 2>/dev/null || true
+	wait "$MEMWATCH_PID" 2>/dev/null || true
+	MEMWATCH_PID=
+	# shellcheck disable=SC2034 # read by the scripts that source this
+	MEMWATCH_PEAK_KB=$(cat "$MEMWATCH_FILE" 2>/dev/null || echo 0)
+	rm -f "$MEMWATCH_FILE"
+}

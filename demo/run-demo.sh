@@ -51,6 +51,7 @@ cleanup() {
 	set +e
 	trap - EXIT INT TERM
 	[[ -n $VM_IN ]] && exec {VM_IN}>&-
+	memwatch_stop
 	if [[ -n $VM_PID ]]; then
 		# Only the toyvmm this script started, by its pid.
 		alive "$VM_PID" && kill -KILL "$VM_PID" 2>/dev/null
@@ -191,9 +192,11 @@ main() {
 	row start 0 "-"
 	vm_step fill fill
 	vm_step verify verify
+	memwatch_start
 	ctl_step enable enable
 	ctl_step trim trim --wait
 	ctl_step out out --wait
+	memwatch_stop
 	out_rss_kb=$RSS_KB
 	vm_step verify verify
 
@@ -225,6 +228,7 @@ main() {
 	((out_rss_kb * 100 < RSS_MAX_PCT * GUEST_MIB * 1024)) ||
 		fail "RSS after out $((out_rss_kb / 1024)) MiB is ${pct}% of the ${GUEST_MIB} MiB guest (limit ${RSS_MAX_PCT}%)"
 	[[ $STATE == Ready ]] || fail "final state $STATE, not Ready"
+	echo "demo: peak extra host memory from enable to out: $(awk -v kb="$MEMWATCH_PEAK_KB" -v g="$GUEST_MIB" 'BEGIN { printf "%.1f MiB (%.1f%% of the guest)", kb / 1024, kb / 1024 / g * 100 }')"
 	echo "demo: PASS — RSS after out $(awk -v kb="$out_rss_kb" 'BEGIN { printf "%.1f", kb / 1024 }') MiB (${pct}% of ${GUEST_MIB} MiB guest), all verifies ok, state Ready"
 }
 

@@ -58,6 +58,7 @@ cleanup() {
 	local rc=$? i
 	set +e
 	trap - EXIT INT TERM
+	memwatch_stop
 	if ((rc)) && [[ -n $WORK ]]; then
 		if [[ -n $(serial_lines) ]]; then
 			echo "--- last guest lines:"
@@ -189,9 +190,11 @@ main() {
 	rounds_step "+1 round" 1
 	rss_before=$RSS_KB
 	base_round=$(rounds_total)
+	memwatch_start
 	ctl_step enable enable
 	ctl_step trim trim --wait
 	ctl_step out out --wait
+	memwatch_stop
 	rss_out=$RSS_KB
 	swap_out=$SWAP_BYTES
 	out1_round=$(rounds_total)
@@ -205,6 +208,8 @@ main() {
 	summary
 	round_times
 
+	echo "  peak extra host memory from enable to out: $(mib "$MEMWATCH_PEAK_KB") MiB" \
+		"($(awk -v kb="$MEMWATCH_PEAK_KB" -v g="$GUEST_MIB" 'BEGIN { printf "%.1f", kb / 1024 / g * 100 }')% of the ${GUEST_MIB} MiB guest)"
 	check_rss_drop "$rss_before" "$rss_out" "$swap_out"
 	[[ $STATE == Ready ]] || die "final state $STATE, not Ready"
 	if [[ $VARIANT == sandbox ]]; then
