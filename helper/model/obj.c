@@ -219,6 +219,9 @@ int vs_discard_partial(struct vs_obj *o, uint64_t pg, uint32_t from, uint32_t le
 	}
 	if (vs_pt_state(e) == VS_P_STAGING)
 		memset(o->stg + pg * VS_PAGE_SIZE + from, 0, len);
+	/* Staged in place: the memfd's bytes changed under it, so its slot is no copy. */
+	if (pg < o->fresh_pages)
+		vs_bit_clear(o->fresh, pg);
 	return 0;
 }
 
