@@ -79,6 +79,9 @@ int vs_wp_obj_range(int obj, uint64_t pg, uint64_t n, bool protect)
 
 int vs_wp_map(struct vs_map *m)
 {
+	/* Writes through a mapping that cannot be protected would not be seen. */
+	if (vs.stats.c.inplace && m->registered && !vs.procs[m->proc].wp)
+		return -EOPNOTSUPP;
 	if ((vs.wp_phase == VS_WP_OFF && !vs.stats.c.inplace) || !m->registered ||
 	    !vs.procs[m->proc].wp)
 		return 0;
