@@ -103,6 +103,7 @@ void bm_kswap_run(void);
 void bm_kswap_cleanup(void);              /* async-signal-safe */
 void bm_vmswap_run(void);
 void bm_vmswap_scale_run(void);
+void bm_vmswap_readhot_run(void);
 void bm_probe_run(void);
 void bm_wake_run(void);
 

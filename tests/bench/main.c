@@ -17,7 +17,7 @@
  *                     SWAP_DIR/vmswap-bench-PID.swap; run.sh sets it)
  *   BENCH_WORK        private temp dir to use (run.sh sets it)
  *   BENCH_KEEP=1      keep the temp dir (logs of toyvmm, vmprobe, helper)
- *   BENCH_ONLY        comma-separated parts to run: limits,uffd,kswap,vmswap,scale,probe,wake
+ *   BENCH_ONLY        comma-separated parts to run: limits,uffd,kswap,vmswap,scale,readhot,probe,wake
  *   BENCH_STRICT=1    exit 3 when a target went unmeasured and no part says
  *                     why (make check-bench: the bench itself still works)
  */
@@ -97,7 +97,7 @@ static long env_long(const char *name, long def, long lo, long hi)
 	return v;
 }
 
-/* BENCH_ONLY=a,b: run only those parts (limits uffd kswap vmswap scale probe wake). */
+/* BENCH_ONLY=a,b: run only those parts (limits uffd kswap vmswap scale readhot probe wake). */
 static bool part(const char *name)
 {
 	const char *only = getenv("BENCH_ONLY");
@@ -230,6 +230,8 @@ int main(int argc, char **argv)
 			bm_vmswap_run();
 		if (part("scale"))
 			bm_vmswap_scale_run();
+		if (part("readhot"))
+			bm_vmswap_readhot_run();
 		if (part("uffd"))
 			bm_uffd_run();
 		if (part("probe"))

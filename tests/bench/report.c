@@ -88,6 +88,10 @@ static const struct row rows[] = {
 	{ "vmswap", "vs_zero_disable_MiBps", "50%-zero guest: disable (data pages)", "MiB/s", 0 },
 	{ "vmswap", "vs_helper_fault_p50_us", "helper's own fault p50 (2^n bucket)", "us", 0 },
 
+	{ "vmswap", "vs_readhot_inplace_pct", "guest reading 25% after enable: written, in place",
+	  "%", 1 },
+	{ "vmswap", "vs_readhot_copy_pct", "  same, with a staging copy", "%", 1 },
+
 	{ "scale", "vs4_enable_s_gib", "scale guest: enable, whole command", "s/GiB", 3 },
 	{ "scale", "vs4_freeze_ms_gib", "scale guest: VMM frozen", "ms/GiB", 1 },
 	{ "scale", "vs4_trim_s_gib", "scale guest: trim (no zero pages)", "s/GiB", 3 },
