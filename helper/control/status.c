@@ -125,7 +125,7 @@ static void put_metrics(struct sbuf *b)
 		"\"fault_p50_us\":%llu,\"fault_p99_us\":%llu,\"fault_max_us\":%llu,"
 		"\"swap_read_errors\":%llu,\"double_pages\":%llu,\"processes\":%d,\"regions\":%d,"
 		"\"prefetched_pages\":%llu,\"prefetch_hits\":%llu,\"working_set_pages\":%llu,"
-		"\"staged_in_place_pages\":%llu,\"unstaged_pages\":%llu},\n",
+		"\"staged_in_place_pages\":%llu,\"unstaged_pages\":%llu,\"written_pages\":%llu},\n",
 	    (unsigned long long)guest, (unsigned long long)vs.stats.c.trimmed_zero,
 	    (unsigned long long)vs.stats.c.redundant, (unsigned long long)swap_bytes,
 	    vs.swap.slots.in_use, (unsigned long long)vs.stats.c.faults, (unsigned long long)p50,
@@ -133,7 +133,7 @@ static void put_metrics(struct sbuf *b)
 	    (unsigned long long)vs_swapfile_read_errors(), (unsigned long long)vs_dual_pages(),
 	    nprocs, nmaps, (unsigned long long)ws_pref, (unsigned long long)ws_hits,
 	    (unsigned long long)ws_rec, (unsigned long long)vs.stats.c.inplace,
-	    (unsigned long long)vs.stats.c.unstaged);
+	    (unsigned long long)vs.stats.c.unstaged, (unsigned long long)vs.stats.c.written);
 }
 
 /* The last transition, the last enable and the memory headroom. vs.lock held. */

@@ -128,6 +128,7 @@ struct vs_counters {
 	uint64_t staging;       /* pages in state STAGING */
 	uint64_t inplace;       /* pages in state INPLACE */
 	uint64_t unstaged;      /* INPLACE pages made RESIDENT by a write */
+	uint64_t written;       /* pages written to the swap file */
 	uint64_t swapped;       /* pages in state FILE */
 	uint64_t faults;
 	uint64_t lat_hist[32];  /* fault service time, log2 microsecond buckets */

@@ -147,6 +147,8 @@ static uint64_t out_commit(const struct out_batch *b, bool written)
 {
 	uint64_t moved = 0, run = 0;
 
+	if (written)
+		vs.stats.c.written += b->count;
 	for (uint64_t i = 0; i < b->count; i++) {
 		uint64_t pg = b->pg[i];
 

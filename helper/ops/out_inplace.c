@@ -56,6 +56,8 @@ static int give_slots(struct vs_obj *o, const uint64_t *cand, const bool *zero, 
 static void settle_slots(struct vs_obj *o, const uint64_t *wpg, const uint32_t *wslot,
 			 uint64_t cnt, bool written, bool hot, uint8_t *how, uint64_t unit)
 {
+	if (written)
+		vs.stats.c.written += cnt;
 	for (uint64_t i = 0; i < cnt; i++) {
 		uint64_t pg = wpg[i];
 		uint32_t e = o->pt[pg];
