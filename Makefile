@@ -294,7 +294,8 @@ bench: all $(B)/bench/vmswap-bench $(B)/bench/vmprobe
 # a part says why it was skipped (not root, no swapon). No number is judged.
 .PHONY: check-bench
 check-bench: all $(B)/bench/vmswap-bench $(B)/bench/vmprobe
-	@BENCH_SIZE=128M BENCH_PROBE_SIZE=64M BENCH_REPS=1 BENCH_SAMPLES=200 BENCH_STRICT=1 \
+	@BENCH_SIZE=128M BENCH_PROBE_SIZE=64M BENCH_SCALE_SIZE=256M BENCH_REPS=1 BENCH_SAMPLES=200 \
+	  BENCH_STRICT=1 \
 	  tests/bench/run.sh $(B)
 
 # Fuzzing (tests/fuzz/): the control-line parser and the wire-protocol
