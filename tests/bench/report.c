@@ -235,7 +235,13 @@ static double t_peak4(int r)
 {
 	return g("vs4_peak_extra_MiB", r) / (0.03 * (double)bm.scale_size / BM_MIB + 32);
 }
-static double i_peak_kern(int r) { return ratio("vs_peak_extra_MiB", "ks_peak_extra_MiB", r); }
+/* The kernel's peak can be 0: the ratio is to at least 1 MiB. */
+static double i_peak_kern(int r)
+{
+	double k = g("ks_peak_extra_MiB", r);
+
+	return g("vs_peak_extra_MiB", r) / (k > 1 || isnan(k) ? k : 1);
+}
 static double t_enable_gib(int r) { return g("vs_enable_wall_ms", r) / 1000 / gib(); }
 static double t_freeze_gib(int r) { return g("vs_freeze_ms", r) / gib(); }
 static double t_trim_gib(int r) { return g("vs_trim_ms", r) / 1000 / gib(); }
@@ -256,7 +262,7 @@ static const struct target targets[] = {
 	{ "t_peak_extra", "peak extra memory / (3% of guest + 32 MiB)", LE, 1.0, t_peak,
 	  "vmswap" },
 	{ "t_peak_extra_scale", "  same, scale guest", LE, 1.0, t_peak4, "scale" },
-	{ "i_peak_extra_kernel", "(info) peak extra memory / kernel MADV_PAGEOUT's", INFO, 0,
+	{ "i_peak_extra_kernel", "(info) peak extra memory / MADV_PAGEOUT's (>= 1 MiB)", INFO, 0,
 	  i_peak_kern, "vmswap kswap" },
 	{ "t_enable_gib", "enable, whole command, s per GiB", LE, 0.3, t_enable_gib, "vmswap" },
 	{ "t_enable_gib_scale", "  same, scale guest", LE, 0.3, t_enable4, "scale" },
