@@ -15,6 +15,7 @@
 
 #include <vmswap/common.h>
 
+#include "../fault/wp.h"
 #include "../model/helper.h"
 #include "../sys/log.h"
 #include "../sys/memcg.h"
@@ -95,10 +96,14 @@ int vs_headroom_get(struct vs_headroom *h)
 	struct vs_memcg self, vmm;
 	struct vs_memcg_room room;
 	uint64_t avail = VS_MEMCG_NONE;
-	bool have_room = false, same;
+	bool have_room = false, same, in_place;
 	int r;
 
-	h->need = resident_bytes() + VS_HEADROOM_MARGIN;
+	pthread_mutex_lock(&vs.lock);
+	in_place = !vs.stage_copy && vs_wp_usable();
+	pthread_mutex_unlock(&vs.lock);
+	/* Staging in place needs no memory: nothing to check. */
+	h->need = in_place ? 0 : resident_bytes() + VS_HEADROOM_MARGIN;
 	r = vs_meminfo_available("/proc/meminfo", &avail);
 	if (r)
 		vs_dbg("headroom: no MemAvailable in /proc/meminfo: %s", strerror(-r));
