@@ -250,12 +250,12 @@ $(B)/tsan/driver: $(patsubst %.c,$(B)/tsan/obj/%.o,$(TSAN_SRCS))
 
 # Twice: fault reads through io_uring, then through the reader threads.
 check-tsan: $(B)/tsan/driver
-	@for io in io_uring threads io_uring threads; do \
-	  echo "== $< (TSan, VMSWAP_FAULT_IO=$$io)"; \
-	  VMSWAP_FAULT_IO=$$io TSAN_OPTIONS="$(TSAN_OPTS)" $<; r=$$?; \
+	@for io in io_uring threads io_uring threads; do for st in in-place copy; do \
+	  echo "== $< (TSan, VMSWAP_FAULT_IO=$$io VMSWAP_STAGING=$$st)"; \
+	  VMSWAP_FAULT_IO=$$io VMSWAP_STAGING=$$st TSAN_OPTIONS="$(TSAN_OPTS)" $<; r=$$?; \
 	  if [ $$r = 77 ]; then echo "check-tsan: skipped"; exit 0; fi; \
 	  [ $$r = 0 ] || exit $$r; \
-	done
+	done; done
 
 # QEMU (TCG) boots a Linux guest under the shim and swaps it out and in
 # (tests/qemu/). Installs qemu-system-x86 and busybox-static as root and

@@ -3,8 +3,9 @@
  * TSan driver (no Criterion: its runner cannot start under gcc's TSan).
  * The helper's real objects, built with -fsanitize=thread, serve a
  * forked VMM (vmm.c) through the shim connection: the fault thread
- * answers its faults while the worker runs enable (two copy threads,
- * with and without write-protect tracking, the real freeze), trim, out
+ * answers its faults while the worker runs enable (staged in place, or
+ * with VMSWAP_STAGING=copy two copy threads, with and without
+ * write-protect tracking, the real freeze), trim, out
  * (two writers, once with failing writes), disable (two swap-in threads,
  * once aborted by an enable, once while a region is hotplugged), enable
  * again with vs.lock dropped between the mappings it protects, and the
@@ -275,6 +276,8 @@ static void start(int memfd)
 	r = fx_state(vmm);
 	if (r)
 		fail("swap file in /tmp: %s", strerror(-r));
+	/* VMSWAP_STAGING=copy: enable copies to staging; else pages are staged in place. */
+	vs.stage_copy = getenv("VMSWAP_STAGING") && !strcmp(getenv("VMSWAP_STAGING"), "copy");
 	if (!mkdtemp(dir) || (dirfd = open(dir, O_DIRECTORY | O_CLOEXEC)) < 0)
 		fail("status dir: %s", strerror(errno));
 	if ((r = vs_manifest_create()))
