@@ -166,10 +166,11 @@ static void step_plug(enum vs_cmd_verb verb, bool chain, enum vs_state want, int
 		fail("%s ended in the wrong state", name);
 	}
 	pthread_mutex_lock(&vs.lock);
-	printf("  %-8s%-9s -> %-8s %5.2f s  pages %5llu  staging %5llu  file %5llu  "
-	       "(vCPU writes %lu reads %lu)\n", name, chain ? "+chain" : plug ? "+hotplug" : "",
-	       vs_state_name(want), now_s() - t0, (unsigned long long)vs.stats.trans_pages,
-	       (unsigned long long)vs.stats.c.staging, (unsigned long long)vs.stats.c.swapped,
+	printf("  %-8s%-9s -> %-8s %5.2f s  pages %5llu  staging %5llu  in place %5llu  "
+	       "file %5llu  (vCPU writes %lu reads %lu)\n", name,
+	       chain ? "+chain" : plug ? "+hotplug" : "", vs_state_name(want), now_s() - t0,
+	       (unsigned long long)vs.stats.trans_pages, (unsigned long long)vs.stats.c.staging,
+	       (unsigned long long)vs.stats.c.inplace, (unsigned long long)vs.stats.c.swapped,
 	       atomic_load(&sh->writes), atomic_load(&sh->reads));
 	pthread_mutex_unlock(&vs.lock);
 }
