@@ -28,11 +28,7 @@ static char msg[256];
 /* What the VMM does: write page @pg through the memfd. */
 static void guest_write(uint64_t pg, uint8_t gen)
 {
-	static uint8_t buf[VS_PAGE_SIZE];
-
-	fx_fill_page(buf, pg, gen);
-	cr_assert_eq(pwrite(vs.objs[obj].fd, buf, VS_PAGE_SIZE, (off_t)(pg * VS_PAGE_SIZE)),
-		     VS_PAGE_SIZE);
+	unit_guest_write(obj, pg, gen);
 	gen_of[pg] = gen;
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cover.h"
+#include "../sys/extent.h"
 #include "../sys/log.h"
 #include "dual.h"
 
@@ -69,13 +70,10 @@ static uint64_t scan_obj(int obj)
 	uint64_t found = 0;
 
 	while (pos < size) {
-		off_t d = lseek(o->fd, pos, SEEK_DATA), h;
+		off_t d, h;
 
-		if (d < 0 || d >= size)
+		if (vs_extent_next(o->fd, pos, size, &d, &h) <= 0)
 			break;
-		h = lseek(o->fd, d, SEEK_HOLE);
-		if (h < 0 || h > size)
-			h = size;
 		for (uint64_t pg = (uint64_t)d / VS_PAGE_SIZE;
 		     pg < ((uint64_t)h + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE; pg++) {
 			if (vs_pt_state(o->pt[pg]) == VS_P_RESIDENT ||

@@ -11,6 +11,7 @@
 
 #include "../fault/wp.h"
 #include "../model/helper.h"
+#include "../sys/extent.h"
 #include "../sys/log.h"
 #include "enable.h"
 #include "ops.h"
@@ -60,21 +61,17 @@ static int settle_obj(int obj)
 
 	size = (off_t)(o->npages * VS_PAGE_SIZE);
 	while (!r && pos < size) {
-		off_t d = lseek(o->fd, pos, SEEK_DATA), h;
+		off_t d = size, h = size;
+		int k = vs_extent_next(o->fd, pos, size, &d, &h);
 
-		if (d < 0 && errno != ENXIO)
-			return -errno;
-		if (d < 0 || d > size)
+		if (k < 0)
+			return k;
+		if (!k)
 			d = size;
 		/* The VMM discarded these since they were copied. */
 		vs_copies_drop(o, (uint64_t)pos / VS_PAGE_SIZE, (uint64_t)d / VS_PAGE_SIZE);
-		if (d >= size)
+		if (!k)
 			break;
-		h = lseek(o->fd, d, SEEK_HOLE);
-		if (h < 0)
-			return -errno;
-		if (h > size)
-			h = size;
 		r = settle_extent(obj, (uint64_t)d / VS_PAGE_SIZE,
 				  ((uint64_t)h + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE);
 		pos = h;

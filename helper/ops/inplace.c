@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../sys/extent.h"
 #include "../sys/log.h"
 #include "enable.h"
 #include "inplace.h"
@@ -83,17 +84,13 @@ int vs_inplace_stage_all(uint64_t *staged)
 		off_t size = (off_t)(o->npages * VS_PAGE_SIZE), pos = 0;
 
 		while (o->used && pos < size) {
-			off_t d = lseek(o->fd, pos, SEEK_DATA), h;
+			off_t d, h;
+			int k = vs_extent_next(o->fd, pos, size, &d, &h);
 
-			if (d < 0 && errno != ENXIO)
-				return -errno;
-			if (d < 0 || d >= size)
+			if (k <= 0) {
+				r = k;
 				break;
-			h = lseek(o->fd, d, SEEK_HOLE);
-			if (h < 0)
-				return -errno;
-			if (h > size)
-				h = size;
+			}
 			for (uint64_t pg = (uint64_t)d / VS_PAGE_SIZE;
 			     pg < ((uint64_t)h + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE; pg++) {
 				uint32_t e = o->pt[pg];
@@ -108,6 +105,8 @@ int vs_inplace_stage_all(uint64_t *staged)
 			pos = h;
 		}
 	}
+	if (r)
+		return r;
 	for (int i = 0; i < VS_MAX_OBJS && !r; i++)
 		if (vs.objs[i].used && (r = vs_wp_obj_range(i, 0, vs.objs[i].npages, true)))
 			vs_set_error("write-protecting %s: %s", vs.objs[i].name, strerror(-r));
