@@ -91,46 +91,6 @@ static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg, bool
 	return 0;
 }
 
-int vs_out_write(const uint8_t *base, const uint64_t *pg, const uint32_t *slot, uint64_t count,
-		 const char **what)
-{
-	struct iovec iov[OUT_BATCH];
-	uint32_t lo = UINT32_MAX, hi = 0;
-	uint64_t i = 0;
-	int r = 0;
-
-	while (i < count && !r) {
-		uint64_t j = i + 1;
-		int cnt = 1;
-
-		iov[0].iov_base = (void *)(base + pg[i] * VS_PAGE_SIZE);
-		iov[0].iov_len = VS_PAGE_SIZE;
-		for (; j < count && slot[j] == slot[i] + (j - i); j++) {
-			if (pg[j] == pg[j - 1] + 1) {
-				iov[cnt - 1].iov_len += VS_PAGE_SIZE;
-			} else {
-				iov[cnt].iov_base = (void *)(base + pg[j] * VS_PAGE_SIZE);
-				iov[cnt++].iov_len = VS_PAGE_SIZE;
-			}
-		}
-		r = vs_swapfile_writev(vs.swap.fd, slot[i], iov, cnt);
-		lo = slot[i] < lo ? slot[i] : lo;
-		hi = slot[j - 1] + 1 > hi ? slot[j - 1] + 1 : hi;
-		i = j;
-	}
-	*what = "writing";
-	if (r || vs.swap.direct || !count)
-		return r;
-	if (fdatasync(vs.swap.fd) < 0) {
-		*what = "syncing";
-		return -errno;
-	}
-	/* Clean now: give the host its memory as we go, not at the end. */
-	posix_fadvise(vs.swap.fd, (off_t)lo * VS_PAGE_SIZE, (off_t)(hi - lo) * VS_PAGE_SIZE,
-		      POSIX_FADV_DONTNEED);
-	return 0;
-}
-
 /* A staging batch: from the staging mapping, which a hotplug must not move meanwhile. */
 static int out_write(const struct out_batch *b, const char **what)
 {
