@@ -110,17 +110,20 @@ Test(anon, qemu_hotplug_while_active)
 /*
  * Forked children: copy-on-write while Ready; while swap is enabled they
  * share converted memory and fault through their own uffd, from the file
- * (Active) or from staging (Pending). A child's writes to private memory
- * never reach the parent, so toyvmm refuses fork-write in anon mode.
+ * (Active) or, with a staging memfd, from staging (Pending). Staged in
+ * place, the pages are still in guest memory: the child reads them with
+ * no fault and nothing leaves staging. A child's writes to private
+ * memory never reach the parent, so toyvmm refuses fork-write in anon mode.
  */
-static void fork_children(const char *layout)
+static void fork_children(const char *layout, bool copy)
 {
+	static const char *const env_copy[] = { H_STAGING_COPY, NULL };
 	char args[128];
 	struct h_vm *vm;
 	int r;
 
 	snprintf(args, sizeof(args), "--size 32M %s", layout);
-	vm = h_vm_start_filled(args, NULL);
+	vm = h_vm_start_filled(args, copy ? env_copy : NULL);
 	h_ok(vm->p, "fork-verify");
 	/* The child's private copy must be gone before enable. */
 	h_wait_u64_eq(vm->pid, "processes", 1);
@@ -132,8 +135,14 @@ static void fork_children(const char *layout)
 	cr_assert_str_eq(vm->p->last, "err fork-write needs shared guest memory");
 	/* The child read every page back in: all of it moves to staging. */
 	h_enable_staged(vm->p, vm->pages);
-	h_ok_delta(vm->p, "copied_from_staging_pages", vm->pages, "fork-verify");
+	h_ok_delta(vm->p, "copied_from_staging_pages", copy ? vm->pages : 0, "fork-verify");
 	h_wait_u64_eq(vm->pid, "processes", 1);
+	if (!copy) {
+		cr_assert_eq(h_metric(vm->pid, "staged_in_place_pages"), vm->pages,
+			     "a child's reads leave every page staged");
+		/* And all of it is still there for out. */
+		h_out(vm->p, vm->pages);
+	}
 	h_ok(vm->p, "verify");
 	h_disable_verify_empty(vm->p);
 	h_vm_finish(vm);
@@ -141,10 +150,20 @@ static void fork_children(const char *layout)
 
 Test(anon, firecracker_fork_children_in_every_state)
 {
-	fork_children(FIRECRACKER);
+	fork_children(FIRECRACKER, true);
 }
 
 Test(anon, qemu_fork_children_in_every_state)
 {
-	fork_children(QEMU);
+	fork_children(QEMU, true);
+}
+
+Test(anon, firecracker_fork_children_in_every_state_in_place)
+{
+	fork_children(FIRECRACKER, false);
+}
+
+Test(anon, qemu_fork_children_in_every_state_in_place)
+{
+	fork_children(QEMU, false);
 }

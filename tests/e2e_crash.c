@@ -15,7 +15,6 @@
 
 #include <criterion/criterion.h>
 
-#include "../helper/ctl/ctl_json.h"
 #include "harness.h"
 
 TestSuite(crash, .init = h_setup, .fini = h_teardown, .timeout = 300);
@@ -23,76 +22,13 @@ TestSuite(crash, .init = h_setup, .fini = h_teardown, .timeout = 300);
 /* 64 MiB: 32 batches of 2 MiB, about 2 s per operation with the delay. */
 #define SLOW "VMSWAP_TEST_OP_DELAY_MS=60"
 
-/* status.json; on failure the VMM's stderr (helper and keeper logs) says why. */
-static char *status(struct h_vm *vm)
-{
-	char *json = NULL;
-	int r = -EBADMSG;
-
-	for (int i = 0; i < 50 && r == -EBADMSG; i++) {
-		r = vs_status_read(vm->pid, &json);
-		if (r == -EBADMSG)
-			h_nap_ms(10);
-	}
-	if (r)
-		cr_assert_fail("no status.json for pid %d (%s), VMM %s; stderr:\n%s", vm->pid,
-			       strerror(-r), h_alive(vm->pid) ? "alive" : "gone",
-			       h_proc_stderr(vm->p));
-	return json;
-}
-
 static pid_t status_pid(struct h_vm *vm, const char *key)
 {
-	char *js = status(vm);
+	char *js = h_crash_status(vm);
 	pid_t pid = (pid_t)h_json_u64(js, key);
 
 	free(js);
 	return pid;
-}
-
-/* SIGKILL the helper; returns its pid. */
-static pid_t kill_helper(struct h_vm *vm)
-{
-	pid_t helper = status_pid(vm, "helper_pid");
-
-	vm->kills++;
-	cr_assert_gt(helper, 0);
-	cr_assert(h_alive(helper));
-	cr_assert_gt(status_pid(vm, "keeper_pid"), 0, "no keeper for helper %d", (int)helper);
-	cr_assert_eq(kill(helper, SIGKILL), 0);
-	cr_assert(h_wait_dead(helper), "helper %d survived SIGKILL", (int)helper);
-	/* The VMM itself goes on (info touches no guest memory). */
-	h_ok(vm->p, "info");
-	return helper;
-}
-
-/* A new helper published Ready after its nth restart, everything swapped in. */
-static void wait_recovered(struct h_vm *vm, pid_t dead, uint64_t n)
-{
-	double deadline = h_now() + H_STATE_TIMEOUT_S;
-
-	for (;;) {
-		char *js = status(vm);
-		char state[64] = "";
-		pid_t now = (pid_t)h_json_u64(js, "helper_pid");
-
-		h_json_str(js, "state", state, sizeof(state));
-		if (now != dead && h_json_u64(js, "recovered") == n && !strcmp(state, "Ready")) {
-			char err[256];
-
-			cr_assert_eq(h_json_u64(js, "staging_pages"), 0, "%s", js);
-			cr_assert_eq(h_json_u64(js, "swap_pages"), 0, "%s", js);
-			h_json_str(js, "last_error", err, sizeof(err));
-			cr_assert(strstr(err, "restarted"), "last_error: %s", err);
-			cr_assert(h_alive(now), "new helper %d not running", (int)now);
-			free(js);
-			return;
-		}
-		if (h_now() > deadline)
-			cr_assert_fail("no recovered helper after killing %d:\n%s", (int)dead, js);
-		free(js);
-		h_nap_ms(50);
-	}
 }
 
 /*
@@ -101,25 +37,7 @@ static void wait_recovered(struct h_vm *vm, pid_t dead, uint64_t n)
  */
 static void wait_phase(struct h_vm *vm, const char *state, const char *phase)
 {
-	double deadline = h_now() + H_STATE_TIMEOUT_S;
-
-	for (;;) {
-		char *js = status(vm);
-		char now[64] = "", ph[64] = "";
-		uint64_t done = h_json_u64(js, "done"), total = h_json_u64(js, "total");
-
-		h_json_str(js, "state", now, sizeof(now));
-		h_json_str(js, "phase", ph, sizeof(ph));
-		if (!strcmp(now, state) && (!phase || !strcmp(ph, phase)) && done > 0 &&
-		    done < total) {
-			free(js);
-			return;
-		}
-		if (h_now() > deadline)
-			cr_assert_fail("not caught in %s (%s):\n%s", state, phase ? phase : "", js);
-		free(js);
-		h_nap_ms(20);
-	}
+	h_wait_op(vm, state, phase, true);
 }
 
 static void wait_running(struct h_vm *vm, const char *state)
@@ -143,13 +61,21 @@ static struct h_vm *start(const char *args, bool slow)
 	return h_vm_start_filled(args, slow ? env_slow : NULL);
 }
 
+/* The same, enable copying to a staging memfd (the phases "track" and "punch" are its own). */
+static struct h_vm *start_copy(const char *args)
+{
+	static const char *const env[] = { SLOW, H_STAGING_COPY, NULL };
+
+	return h_vm_start_filled(args, env);
+}
+
 /* enable, then @cmd; kill the helper while @state runs; check the restart. */
 static void crash_during(struct h_vm *vm, const char *cmd, const char *state)
 {
 	h_ctl_ok(vm->pid, "enable", NULL);
 	h_ctl_ok(vm->pid, cmd, NULL);
 	wait_running(vm, state);
-	wait_recovered(vm, kill_helper(vm), 1);
+	h_wait_recovered(vm, h_kill_helper(vm), 1);
 	check_after(vm);
 }
 
@@ -162,7 +88,7 @@ static void crash_in_enable(struct h_vm *vm, const char *phase)
 		wait_phase(vm, "Ready", phase);
 	else
 		wait_running(vm, "Ready");
-	wait_recovered(vm, kill_helper(vm), 1);
+	h_wait_recovered(vm, h_kill_helper(vm), 1);
 	h_churn_stop_ok(vm->p, "churn");
 	check_after(vm);
 }
@@ -171,7 +97,7 @@ Test(crash, in_ready)
 {
 	struct h_vm *vm = start("--size 64M", false);
 
-	wait_recovered(vm, kill_helper(vm), 1);
+	h_wait_recovered(vm, h_kill_helper(vm), 1);
 	check_after(vm);
 }
 
@@ -181,7 +107,7 @@ Test(crash, in_pending)
 
 	h_ctl_ok(vm->pid, "enable", NULL);
 	free(h_wait_state(vm->pid, "Pending"));
-	wait_recovered(vm, kill_helper(vm), 1);
+	h_wait_recovered(vm, h_kill_helper(vm), 1);
 	check_after(vm);
 }
 
@@ -195,16 +121,22 @@ Test(crash, in_swap_out)
 	crash_during(start("--size 64M", true), "out", "SwapOutInProgress");
 }
 
+/* out from a staging memfd, which it punches batch by batch. */
+Test(crash, in_swap_out_from_a_staging_copy)
+{
+	crash_during(start_copy("--size 64M"), "out", "SwapOutInProgress");
+}
+
 Test(crash, in_active_with_writers_twice)
 {
 	struct h_vm *vm = start("--size 64M", false);
 
 	h_ok(vm->p, "churn start");
 	h_swap_out(vm->p);
-	wait_recovered(vm, kill_helper(vm), 1);
+	h_wait_recovered(vm, h_kill_helper(vm), 1);
 	/* The restarted helper is itself covered. */
 	h_swap_out(vm->p);
-	wait_recovered(vm, kill_helper(vm), 2);
+	h_wait_recovered(vm, h_kill_helper(vm), 2);
 	h_churn_stop_ok(vm->p, "churn");
 	check_after(vm);
 }
@@ -216,20 +148,20 @@ Test(crash, in_swap_in)
 	h_swap_out(vm->p);
 	h_ctl_ok(vm->pid, "disable", NULL);
 	wait_running(vm, "SwapInInProgress");
-	wait_recovered(vm, kill_helper(vm), 1);
+	h_wait_recovered(vm, h_kill_helper(vm), 1);
 	check_after(vm);
 }
 
 /* While enable copies with write-protect tracking, the vCPUs writing. */
 Test(crash, in_enable_write_protect_copy)
 {
-	crash_in_enable(start("--size 64M", true), "track");
+	crash_in_enable(start_copy("--size 64M"), "track");
 }
 
 /* After the thaw, while enable punches the copied units out of guest memory. */
 Test(crash, in_enable_punch)
 {
-	crash_in_enable(start("--size 64M", true), "punch");
+	crash_in_enable(start_copy("--size 64M"), "punch");
 }
 
 /* VMSWAP_PRECOPY=0: the copy runs with the VMM frozen; the new helper thaws it. */
@@ -246,7 +178,7 @@ Test(crash, anon_in_active_with_writers)
 
 	h_ok(vm->p, "churn start");
 	h_swap_out(vm->p);
-	wait_recovered(vm, kill_helper(vm), 1);
+	h_wait_recovered(vm, h_kill_helper(vm), 1);
 	h_churn_stop_ok(vm->p, "churn");
 	check_after(vm);
 }
@@ -254,6 +186,12 @@ Test(crash, anon_in_active_with_writers)
 Test(crash, two_regions_in_swap_out)
 {
 	crash_during(start("--size 64M --regions 2 --separate-memfds", true), "out",
+		     "SwapOutInProgress");
+}
+
+Test(crash, two_regions_in_swap_out_from_a_staging_copy)
+{
+	crash_during(start_copy("--size 64M --regions 2 --separate-memfds"), "out",
 		     "SwapOutInProgress");
 }
 
@@ -305,8 +243,8 @@ Test(crash, unmanaged_stays_unmanaged)
 	char reason[256] = "";
 	char *js;
 
-	wait_recovered(vm, kill_helper(vm), 1);
-	js = status(vm);
+	h_wait_recovered(vm, h_kill_helper(vm), 1);
+	js = h_crash_status(vm);
 	cr_assert(strstr(js, "\"managed\":false"), "%s", js);
 	h_json_str(js, "reason", reason, sizeof(reason));
 	cr_assert(strstr(reason, "userfaultfd"), "reason: %s", reason);
@@ -322,7 +260,7 @@ Test(crash, hotplug_after_recovery)
 	struct h_vm *vm = start("--size 32M", false);
 
 	h_swap_out(vm->p);
-	wait_recovered(vm, kill_helper(vm), 1);
+	h_wait_recovered(vm, h_kill_helper(vm), 1);
 	h_vm_hotplug_while_active(vm, 16);
 	h_vm_finish(vm);
 }
@@ -358,8 +296,8 @@ Test(crash, keeper_never_gives_up)
 		char *js;
 
 		h_swap_out(vm->p);
-		wait_recovered(vm, kill_helper(vm), n);
-		js = status(vm);
+		h_wait_recovered(vm, h_kill_helper(vm), n);
+		js = h_crash_status(vm);
 		cr_assert_eq(h_json_u64(js, "keeper_pid"), (uint64_t)keeper, "%s", js);
 		cr_assert(h_alive(keeper), "keeper %d gone", (int)keeper);
 		cr_assert(h_alive(vm->pid), "VMM %d gone", vm->pid);
@@ -438,8 +376,8 @@ Test(crash, keeper_retries_a_recovery_that_cannot_start)
 	keeper = recovery_cannot_start(vm, dir, away, sizeof(dir), &dead);
 	h_ok(vm->p, "info");
 	cr_assert_eq(rename(away, dir), 0, "rename back: %s", strerror(errno));
-	wait_recovered(vm, dead, 1);
-	js = status(vm);
+	h_wait_recovered(vm, dead, 1);
+	js = h_crash_status(vm);
 	cr_assert_eq(h_json_u64(js, "keeper_pid"), (uint64_t)keeper, "%s", js);
 	cr_assert_geq(h_json_u64(js, "restarts"), 8, "%s", js);
 	cr_assert_gt(h_json_u64(js, "restart_delay_ms"), 0, "%s", js);

@@ -100,13 +100,15 @@ Test(ctl, bad_timeout_is_a_usage_error)
 
 /*
  * The timeout bounds the command, not the helper's work: each operation
- * is slowed to at least 1.6 s (16 units of 2 MiB, 100 ms each), so a
- * 0.3 s timeout ends vmswapctl with 4 while the operation goes on.
- * (No verify before disable: every page must still be in the file.)
+ * is slowed to at least 1.6 s (16 units of 2 MiB, 100 ms each; staged in
+ * place, enable sleeps once for all of them), so a 0.3 s timeout ends
+ * vmswapctl with 4 while the operation goes on. (No verify before
+ * disable: every page must still be in the file.)
  */
-Test(ctl, timeout_bounds_the_wait)
+static void timeout_bounds(bool copy)
 {
-	static const char *const env[] = { "VMSWAP_TEST_OP_DELAY_MS=100", NULL };
+	const char *const env[] = { "VMSWAP_TEST_OP_DELAY_MS=100", copy ? H_STAGING_COPY : NULL,
+				    NULL };
 	static const char *const steps[][3] = {
 		{ "enable", NULL, "Pending" },
 		{ "out", "--wait", "Active" },
@@ -126,6 +128,16 @@ Test(ctl, timeout_bounds_the_wait)
 	}
 	h_ok(vm->p, "verify");
 	h_vm_finish(vm);
+}
+
+Test(ctl, timeout_bounds_the_wait)
+{
+	timeout_bounds(false);
+}
+
+Test(ctl, timeout_bounds_the_wait_with_a_staging_copy)
+{
+	timeout_bounds(true);
 }
 
 /* ---- a run directory below a symlink ---- */

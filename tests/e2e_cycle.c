@@ -12,9 +12,15 @@ TestSuite(cycle, .init = h_setup, .fini = h_teardown, .timeout = 180);
 
 #define KB_PER_PAGE 4
 
-Test(cycle, full_cycle_fill_enable_trim_out_fault_disable)
+/*
+ * The whole cycle with its page accounting and the VMM's RssShmem. Staged
+ * in place (the default), enable leaves guest memory where it is and out
+ * frees it; with a staging memfd (copy) enable already frees it.
+ */
+static void full_cycle(bool copy)
 {
-	struct h_vm *vm = h_vm_start_filled("--size 64M", NULL);
+	static const char *const env_copy[] = { H_STAGING_COPY, NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 64M", copy ? env_copy : NULL);
 	uint64_t guest_kb, kb;
 	const char *out;
 	char *js;
@@ -24,21 +30,28 @@ Test(cycle, full_cycle_fill_enable_trim_out_fault_disable)
 	cr_assert_geq(kb, guest_kb, "filled guest should be resident: RssShmem %llu KiB",
 		      (unsigned long long)kb);
 
-	/* enable: everything to staging, the VMM's RSS drops. */
+	/* enable: every page staged. */
 	js = h_status(vm->pid);
 	h_assert_state(js, "Ready");
 	free(js);
 	out = h_ctl_ok(vm->pid, "enable", NULL);
-	cr_assert(strstr(out, "enabled"), "enable printed: %s", out);
+	cr_assert(strstr(out, copy ? "moved to staging" : "staged in place"), "enable printed: %s",
+		  out);
 	js = h_status_fresh(vm->pid);
 	h_assert_state(js, "Pending");
 	cr_assert_gt(h_json_u64(js, "staging_pages"), 0);
 	cr_assert_eq(h_json_u64(js, "staging_pages"), vm->pages);
+	cr_assert_eq(h_json_u64(js, "staged_in_place_pages"), copy ? 0 : vm->pages, "%s", js);
+	cr_assert(strstr(js, copy ? "\"in_place\":false" : "\"in_place\":true"), "%s", js);
 	cr_assert_eq(h_json_u64(js, "pages"), vm->pages, "state_transition.pages of enable");
 	free(js);
 	kb = h_vm_rss_shmem_kb(vm);
-	cr_assert_lt(kb, guest_kb / 20, "RssShmem after enable: %llu KiB of %llu",
-		     (unsigned long long)kb, (unsigned long long)guest_kb);
+	if (copy)
+		cr_assert_lt(kb, guest_kb / 20, "RssShmem after enable: %llu KiB of %llu",
+			     (unsigned long long)kb, (unsigned long long)guest_kb);
+	else
+		cr_assert_geq(kb, guest_kb, "staged in place, the guest stays: RssShmem %llu KiB",
+			      (unsigned long long)kb);
 
 	/* trim: nothing to drop (no zero page, no old copy in the file). */
 	out = h_ctl_ok(vm->pid, "trim", "--wait", NULL);
@@ -56,6 +69,7 @@ Test(cycle, full_cycle_fill_enable_trim_out_fault_disable)
 	cr_assert_gt(h_json_u64(js, "swap_pages"), 0);
 	cr_assert_eq(h_json_u64(js, "swap_pages"), vm->pages);
 	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
+	cr_assert_eq(h_json_u64(js, "staged_in_place_pages"), 0);
 	cr_assert_geq(h_json_u64(js, "swap_file_bytes"), vm->pages * 4096);
 	free(js);
 	kb = h_vm_rss_shmem_kb(vm);
@@ -74,6 +88,16 @@ Test(cycle, full_cycle_fill_enable_trim_out_fault_disable)
 	h_ok(vm->p, "verify");
 	cr_assert_geq(h_vm_rss_shmem_kb(vm), guest_kb);
 	h_vm_finish(vm);
+}
+
+Test(cycle, full_cycle_fill_enable_trim_out_fault_disable)
+{
+	full_cycle(false);
+}
+
+Test(cycle, full_cycle_with_a_staging_copy)
+{
+	full_cycle(true);
 }
 
 /* A VMM with n regions, each managed, through a verified cycle. */

@@ -115,9 +115,11 @@ Test(dual, written_behind_while_active_then_keep_saved)
 	h_vm_finish(vm);
 }
 
+/* Staged in a staging memfd: the guest memfd written behind holds a second copy. */
 Test(dual, written_behind_while_pending_then_keep_guest)
 {
-	struct h_vm *vm = h_vm_start_filled("--size 16M --anon", NULL);
+	static const char *const env[] = { H_STAGING_COPY, NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 16M --anon", env);
 	struct h_ctl c;
 
 	h_ctl_ok(vm->pid, "enable", NULL);
@@ -132,6 +134,31 @@ Test(dual, written_behind_while_pending_then_keep_guest)
 	/* --keep=guest: the bytes written behind stay, on exactly those pages. */
 	h_ctl_pid(&c, vm->pid, "disable", "--keep=guest", "--wait", NULL);
 	cr_assert_eq(c.rc, 0, "rc %d, out %s err %s", c.rc, c.out, c.err);
+	h_wait_ready_empty(vm->pid);
+	assert_verify_sees_them(vm);
+	h_vm_finish(vm);
+}
+
+/*
+ * Staged in place, the guest memfd holds the only copy of a staged page:
+ * bytes written behind it replace that copy, nothing is held twice. out
+ * saves them, and they come back as written (verify names those pages).
+ */
+Test(dual, written_behind_while_staged_in_place_is_the_only_copy)
+{
+	struct h_vm *vm = h_vm_start_filled("--size 16M --anon", NULL);
+	char *js;
+
+	h_ctl_ok(vm->pid, "enable", NULL);
+	cr_assert_eq(h_metric(vm->pid, "staged_in_place_pages"), vm->pages);
+	write_behind(vm, "vmswap-anon");
+	h_out(vm->p, vm->pages);
+	js = h_status_fresh(vm->pid);
+	cr_assert_eq(h_json_u64(js, "double_pages"), 0, "%s", js);
+	cr_assert_eq(h_json_u64(js, "staged_in_place_pages"), 0, "%s", js);
+	free(js);
+	assert_verify_sees_them(vm);
+	h_disable(vm->p);
 	h_wait_ready_empty(vm->pid);
 	assert_verify_sees_them(vm);
 	h_vm_finish(vm);

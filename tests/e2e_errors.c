@@ -7,11 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -452,67 +450,25 @@ Test(errors, out_refused_in_a_read_only_swap_dir)
 	out_refused_in(dir, "Permission denied");
 }
 
-/* ---- a full swap dir: a small tmpfs of the test's own ---- */
-
-static char small_dir[320];
-
-/* Test .fini (runs before the suite's): the temp dir must hold no mount. */
-static void small_unmount(void)
-{
-	if (small_dir[0])
-		umount2(small_dir, MNT_DETACH);
-	small_dir[0] = '\0';
-}
+/* ---- a full swap dir: a small tmpfs of the test's own (harness_swapdir.c) ---- */
 
 /*
- * A tmpfs of @size at <temp dir>/small, in a mount namespace of this
- * test's own, which its children share: the mount cannot outlive them.
- * Skips without root or without mount.
+ * out of a 64 MiB guest, staged in a staging memfd, into a 16 MiB swap
+ * dir: ENOSPC. out fails, the state is Failed and says why; the VMM runs
+ * on, every page is served from staging or from the file, disable brings
+ * them all back, and with room in the dir the next out works. (Staged in
+ * place: inplace/out_fails_half_way_with_enospc.)
  */
-static void small_mount(const char *size)
-{
-	char opts[64];
-	int e;
-
-	if (geteuid() != 0)
-		h_skip("mounting a small tmpfs as the swap dir needs root");
-	snprintf(small_dir, sizeof(small_dir), "%s/small", h_env.dir);
-	snprintf(opts, sizeof(opts), "size=%s,mode=0700", size);
-	cr_assert(mkdir(small_dir, 0700) == 0, "mkdir %s: %s", small_dir, strerror(errno));
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    mount("vmswap-test", small_dir, "tmpfs", 0, opts) < 0) {
-		e = errno;
-		small_dir[0] = '\0';
-		h_skip("cannot mount a tmpfs for the swap dir: %s", strerror(e));
-	}
-}
-
-static void small_resize(const char *size)
-{
-	char opts[64];
-
-	snprintf(opts, sizeof(opts), "size=%s,mode=0700", size);
-	cr_assert(mount("vmswap-test", small_dir, "tmpfs", MS_REMOUNT, opts) == 0,
-		  "remount %s with %s: %s", small_dir, opts, strerror(errno));
-}
-
-/*
- * out of a 64 MiB guest into a 16 MiB swap dir: ENOSPC. out fails, the
- * state is Failed and says why; the VMM runs on, every page is served
- * from staging or from the file, disable brings them all back, and with
- * room in the dir the next out works.
- */
-Test(errors, full_swap_dir_fails_out_and_keeps_data, .fini = small_unmount)
+Test(errors, full_swap_dir_fails_out_and_keeps_data, .fini = h_small_swap_dir_unmount)
 {
 	char env0[400], err[256];
-	const char *const env[] = { env0, NULL };
+	const char *const env[] = { env0, H_STAGING_COPY, NULL };
 	uint64_t staging, swap, stg0, file0;
 	struct h_vm *vm;
 	struct h_ctl c;
 	char *js;
 
-	small_mount("16m");
-	snprintf(env0, sizeof(env0), "VMSWAP_SWAP_DIR=%s", small_dir);
+	snprintf(env0, sizeof(env0), "VMSWAP_SWAP_DIR=%s", h_small_swap_dir("16m"));
 	vm = h_vm_start_filled("--size 64M", env);
 	h_ctl_ok(vm->pid, "enable", NULL);
 	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
@@ -540,13 +496,13 @@ Test(errors, full_swap_dir_fails_out_and_keeps_data, .fini = small_unmount)
 	h_disable_verify_empty(vm->p);
 
 	/* Room again (the failed out's file is emptied): the next out works. */
-	small_resize("128m");
+	h_small_swap_dir_resize("128m");
 	h_swap_out(vm->p);
 	cr_assert_eq(h_metric(vm->pid, "swap_pages"), vm->pages);
 	h_ok(vm->p, "verify");
 	h_disable_verify_empty(vm->p);
 	h_vm_finish(vm);
-	small_unmount();
+	h_small_swap_dir_unmount();
 }
 
 /* ---- read errors (VMSWAP_TEST_FAIL_READS=AFTER:COUNT, helper/sys/swapfile.c) ---- */

@@ -9,9 +9,12 @@
 
 TestSuite(faults, .init = h_setup, .fini = h_teardown, .timeout = 180);
 
+/* A staging memfd: staged pages are away from guest memory and fault back. */
+static const char *const env_copy[] = { H_STAGING_COPY, NULL };
+
 Test(faults, from_staging_while_pending)
 {
-	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env_copy);
 	uint64_t n = 1000;
 
 	h_ctl_ok(vm->pid, "enable", NULL);
@@ -129,9 +132,10 @@ static uint64_t last_enable(int pid, bool tracked)
 	return recopied;
 }
 
+/* The copy to a staging memfd, made while the VMM runs (staged in place there is none). */
 Test(faults, writes_during_the_copy_before_the_freeze_are_copied_again)
 {
-	struct h_vm *vm = h_vm_start_filled("--size 128M --threads 4", NULL);
+	struct h_vm *vm = h_vm_start_filled("--size 128M --threads 4", env_copy);
 
 	h_ok(vm->p, "churn start");
 	h_ctl_ok(vm->pid, "enable", NULL);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * enable in a memory cgroup too small for guest + staging: refused
- * before anything moves, the VMM alive and its data intact; with room
- * it goes through; with the check off (VMSWAP_HEADROOM_CHECK=0) the OOM
- * killer kills the VMM and vmswapctl says so. Each test makes a memory
+ * enable copying to a staging memfd (VMSWAP_STAGING=copy) in a memory
+ * cgroup too small for guest + staging: refused before anything moves,
+ * the VMM alive and its data intact; with room it goes through; with the
+ * check off (VMSWAP_HEADROOM_CHECK=0) the OOM killer kills the VMM and
+ * vmswapctl says so. Staged in place (the default) enable copies nothing
+ * and goes through in the small cgroup. Each test makes a memory
  * cgroup of its own (v2: under /sys/fs/cgroup; v1: under the test's own
  * memory cgroup), starts toyvmm in it (so its helper, spawned from it,
  * is in it too) and removes it at the end. Needs root; each cgroup
@@ -170,11 +172,15 @@ static void mem_fini(void)
 
 TestSuite(memory, .init = h_setup, .fini = mem_fini, .timeout = 240);
 
-/* toyvmm with a GUEST_MIB guest, started inside the cgroup, filled. */
-static struct h_vm *vm_in_cgroup(const char *check)
+/*
+ * toyvmm with a GUEST_MIB guest, started inside the cgroup, filled. With
+ * @copy, enable copies to a staging memfd, the copy the check is about;
+ * staged in place (the default) it needs no room.
+ */
+static struct h_vm *vm_in_cgroup(const char *check, bool copy)
 {
 	char file[600], ref[300], text[4096];
-	const char *env[] = { check, NULL };
+	const char *env[] = { check, copy ? H_STAGING_COPY : NULL, NULL };
 	struct h_vm *vm;
 	pid_t helper;
 
@@ -202,7 +208,7 @@ static void refused(int version)
 
 	/* Guest + the helper fit; guest + staging do not. */
 	cg_make(version, (GUEST_MIB + 72) * MIB);
-	vm = vm_in_cgroup("VMSWAP_HEADROOM_CHECK=1");
+	vm = vm_in_cgroup("VMSWAP_HEADROOM_CHECK=1", true);
 	h_ctl_pid(&c, vm->pid, "enable", NULL);
 	cr_assert_eq(c.rc, 1, "enable: exit %d (want 1, refused)\n%s%s", c.rc, c.out, c.err);
 	snprintf(want, sizeof(want), "enable needs %d MiB of staging; the VMM's memory cgroup has ",
@@ -235,7 +241,7 @@ static void fits(int version)
 
 	/* Room for guest + staging + the helper: the check must not refuse. */
 	cg_make(version, (2 * GUEST_MIB + 96) * MIB);
-	vm = vm_in_cgroup("VMSWAP_HEADROOM_CHECK=1");
+	vm = vm_in_cgroup("VMSWAP_HEADROOM_CHECK=1", false);
 	js = h_status_fresh(vm->pid);
 	cr_assert_geq(h_json_u64(js, "free_mib"), h_json_u64(js, "need_mib"), "%s", js);
 	free(js);
@@ -253,7 +259,7 @@ static void oom_named(int version)
 	int st;
 
 	cg_make(version, (GUEST_MIB + 72) * MIB);
-	vm = vm_in_cgroup("VMSWAP_HEADROOM_CHECK=0");
+	vm = vm_in_cgroup("VMSWAP_HEADROOM_CHECK=0", true);
 	h_ctl_pid(&c, vm->pid, "enable", NULL);
 	cr_assert_eq(c.rc, 3, "enable: exit %d (want 3, the helper died)\n%s%s", c.rc, c.out, c.err);
 	snprintf(want, sizeof(want), "the VMM (pid %d) died, killed by the OOM killer", vm->pid);
@@ -264,12 +270,40 @@ static void oom_named(int version)
 	free(vm);
 }
 
+/*
+ * Staged in place, the guest is not copied: in the cgroup where a
+ * staging copy is refused (above), enable goes through with the check on
+ * and a whole cycle runs, freeing guest memory a unit at a time.
+ */
+static void in_place_fits(int version)
+{
+	struct h_vm *vm;
+	const char *out;
+	char *js;
+
+	cg_make(version, (GUEST_MIB + 72) * MIB);
+	vm = vm_in_cgroup("VMSWAP_HEADROOM_CHECK=1", false);
+	out = h_ctl_ok(vm->pid, "enable", NULL);
+	cr_assert(strstr(out, "staged in place"), "%s", out);
+	js = h_status_fresh(vm->pid);
+	h_assert_state(js, "Pending");
+	cr_assert_eq(h_json_u64(js, "staged_in_place_pages"), vm->pages, "%s", js);
+	free(js);
+	h_ctl_ok(vm->pid, "trim", "--wait", NULL);
+	h_out(vm->p, vm->pages);
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+}
+
 Test(memory, refused_v2) { refused(2); }
 Test(memory, refused_v1) { refused(1); }
 Test(memory, fits_v2) { fits(2); }
 Test(memory, fits_v1) { fits(1); }
 Test(memory, oom_named_v2) { oom_named(2); }
 Test(memory, oom_named_v1) { oom_named(1); }
+Test(memory, in_place_needs_no_staging_room_v2) { in_place_fits(2); }
+Test(memory, in_place_needs_no_staging_room_v1) { in_place_fits(1); }
 
 /* A bad VMSWAP_HEADROOM_CHECK is reported, and the check stays on; 0 turns it off. */
 /* A bad value is the shim's to report (unmanaged/bad_env_headroom_check). */

@@ -119,9 +119,17 @@ static int open_guest_memfd(int pid)
 	return fd;
 }
 
-Test(procs, uncovered_mapping_refuses_enable)
+/*
+ * A mapping of guest memory no userfaultfd covers (this test process is
+ * not under the shim) makes enable refuse, naming the process; nothing
+ * is staged, the state stays Ready, and once it is gone enable works.
+ * Staged in place the refusal comes after the pages were staged and
+ * protected (in the freeze): they must all be unstaged again.
+ */
+static void uncovered_mapping(bool copy)
 {
-	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
+	static const char *const env_copy[] = { H_STAGING_COPY, NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 32M", copy ? env_copy : NULL);
 	struct h_ctl c;
 	char mypid[32];
 	void *map;
@@ -129,7 +137,6 @@ Test(procs, uncovered_mapping_refuses_enable)
 
 	fd = open_guest_memfd(vm->pid);
 	cr_assert_geq(fd, 0, "no /memfd:toyvmm-guest among /proc/%d/fd", vm->pid);
-	/* This test process is not under the shim: no uffd covers this mapping. */
 	map = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	cr_assert(map != MAP_FAILED);
 	close(fd);
@@ -140,7 +147,10 @@ Test(procs, uncovered_mapping_refuses_enable)
 	cr_assert(strstr(c.err, mypid), "message should name pid %d: %s", (int)getpid(), c.err);
 	free(h_wait_state(vm->pid, "Ready"));
 	cr_assert_eq(h_metric(vm->pid, "staging_pages"), 0);
+	cr_assert_eq(h_metric(vm->pid, "staged_in_place_pages"), 0);
 	h_ok(vm->p, "verify");
+	/* Writable as before: nothing was left write-protected. */
+	h_ok_delta(vm->p, "faults", 0, "fill");
 
 	cr_assert(munmap(map, 1 << 20) == 0);
 	h_ctl_ok(vm->pid, "enable", NULL);
@@ -149,13 +159,24 @@ Test(procs, uncovered_mapping_refuses_enable)
 	h_vm_finish(vm);
 }
 
+Test(procs, uncovered_mapping_refuses_enable)
+{
+	uncovered_mapping(true);
+}
+
+Test(procs, uncovered_mapping_refuses_enable_in_place)
+{
+	uncovered_mapping(false);
+}
+
 /*
  * The same from a process of another uid (non-dumpable after setuid): its
  * /proc/<pid>/maps is readable only with CAP_SYS_PTRACE, which the helper
  * keeps for this when it runs as root.
  */
-Test(procs, uncovered_mapping_of_another_uid_refuses_enable)
+static void uncovered_mapping_of_another_uid(bool copy)
 {
+	static const char *const env_copy[] = { H_STAGING_COPY, NULL };
 	struct h_vm *vm;
 	struct h_ctl c;
 	char who[32], ready = 0;
@@ -164,7 +185,7 @@ Test(procs, uncovered_mapping_of_another_uid_refuses_enable)
 
 	if (geteuid() != 0)
 		h_skip("needs root to run a process as another uid");
-	vm = h_vm_start_filled("--size 32M", NULL);
+	vm = h_vm_start_filled("--size 32M", copy ? env_copy : NULL);
 	fd = open_guest_memfd(vm->pid);
 	cr_assert_geq(fd, 0, "no /memfd:toyvmm-guest among /proc/%d/fd", vm->pid);
 	cr_assert_eq(pipe(p), 0);
@@ -192,6 +213,7 @@ Test(procs, uncovered_mapping_of_another_uid_refuses_enable)
 		     c.out, c.err);
 	cr_assert(strstr(c.err, who), "message should name pid %d: %s", (int)child, c.err);
 	free(h_wait_state(vm->pid, "Ready"));
+	cr_assert_eq(h_metric(vm->pid, "staging_pages"), 0);
 	h_ok(vm->p, "verify");
 
 	kill(child, SIGKILL);
@@ -199,4 +221,14 @@ Test(procs, uncovered_mapping_of_another_uid_refuses_enable)
 	h_ctl_ok(vm->pid, "enable", NULL);
 	h_out_verify_disable_verify(vm->p);
 	h_vm_finish(vm);
+}
+
+Test(procs, uncovered_mapping_of_another_uid_refuses_enable)
+{
+	uncovered_mapping_of_another_uid(true);
+}
+
+Test(procs, uncovered_mapping_of_another_uid_refuses_enable_in_place)
+{
+	uncovered_mapping_of_another_uid(false);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * trim (zero pages, clean pages) and incremental re-enable.
+ * trim (zero pages, clean pages), with a staging memfd (page by page)
+ * and staged in place (clean pages leave guest memory by whole 2 MiB
+ * units, zero pages one by one), and incremental re-enable.
  *
  * Clean-page counts are exact because the touched range is the tail of
  * the guest: fault-around reads ahead only, and stops at the mapping's
@@ -22,9 +24,12 @@ static void out_verify_disable_verify_empty(struct h_vm *vm)
 	h_disable_verify_empty(vm->p);
 }
 
+/* A staging memfd: trim looks at each staged page alone. */
+static const char *const env_copy[] = { H_STAGING_COPY, NULL };
+
 Test(trim, zero_pages_are_dropped)
 {
-	struct h_vm *vm = h_vm_start("--size 32M", NULL, true);
+	struct h_vm *vm = h_vm_start("--size 32M", env_copy, true);
 	uint64_t half;
 	char *js;
 
@@ -48,14 +53,50 @@ Test(trim, zero_pages_are_dropped)
 }
 
 /*
+ * Staged in place, the zero pages are dropped where they are: punched
+ * out of guest memory one by one, since every unit holds data pages too
+ * and stays. RssShmem drops to the data half, which out then writes.
+ */
+Test(trim, zero_pages_are_dropped_in_place)
+{
+	struct h_vm *vm = h_vm_start("--size 32M", NULL, true);
+	uint64_t half = vm->pages / 2, kb;
+	char *js;
+
+	h_ok(vm->p, "fill-zero-half");
+	h_ctl_ok(vm->pid, "enable", NULL);
+	cr_assert_eq(h_metric(vm->pid, "staged_in_place_pages"), vm->pages,
+		     "zeroed pages are present, so enable stages them too");
+	h_ctl_ok(vm->pid, "trim", "--wait", NULL);
+	js = h_wait_state(vm->pid, "Pending");
+	cr_assert_eq(h_json_u64(js, "trimmed_zero_pages"), half, "%s", js);
+	cr_assert_eq(h_json_u64(js, "trimmed_clean_pages"), 0, "%s", js);
+	cr_assert_eq(h_json_u64(js, "staged_in_place_pages"), vm->pages - half, "%s", js);
+	cr_assert_eq(h_json_u64(js, "pages"), half, "state_transition.pages of trim:\n%s", js);
+	free(js);
+	kb = h_vm_rss_shmem_kb(vm);
+	cr_assert_lt(kb, (half + vm->pages / 20) * 4, "RssShmem after trim: %llu KiB",
+		     (unsigned long long)kb);
+	h_out(vm->p, vm->pages - half);
+	h_verify_sources(vm->p, "verify", half, vm->pages - half);
+	h_disable_verify_empty(vm->p);
+	h_vm_finish(vm);
+}
+
+/*
  * Pages faulted back after a wake and not written are clean: trim keeps
  * their copy in the file, with or without the working set (faulted back
- * in order, the set is already where out would write it).
+ * in order, the set is already where out would write it). n pages at the
+ * tail, two 2 MiB units, come back; the first w of them are written.
+ * With a staging memfd each clean page leaves staging. Staged in place a
+ * page leaves with its whole unit: the second unit, all clean, goes; the
+ * first stays (its written pages hold data), its clean pages keep their
+ * copy, which out does not write again.
  */
-static void clean_pages_reused(const char *const env[])
+static void clean_pages_reused(const char *const env[], bool copy)
 {
 	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
-	uint64_t n = 1024, w = 300, tail, clean0, zero0;
+	uint64_t n = 1024, w = 300, tail, clean0, zero0, clean, written;
 	char *js;
 
 	tail = vm->pages - n;
@@ -70,36 +111,58 @@ static void clean_pages_reused(const char *const env[])
 	h_enable_staged(vm->p, n);
 	h_ctl_ok(vm->pid, "trim", "--wait", NULL);
 	js = h_wait_state(vm->pid, "Pending");
-	cr_assert_eq(h_json_u64(js, "trimmed_clean_pages") - clean0, n - w,
-		     "touched-but-unwritten pages are clean; written ones are not");
+	clean = copy ? n - w : n / 2;
+	cr_assert_eq(h_json_u64(js, "trimmed_clean_pages") - clean0, clean,
+		     "touched-but-unwritten pages are clean; written ones are not:\n%s", js);
 	cr_assert_eq(h_json_u64(js, "redundant_pages"), h_json_u64(js, "trimmed_clean_pages"));
 	cr_assert_eq(h_json_u64(js, "trimmed_zero_pages") - zero0, 0);
-	cr_assert_eq(h_json_u64(js, "staging_pages"), w, "only the written pages stay staged");
+	cr_assert_eq(h_json_u64(js, "staging_pages"), n - clean, "%s", js);
+	written = h_json_u64(js, "written_pages");
 	free(js);
-	out_verify_disable_verify_empty(vm);
+	h_out(vm->p, vm->pages);
+	/* In place, out writes only the written pages again. (A staging copy's
+	 * working-set pass and full pass may both write a page.) */
+	if (!copy)
+		cr_assert_eq(h_metric(vm->pid, "written_pages") - written, w);
+	h_ok(vm->p, "verify");
+	h_disable_verify_empty(vm->p);
 	h_vm_finish(vm);
 }
 
 Test(trim, clean_pages_reuse_the_swap_file_copy)
 {
-	const char *const env[] = { "VMSWAP_PREFETCH=off", NULL };
+	const char *const env[] = { "VMSWAP_PREFETCH=off", H_STAGING_COPY, NULL };
 
-	clean_pages_reused(env);
+	clean_pages_reused(env, true);
 }
 
 /* Faulted back in order, the working set is where it would be written: kept. */
 Test(trim, a_working_set_in_order_keeps_its_copy)
 {
-	clean_pages_reused(NULL);
+	clean_pages_reused(env_copy, true);
+}
+
+Test(trim, clean_pages_reuse_the_swap_file_copy_in_place)
+{
+	const char *const env[] = { "VMSWAP_PREFETCH=off", NULL };
+
+	clean_pages_reused(env, false);
+}
+
+Test(trim, a_working_set_in_order_keeps_its_copy_in_place)
+{
+	clean_pages_reused(NULL, false);
 }
 
 /*
  * Scattered (random pages of the guest), the working set is written
- * again, after the end of the file, together.
+ * again, after the end of the file, together. That is trim's choice for
+ * pages in a staging memfd (staged in place, trim frees whole units of
+ * clean pages and keeps no page for the set).
  */
 Test(trim, a_scattered_working_set_is_written_again_together)
 {
-	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env_copy);
 	uint64_t set, clean;
 	char *js;
 
@@ -125,10 +188,15 @@ Test(trim, a_scattered_working_set_is_written_again_together)
 	h_vm_finish(vm);
 }
 
-Test(trim, reenable_after_partial_fault_back_is_incremental)
+/*
+ * The tail of the guest faulted back after a wake: enable stages just
+ * those pages and out writes just those, the first of them more than a
+ * batch's scan (16 MiB) past the guest's start.
+ */
+static void reenable_incremental(const char *const env[], bool copy)
 {
-	struct h_vm *vm = h_vm_start_filled("--size 32M", NULL);
-	uint64_t n = 1500;
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
+	uint64_t n = 1500, written;
 	char *js;
 
 	h_swap_out(vm->p);
@@ -140,15 +208,28 @@ Test(trim, reenable_after_partial_fault_back_is_incremental)
 	cr_assert_eq(h_json_u64(js, "pages"), n, "only the pages faulted back move");
 	cr_assert_eq(h_json_u64(js, "staging_pages"), n);
 	cr_assert_eq(h_json_u64(js, "swap_pages"), vm->pages - n);
+	written = h_json_u64(js, "written_pages");
 	free(js);
 	h_out(vm->p, vm->pages);
 	js = h_status(vm->pid);
-	cr_assert_eq(h_json_u64(js, "staging_pages"), 0);
-	cr_assert_eq(h_json_u64(js, "pages"), n, "out writes only the re-staged pages");
+	cr_assert_eq(h_json_u64(js, "staging_pages"), 0, "%s", js);
+	cr_assert_eq(h_json_u64(js, "pages"), n, "out writes only the re-staged pages:\n%s", js);
+	if (!copy)
+		cr_assert_eq(h_json_u64(js, "written_pages") - written, n, "%s", js);
 	free(js);
 	h_ok(vm->p, "verify");
 	h_disable_verify(vm->p);
 	h_vm_finish(vm);
+}
+
+Test(trim, reenable_after_partial_fault_back_is_incremental)
+{
+	reenable_incremental(NULL, false);
+}
+
+Test(trim, reenable_after_partial_fault_back_is_incremental_with_a_staging_copy)
+{
+	reenable_incremental(env_copy, true);
 }
 
 /*

@@ -32,6 +32,12 @@
 #define H_EXIT_TIMEOUT_S 20.0   /* a process or helper going away */
 #define H_ANSWER_MAX 1024
 
+/*
+ * For a VMM's env: enable copies every page to a staging memfd and
+ * punches guest memory, as before staging in place became the default.
+ */
+#define H_STAGING_COPY "VMSWAP_STAGING=copy"
+
 /* ---- harness.c: per-test environment ---- */
 
 struct h_env {
@@ -263,6 +269,30 @@ void h_vm_churn_through_swap(struct h_vm *vm);
  * added), write the new region, enable moves just those, out, verify,
  * disable, verify. Updates vm->pages and vm->regions. */
 void h_vm_hotplug_while_active(struct h_vm *vm, unsigned mib);
+
+/*
+ * ---- harness_crash.c: the helper killed (SIGKILL) and the keeper's recovery ----
+ */
+/* status.json, retried while it is rewritten; on failure the VMM's stderr says why. */
+char *h_crash_status(struct h_vm *vm);
+/* SIGKILL the helper (counted in vm->kills); the VMM still answers. Its pid. */
+pid_t h_kill_helper(struct h_vm *vm);
+/* A new helper (not @dead) published Ready after its nth restart, everything swapped in. */
+void h_wait_recovered(struct h_vm *vm, pid_t dead, uint64_t n);
+/* Poll until the state is @state, enable's phase @phase (NULL: any), and with
+ * @partway the operation has done part of its work, not all. */
+void h_wait_op(struct h_vm *vm, const char *state, const char *phase, bool partway);
+
+/*
+ * ---- harness_swapdir.c: a swap dir that fills up ----
+ * A tmpfs of @size (mount's size=) at <temp dir>/small, in a mount
+ * namespace of this test's own, which its children share: the mount
+ * cannot outlive them. Skips without root or without mount. Its path.
+ */
+const char *h_small_swap_dir(const char *size);
+void h_small_swap_dir_resize(const char *size);
+/* For the test's .fini (which runs before the suite's): the temp dir must hold no mount. */
+void h_small_swap_dir_unmount(void);
 
 /* ---- harness_mapper.c: build/tests/mapper (tests/progs/mapper.c) ---- */
 
