@@ -199,7 +199,8 @@ static int enable_inplace(pid_t *extra, int nextra, char *msg, size_t n, uint64_
 		snprintf(msg, n, "a process without write protection joined; enable again");
 		r = -EAGAIN;
 	}
-	vs.enable_moving = true;
+	if (!r)
+		vs.enable_moving = true; /* a refusal leaves the state as it was */
 	pthread_mutex_unlock(&vs.lock);
 	*frozen_ms = vs_now_ms() - t_freeze;
 	vs_thaw(&fz);

@@ -201,7 +201,8 @@ static void *out_writer(void *arg)
 		r = out_collect(&b, &vs.objs[run->obj], &run->pg, hot);
 		if (r)
 			what = "allocating a slot in";
-		if (!r && !b.count && run->pg < vs.objs[run->obj].npages) {
+		if (!r && !b.count && run->pg < vs.objs[run->obj].npages &&
+		    wanted_inplace(&vs.objs[run->obj], run->pg, hot)) {
 			/* Staged in place: its whole unit, by this writer. */
 			uint64_t unit = run->pg / VS_UNIT_PAGES * VS_UNIT_PAGES, moved = 0;
 			struct vs_gview *v = &run->view[run->obj];
