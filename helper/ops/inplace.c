@@ -178,6 +178,16 @@ static bool unit_may_go(const struct vs_obj *o, uint64_t unit, const uint8_t *ho
 	return d < 0 ? errno == ENXIO : (uint64_t)d >= end * VS_PAGE_SIZE;
 }
 
+bool vs_inplace_unit_can_go(const struct vs_obj *o, uint64_t unit)
+{
+	uint64_t end = unit + VS_UNIT_PAGES < o->npages ? unit + VS_UNIT_PAGES : o->npages;
+	uint8_t all[VS_UNIT_PAGES];
+
+	for (uint64_t pg = unit; pg < end; pg++)
+		all[pg - unit] = vs_pt_state(o->pt[pg]) == VS_P_INPLACE ? VS_U_ZERO : VS_U_STAY;
+	return unit_may_go(o, unit, all);
+}
+
 /*
  * A unit that stays: its zero pages still go, one run at a time. A page
  * needs no whole copy elsewhere to be zero, and a punch the kernel can

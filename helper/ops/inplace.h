@@ -69,6 +69,13 @@ enum vs_unit_how { VS_U_STAY = 0, VS_U_ZERO, VS_U_FILE };
 int vs_inplace_free_unit(struct vs_obj *o, uint64_t unit, const uint8_t *how,
 			 bool unstage_kept, uint64_t *zero);
 
+/*
+ * Could unit @unit of @o go if all its staged pages did? Not when another
+ * page of it holds data (one written since enable, say): then writing its
+ * staged pages would free nothing. vs.lock held.
+ */
+bool vs_inplace_unit_can_go(const struct vs_obj *o, uint64_t unit);
+
 /* Is this page all zero bytes? */
 bool vs_page_is_zero(const uint8_t *p);
 

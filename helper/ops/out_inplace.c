@@ -52,6 +52,15 @@ static int give_slots(struct vs_obj *o, const uint64_t *cand, const bool *zero, 
 	return 0;
 }
 
+/* A unit that stays: its zero pages are marked to go alone. */
+static int mark_zero(const uint64_t *cand, const bool *zero, int n, uint8_t *how, uint64_t unit)
+{
+	for (int i = 0; i < n; i++)
+		if (zero[i])
+			how[cand[i] - unit] = VS_U_ZERO;
+	return 0;
+}
+
 /* vs.lock held, after the write: fresh on success; on failure the slots go. */
 static void settle_slots(struct vs_obj *o, const uint64_t *wpg, const uint32_t *wslot,
 			 uint64_t cnt, bool written, bool hot, uint8_t *how, uint64_t unit)
@@ -85,6 +94,7 @@ int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview *
 {
 	int obj = (int)(o - vs.objs), n = 0, r, k;
 	uint64_t end = unit + VS_UNIT_PAGES, cnt = 0, z;
+	bool doomed;
 	uint64_t cand[VS_UNIT_PAGES], wpg[VS_UNIT_PAGES];
 	uint32_t wslot[VS_UNIT_PAGES];
 	uint8_t how[VS_UNIT_PAGES];
@@ -95,6 +105,10 @@ int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview *
 		end = v->npages;
 	if (end > o->npages)
 		end = o->npages;
+	/* A unit that stays anyway is not written: only its zero pages go. */
+	doomed = !vs_inplace_unit_can_go(o, unit);
+	if (doomed && hot)
+		return 0;
 	for (uint64_t pg = unit; pg < end; pg++) {
 		uint32_t e = o->pt[pg];
 
@@ -113,7 +127,11 @@ int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview *
 		pthread_mutex_lock(&vs.lock);
 	}
 	*what = "allocating a slot in";
-	r = give_slots(o, cand, isz, n, hot, how, unit, wpg, wslot, &cnt);
+	if (doomed) /* zero pages only: no slots, no write */
+		for (int i = 0; i < n; i++)
+			isz[i] = isz[i] && vs_pt_state(o->pt[cand[i]]) == VS_P_INPLACE;
+	r = doomed ? mark_zero(cand, isz, n, how, unit)
+		   : give_slots(o, cand, isz, n, hot, how, unit, wpg, wslot, &cnt);
 	if (!r && cnt) {
 		pthread_mutex_unlock(&vs.lock);
 		r = vs_out_write(v->p, wpg, wslot, cnt, what);
