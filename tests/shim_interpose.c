@@ -32,13 +32,15 @@ Test(shim, raw_syscall_memfd_is_guest)
 }
 
 /*
- * A mapping that ends inside a 2 MiB unit of a larger memfd: enable
- * punches whole units, but never the memfd's data past the mapping
- * (mapper's verify reads it back with pread).
+ * A mapping that ends inside a 2 MiB unit of a larger memfd: enable (with
+ * a staging copy) or out (staged in place) frees whole units, but never
+ * the memfd's data past the mapping (mapper's verify reads it back with
+ * pread).
  */
-static void tail_cycle(const char *precopy)
+static void tail_cycle(const char *mode)
 {
-	const char *const env[] = { "VMSWAP_LOG=info", precopy, NULL };
+	const char *const env[] = { "VMSWAP_LOG=info", mode, NULL };
+	bool in_place = !strcmp(mode, "VMSWAP_STAGING=in-place");
 	const char *const specs[] = { "memfd-tail:3M", NULL };
 	const char *const want[] = { "guest-memfd-tail", NULL };
 	struct h_mapper m;
@@ -51,8 +53,10 @@ static void tail_cycle(const char *precopy)
 	h_ok(m.p, "fill");
 	h_ctl_ok(m.p->pid, "enable", NULL);
 	/* The first unit goes; the second, shared with the tail's data, stays. */
-	cr_assert_eq(h_metric(m.p->pid, "staging_pages"), 512);
+	cr_assert_eq(h_metric(m.p->pid, "staging_pages"), in_place ? 768 : 512);
 	h_out(m.p, 512);
+	cr_assert_eq(h_metric(m.p->pid, "staging_pages"), 0);
+	cr_assert_eq(h_metric(m.p->pid, "swap_pages"), 512);
 	h_ok(m.p, "verify");
 	h_ok(m.p, "fill");
 	h_disable_verify(m.p);
@@ -61,7 +65,12 @@ static void tail_cycle(const char *precopy)
 
 Test(shim, memfd_data_past_the_mapping_is_left_alone)
 {
-	tail_cycle("VMSWAP_PRECOPY=1");
+	tail_cycle("VMSWAP_STAGING=in-place");
+}
+
+Test(shim, memfd_data_past_the_mapping_is_left_alone_with_a_staging_copy)
+{
+	tail_cycle("VMSWAP_STAGING=copy");
 }
 
 Test(shim, memfd_data_past_the_mapping_is_left_alone_copying_frozen)
