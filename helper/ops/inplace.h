@@ -76,6 +76,12 @@ int vs_inplace_free_unit(struct vs_obj *o, uint64_t unit, const uint8_t *how,
  */
 bool vs_inplace_unit_can_go(const struct vs_obj *o, uint64_t unit);
 
+/*
+ * Which of pages @pg[0..n) (each staged in place, so holding data) are
+ * all zero bytes, read through @v. Unlocked.
+ */
+void vs_gview_zero_pages(const struct vs_gview *v, const uint64_t *pg, int n, bool *zero);
+
 /* Is this page all zero bytes? */
 bool vs_page_is_zero(const uint8_t *p);
 

@@ -13,13 +13,6 @@
 #include "../sys/slots.h"
 #include "out.h"
 
-/* Unlocked: which candidates are zero pages. Each is INPLACE, so it holds data. */
-static void find_zero(const struct vs_gview *v, const uint64_t *pg, int n, bool *zero)
-{
-	for (int i = 0; i < n; i++)
-		zero[i] = vs_page_is_zero(v->p + pg[i] * VS_PAGE_SIZE);
-}
-
 /* vs.lock held: slots for the candidates still staged that are not zero. */
 static int give_slots(struct vs_obj *o, const uint64_t *cand, const bool *zero, int n, bool hot,
 		      uint8_t *how, uint64_t unit, uint64_t *wpg, uint32_t *wslot, uint64_t *cnt)
@@ -123,7 +116,7 @@ int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview *
 	}
 	if (n) {
 		pthread_mutex_unlock(&vs.lock);
-		find_zero(v, cand, n, isz);
+		vs_gview_zero_pages(v, cand, n, isz);
 		pthread_mutex_lock(&vs.lock);
 	}
 	*what = "allocating a slot in";

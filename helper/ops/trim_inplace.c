@@ -17,11 +17,13 @@
 static int classify(const struct vs_gview *v, const uint64_t *pg, const uint32_t *e, int n,
 		    uint8_t *buf, uint8_t *what)
 {
+	bool zero[VS_UNIT_PAGES];
+
+	vs_gview_zero_pages(v, pg, n, zero);
 	for (int i = 0; i < n;) {
-		const uint8_t *p = v->p + pg[i] * VS_PAGE_SIZE;
 		int k = 1, r;
 
-		if (vs_page_is_zero(p)) {
+		if (zero[i]) {
 			what[i++] = VS_U_ZERO;
 			continue;
 		}
@@ -31,7 +33,7 @@ static int classify(const struct vs_gview *v, const uint64_t *pg, const uint32_t
 			continue;
 		}
 		/* A run of consecutive slots in one read. */
-		while (i + k < n && vs_pt_has_slot(e[i + k]) &&
+		while (i + k < n && !zero[i + k] && vs_pt_has_slot(e[i + k]) &&
 		       vs_pt_slot(e[i + k]) == vs_pt_slot(e[i]) + (uint32_t)k)
 			k++;
 		r = vs_swapfile_read(vs.swap.fd, vs_pt_slot(e[i]), buf, (size_t)k);
@@ -43,9 +45,7 @@ static int classify(const struct vs_gview *v, const uint64_t *pg, const uint32_t
 		for (int j = 0; j < k; j++) {
 			const uint8_t *q = v->p + pg[i + j] * VS_PAGE_SIZE;
 
-			if (vs_page_is_zero(q))
-				what[i + j] = VS_U_ZERO;
-			else if (!memcmp(buf + (size_t)j * VS_PAGE_SIZE, q, VS_PAGE_SIZE))
+			if (!memcmp(buf + (size_t)j * VS_PAGE_SIZE, q, VS_PAGE_SIZE))
 				what[i + j] = VS_U_FILE;
 			else
 				what[i + j] = VS_U_STAY;
