@@ -145,12 +145,18 @@ static int resolve(int pidx, uint64_t addr, bool wp, uint64_t t0)
 		vs_uffd_wake(p->uffd, page, VS_PAGE_SIZE);
 		return 0;
 	}
+	o = &vs.objs[m->obj];
+	pg = (page - m->addr + m->off) / VS_PAGE_SIZE;
+	if (vs_punching(m->obj, pg)) {
+		/* Out punches its unit unlocked: nothing goes in, nothing is let write. */
+		if (vs_wait_add(pidx, p->gen, page, t0) == -ENOSPC)
+			vs_uffd_wake(p->uffd, page, VS_PAGE_SIZE);
+		return 0;
+	}
 	if (wp) {
 		r = vs_wp_fault(pidx, page);
 		goto done;
 	}
-	o = &vs.objs[m->obj];
-	pg = (page - m->addr + m->off) / VS_PAGE_SIZE;
 	e = o->pt[pg];
 	switch (vs_pt_state(e)) {
 	case VS_P_STAGING:
@@ -370,6 +376,14 @@ static void *fault_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+void vs_fault_kick(void)
+{
+	uint64_t one = 1;
+
+	if (read_done_fd >= 0 && write(read_done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		vs_err("waking the fault thread: %s", strerror(errno));
 }
 
 int vs_fault_start(void)

@@ -30,7 +30,8 @@ static void install_prefetch(const struct vs_read *j, const uint8_t *buf)
 		if (pg == UINT64_MAX || pg >= o->npages)
 			continue;
 		e = o->pt[pg];
-		if (vs_pt_state(e) != VS_P_FILE || vs_pt_slot(e) != j->run.slot + i)
+		if (vs_pt_state(e) != VS_P_FILE || vs_pt_slot(e) != j->run.slot + i ||
+		    vs_punching(j->obj, pg))
 			continue;
 		/* Pages of a run mostly share a mapping: look it up only when it ends. */
 		if (!m || pg * VS_PAGE_SIZE < m->off || pg * VS_PAGE_SIZE - m->off >= m->len ||
@@ -58,7 +59,8 @@ static bool still_wanted(const struct vs_read *j, const struct vs_obj *o, uint32
 {
 	uint32_t e = o->pt[j->run.pg + i];
 
-	return vs_pt_state(e) == VS_P_FILE && vs_pt_slot(e) == j->run.slot + i;
+	return vs_pt_state(e) == VS_P_FILE && vs_pt_slot(e) == j->run.slot + i &&
+	       !vs_punching(j->obj, j->run.pg + i);
 }
 
 /* The process, mapping and slots are as they were when the read began. */

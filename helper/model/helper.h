@@ -35,6 +35,7 @@
 #define VS_MAX_MAPS 1024
 #define VS_MAX_CONNS 320 /* shim connections: every process, and some before HELLO */
 #define VS_ERR_MAX 256
+#define VS_PUNCHING_MAX 8 /* units punched at once without vs.lock */
 
 /* Page-table entry: bits 0-1 state, bit 2 "has a swap-file slot", 3-31 slot. */
 enum vs_pstate {
@@ -193,6 +194,14 @@ struct vs_helper {
 	bool wp_off;              /* VMSWAP_PRECOPY=0: copy while frozen */
 	bool stage_copy;          /* VMSWAP_STAGING=copy: enable copies to a staging memfd */
 
+	/*
+	 * 2 MiB units of guest memory that out punches without the lock
+	 * (ops/inplace.c): no page goes in there meanwhile, and a fault in
+	 * one waits for the punch. Guarded by lock.
+	 */
+	struct vs_unit_ref { int obj; uint64_t unit; } punching[VS_PUNCHING_MAX];
+	int npunching;
+
 	/* Held for writing while a staging mapping moves (a hotplug grows it). */
 	pthread_rwlock_t stg_lock;
 
@@ -272,6 +281,15 @@ void vs_get_error(char *buf, size_t n);
 void vs_clear_error(void);
 /* The same, returning @buf. */
 const char *vs_last_error(char *buf, size_t n);
+
+/* Is page @pg of object @obj in a unit being punched? vs.lock held. */
+static inline bool vs_punching(int obj, uint64_t pg)
+{
+	for (int i = 0; i < vs.npunching; i++)
+		if (vs.punching[i].obj == obj && vs.punching[i].unit == pg / 512) /* 2 MiB */
+			return true;
+	return false;
+}
 
 /* Page state changes that keep the counters right. vs.lock held. */
 void vs_page_set(struct vs_obj *o, uint64_t pg, uint32_t e);

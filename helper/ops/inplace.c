@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../fault/fault.h"
 #include "../sys/extent.h"
 #include "../sys/log.h"
 #include "enable.h"
@@ -232,13 +233,45 @@ static uint64_t punch_zero_pages(struct vs_obj *o, uint64_t unit, uint64_t end,
 	return n;
 }
 
+/*
+ * Punch a whole unit, its entries already saying where the pages went.
+ * Without vs.lock where the table of units being punched has room: the
+ * fault path lets no page in there and no write go on meanwhile
+ * (vs_punching), and is told when it may. vs.lock held on entry and exit.
+ */
+static int punch(struct vs_obj *o, uint64_t unit)
+{
+	int obj = (int)(o - vs.objs), slot = vs.npunching, r = 0;
+	bool unlocked = slot < VS_PUNCHING_MAX;
+
+	if (unlocked) {
+		vs.punching[vs.npunching++] = (struct vs_unit_ref){ obj, unit / VS_UNIT_PAGES };
+		pthread_mutex_unlock(&vs.lock);
+	}
+	if (fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(unit * VS_PAGE_SIZE), VS_UNIT_BYTES) < 0)
+		r = -errno;
+	if (unlocked) {
+		pthread_mutex_lock(&vs.lock);
+		for (int i = 0; i < vs.npunching; i++) {
+			if (vs.punching[i].obj == obj && vs.punching[i].unit == unit / VS_UNIT_PAGES) {
+				vs.punching[i] = vs.punching[--vs.npunching];
+				break;
+			}
+		}
+		vs_fault_kick(); /* the faults that waited for it */
+	}
+	return r;
+}
+
 int vs_inplace_free_unit(struct vs_obj *o, uint64_t unit, const uint8_t *how,
 			 bool unstage_kept, uint64_t *zero)
 {
 	uint64_t end = unit + VS_UNIT_PAGES < o->npages ? unit + VS_UNIT_PAGES : o->npages;
-	uint32_t was[VS_UNIT_PAGES];
+	uint32_t was[VS_UNIT_PAGES], set[VS_UNIT_PAGES];
 	uint64_t left = 0, z = 0;
 	bool any = false;
+	int r;
 
 	for (uint64_t pg = unit; pg < end && !any; pg++)
 		any = going(o, pg, how[pg - unit]);
@@ -253,26 +286,23 @@ int vs_inplace_free_unit(struct vs_obj *o, uint64_t unit, const uint8_t *how,
 	for (uint64_t pg = unit; pg < end; pg++) {
 		uint32_t e = was[pg - unit] = o->pt[pg];
 
-		if (vs_pt_state(e) != VS_P_INPLACE || how[pg - unit] == VS_U_STAY)
-			continue;
-		if (how[pg - unit] == VS_U_ZERO)
+		if (vs_pt_state(e) == VS_P_INPLACE && how[pg - unit] == VS_U_ZERO)
 			vs_page_set(o, pg, vs_pt_make(VS_P_RESIDENT, vs_pt_has_slot(e), vs_pt_slot(e)));
-		else
+		else if (vs_pt_state(e) == VS_P_INPLACE && how[pg - unit] == VS_U_FILE)
 			vs_page_set(o, pg, vs_pt_make(VS_P_FILE, true, vs_pt_slot(e)));
+		set[pg - unit] = o->pt[pg];
 	}
-	if (fallocate(o->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)(unit * VS_PAGE_SIZE), VS_UNIT_BYTES) < 0) {
-		int r = -errno;
-
-		for (uint64_t pg = unit; pg < end; pg++)
-			vs_page_set(o, pg, was[pg - unit]);
-		return r;
-	}
-	for (uint64_t pg = unit; pg < end; pg++) {
+	r = punch(o, unit);
+	for (uint64_t pg = unit; pg < end && pg < o->npages; pg++) {
 		uint32_t e = o->pt[pg];
 
-		if (o->pt[pg] == was[pg - unit])
+		/* Unchanged by us, or changed since (a discard while unlocked): not ours. */
+		if (e == was[pg - unit] || e != set[pg - unit])
 			continue;
+		if (r) {
+			vs_page_set(o, pg, was[pg - unit]); /* the punch failed: all stay */
+			continue;
+		}
 		left++;
 		if (vs_pt_state(e) == VS_P_RESIDENT) {
 			/* A zero page: the hole reads as zero; an old slot is garbage. */
@@ -282,6 +312,8 @@ int vs_inplace_free_unit(struct vs_obj *o, uint64_t unit, const uint8_t *how,
 			z++;
 		}
 	}
+	if (r)
+		return r;
 	*zero += z;
 	return (int)left;
 }

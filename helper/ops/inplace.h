@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Staging in place (VS_P_INPLACE): enable leaves guest pages where they
- * are, write-protected; a write unstages its page (fault/wp.c). trim and
- * out read staged pages through a read-only view of the guest memfd and
- * free guest memory one 2 MiB unit at a time, only when every page of
+ * are, write-protected; a write unstages its page (fault/wp.c). trim
+ * reads staged pages through a read-only view of the guest memfd, out
+ * with pread, and both free guest memory one 2 MiB unit at a time, only when every page of
  * the unit that holds data has another whole copy (the swap file) or is
  * zero. Peak extra memory is a few units, not the guest.
  *
@@ -64,7 +64,7 @@ enum vs_unit_how { VS_U_STAY = 0, VS_U_ZERO, VS_U_FILE };
  * @unstage_kept the unit's other staged pages go back to RESIDENT
  * (keeping their slots) and are unprotected. Returns the pages that left
  * (*zero of them zero pages), or -errno when the punch of the whole unit
- * failed (all stay).
+ * failed (all stay). vs.lock is dropped for that punch.
  */
 int vs_inplace_free_unit(struct vs_obj *o, uint64_t unit, const uint8_t *how,
 			 bool unstage_kept, uint64_t *zero);

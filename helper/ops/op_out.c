@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "../sys/clock.h"
 #include "../sys/log.h"
 #include "../sys/swapfile.h"
+#include "enable.h"
 #include "ops.h"
 #include "out.h"
 
@@ -135,7 +137,6 @@ struct out_run {
 	uint64_t pg;
 	uint64_t moved;
 	uint64_t zero;  /* zero pages staged in place, dropped */
-	struct vs_gview view[VS_MAX_OBJS]; /* opened at the first page staged in place */
 	struct { int obj; uint64_t unit; } busy[OUT_WRITERS]; /* units a writer is in */
 	int writers;    /* started: each has its index in busy */
 	int r;          /* first error */
@@ -175,6 +176,7 @@ static void *out_writer(void *arg)
 	struct out_run *run = arg;
 	struct out_batch b;
 	const char *what = "writing";
+	uint8_t *buf = NULL; /* a unit staged in place goes through it (out_inplace.c) */
 	int me;
 
 	pthread_mutex_lock(&vs.lock);
@@ -205,15 +207,18 @@ static void *out_writer(void *arg)
 		    wanted_inplace(&vs.objs[run->obj], run->pg, hot)) {
 			/* Staged in place: its whole unit, by this writer. */
 			uint64_t unit = run->pg / VS_UNIT_PAGES * VS_UNIT_PAGES, moved = 0;
-			struct vs_gview *v = &run->view[run->obj];
 			int obj = run->obj;
 
 			run->pg = unit + VS_UNIT_PAGES;
 			unit_take(run, me, obj, unit);
-			if (!v->p && (r = vs_gview_open(&vs.objs[obj], v)))
-				what = "reading guest memory for";
+			if (!buf && (buf = mmap(NULL, VS_UNIT_BYTES, PROT_READ | PROT_WRITE,
+						MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
+				buf = NULL;
+				r = -ENOMEM;
+				what = "a buffer for";
+			}
 			if (!r)
-				r = vs_out_inplace_unit(&vs.objs[obj], unit, v, hot, &moved,
+				r = vs_out_inplace_unit(&vs.objs[obj], unit, buf, hot, &moved,
 							&run->zero, &what);
 			run->busy[me].obj = -1;
 			run->moved += moved;
@@ -240,6 +245,8 @@ static void *out_writer(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&vs.lock);
+	if (buf)
+		munmap(buf, VS_UNIT_BYTES);
 	return NULL;
 }
 
@@ -250,7 +257,7 @@ int vs_op_out(char *msg, size_t n)
 	pthread_t t[OUT_WRITERS];
 	int nt = 0, r;
 
-	memset(&run, 0, sizeof(run)); /* static: its views are too big for the stack */
+	memset(&run, 0, sizeof(run));
 	run.hot = vs_ws_enabled();
 	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
 	vs.stats.progress_total = vs_staged_pages();
@@ -267,8 +274,6 @@ int vs_op_out(char *msg, size_t n)
 	out_writer(&run);
 	while (nt)
 		pthread_join(t[--nt], NULL);
-	for (int i = 0; i < VS_MAX_OBJS; i++)
-		vs_gview_close(&run.view[i]);
 	moved = run.moved;
 	pthread_mutex_lock(&vs.lock);
 	vs.stats.c.trimmed_zero += run.zero;

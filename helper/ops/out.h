@@ -20,15 +20,16 @@ int vs_out_write(const uint8_t *base, const uint64_t *pg, const uint32_t *slot, 
 		 const char **what);
 
 /*
- * Out for the unit of @o at page @unit, staged in place, read through @v.
- * vs.lock held on entry and exit, dropped for the reads and the write.
+ * Out for the unit of @o at page @unit, staged in place, through @buf (a
+ * unit's bytes, VS_UNIT_BYTES, the writer's own). vs.lock held on entry
+ * and exit, dropped for the reads, the write and the punch.
  * @hot (the working-set pass): only the set's pages are written, at the
  * end of the file, and stay staged with a fresh slot. Otherwise every
  * staged page of the unit is written (zero pages are not) and the unit
  * freed (inplace.h); *moved counts the pages now in the file, *zero the
  * zero pages dropped. 0 or -errno, *what naming the step.
  */
-int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview *v, bool hot,
+int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, bool hot,
 			uint64_t *moved, uint64_t *zero, const char **what);
 
 #endif
