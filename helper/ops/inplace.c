@@ -13,30 +13,6 @@
 #include "enable.h"
 #include "inplace.h"
 
-int vs_gview_open(const struct vs_obj *o, struct vs_gview *v)
-{
-	void *p;
-
-	v->p = NULL;
-	v->npages = o->npages;
-	if (!v->npages)
-		return 0;
-	/* Never MAP_POPULATE: that would fill the holes. */
-	p = mmap(NULL, v->npages * VS_PAGE_SIZE, PROT_READ, MAP_SHARED, o->fd, 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	v->p = p;
-	return 0;
-}
-
-void vs_gview_close(struct vs_gview *v)
-{
-	if (v->p)
-		munmap((void *)v->p, v->npages * VS_PAGE_SIZE);
-	v->p = NULL;
-	v->npages = 0;
-}
-
 bool vs_page_is_zero(const uint8_t *p)
 {
 	const uint64_t *w = (const uint64_t *)p;
@@ -47,15 +23,28 @@ bool vs_page_is_zero(const uint8_t *p)
 	return true;
 }
 
-#define ZERO_AHEAD 8 /* pages whose first line is fetched ahead: each is a miss of its own */
-
-void vs_gview_zero_pages(const struct vs_gview *v, const uint64_t *pg, int n, bool *zero)
+int vs_inplace_read(int fd, const uint64_t *pg, int n, uint8_t *buf, bool *zero)
 {
-	for (int i = 0; i < n; i++) {
-		if (i + ZERO_AHEAD < n)
-			__builtin_prefetch(v->p + pg[i + ZERO_AHEAD] * VS_PAGE_SIZE);
-		zero[i] = vs_page_is_zero(v->p + pg[i] * VS_PAGE_SIZE);
+	for (int i = 0; i < n;) {
+		size_t len, done = 0;
+		int k = 1;
+
+		while (i + k < n && pg[i + k] == pg[i] + (uint64_t)k)
+			k++;
+		len = (size_t)k * VS_PAGE_SIZE;
+		while (done < len) {
+			ssize_t got = pread(fd, buf + (size_t)i * VS_PAGE_SIZE + done, len - done,
+					    (off_t)(pg[i] * VS_PAGE_SIZE + done));
+
+			if (got <= 0)
+				return got < 0 ? -errno : -EIO; /* the memfd ends: it shrank? */
+			done += (size_t)got;
+		}
+		i += k;
 	}
+	for (int i = 0; i < n; i++)
+		zero[i] = vs_page_is_zero(buf + (size_t)i * VS_PAGE_SIZE);
+	return 0;
 }
 
 int vs_fresh_put(struct vs_obj *o, uint64_t pg, bool on)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Staging in place (VS_P_INPLACE): enable leaves guest pages where they
- * are, write-protected; a write unstages its page (fault/wp.c). trim
- * reads staged pages through a read-only view of the guest memfd, out
- * with pread, and both free guest memory one 2 MiB unit at a time, only when every page of
+ * are, write-protected; a write unstages its page (fault/wp.c). trim and
+ * out read staged pages with pread and free guest memory one 2 MiB unit
+ * at a time, only when every page of
  * the unit that holds data has another whole copy (the swap file) or is
  * zero. Peak extra memory is a few units, not the guest.
  *
@@ -22,18 +22,6 @@
 #include "../fault/wp.h"
 #include "../model/copies.h"
 #include "../model/helper.h"
-
-/*
- * A read-only MAP_SHARED view of a guest memfd, for one operation. Only
- * pages known to hold data (INPLACE) are read through it: reading a hole
- * would put a page into the memfd.
- */
-struct vs_gview {
-	const uint8_t *p;
-	uint64_t npages; /* the object's size when opened; later pages are not looked at */
-};
-int vs_gview_open(const struct vs_obj *o, struct vs_gview *v);
-void vs_gview_close(struct vs_gview *v);
 
 /*
  * vs.lock held. Stage every resident data page in place and write-protect
@@ -77,10 +65,12 @@ int vs_inplace_free_unit(struct vs_obj *o, uint64_t unit, const uint8_t *how,
 bool vs_inplace_unit_can_go(const struct vs_obj *o, uint64_t unit);
 
 /*
- * Which of pages @pg[0..n) (each staged in place, so holding data) are
- * all zero bytes, read through @v. Unlocked.
+ * Unlocked: the bytes of pages @pg[0..n) of the guest memfd @fd into
+ * @buf, one pread per run of adjacent pages (a hole reads as zeros and is
+ * never filled, as a read through a mapping would), and which are zero
+ * pages. 0 or -errno.
  */
-void vs_gview_zero_pages(const struct vs_gview *v, const uint64_t *pg, int n, bool *zero);
+int vs_inplace_read(int fd, const uint64_t *pg, int n, uint8_t *buf, bool *zero);
 
 /* Is this page all zero bytes? */
 bool vs_page_is_zero(const uint8_t *p);

@@ -21,6 +21,7 @@
 #include "../sys/clock.h"
 #include "../sys/log.h"
 #include "../sys/swapfile.h"
+#include "enable.h"
 #include "ops.h"
 #include "trim.h"
 
@@ -198,12 +199,11 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count, uint8_t 
 
 /*
  * Every batch of one object: staged pages in batches, pages staged in
- * place a unit at a time (trim.h), through a view opened when there are
- * any. 0, -ECANCELED or the read's -errno (recorded).
+ * place a unit at a time (trim.h). 0, -ECANCELED or the read's -errno
+ * (recorded).
  */
 static int trim_obj(struct vs_obj *o, uint8_t *buf, uint64_t *zero, uint64_t *clean)
 {
-	struct vs_gview v = { 0 };
 	int r = 0;
 
 	hot_prev_slot = UINT64_MAX;
@@ -220,10 +220,8 @@ static int trim_obj(struct vs_obj *o, uint8_t *buf, uint64_t *zero, uint64_t *cl
 			pthread_mutex_unlock(&vs.lock);
 			break;
 		}
-		if (vs.stats.c.inplace && !v.p && (r = vs_gview_open(o, &v)))
-			vs_set_error("trim: cannot map %s: %s", o->name, strerror(-r));
-		if (!r && v.p && pg % VS_UNIT_PAGES == 0)
-			r = vs_trim_inplace_unit(o, pg, &v, buf, zero, clean);
+		if (vs.stats.c.inplace && pg % VS_UNIT_PAGES == 0)
+			r = vs_trim_inplace_unit(o, pg, buf, zero, clean);
 		cnt = o->npages - pg < TRIM_BATCH ? o->npages - pg : TRIM_BATCH;
 		if (!r)
 			r = trim_batch(o, pg, cnt, buf, zero, clean);
@@ -231,15 +229,14 @@ static int trim_obj(struct vs_obj *o, uint8_t *buf, uint64_t *zero, uint64_t *cl
 		vs.stats.progress_done += cnt;
 		vs_op_delay(cnt);
 	}
-	vs_gview_close(&v);
 	return r;
 }
 
 int vs_op_trim(char *msg, size_t n)
 {
 	uint64_t t0 = vs_now_ms(), zero = 0, clean = 0;
-	/* Mapped for this trim only: 2 MiB the helper does not keep. */
-	uint8_t *buf = mmap(NULL, VS_UNIT_PAGES * VS_PAGE_SIZE, PROT_READ | PROT_WRITE,
+	/* Mapped for this trim only: 4 MiB the helper does not keep. */
+	uint8_t *buf = mmap(NULL, 2 * VS_UNIT_BYTES, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int r = 0;
 
@@ -260,7 +257,7 @@ int vs_op_trim(char *msg, size_t n)
 		else if (r)
 			vs_get_error(msg, n);
 	}
-	munmap(buf, VS_UNIT_PAGES * VS_PAGE_SIZE);
+	munmap(buf, 2 * VS_UNIT_BYTES);
 	if (r)
 		return r;
 	pthread_mutex_lock(&vs.lock);

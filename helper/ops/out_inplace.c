@@ -9,40 +9,11 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../fault/fault_ws.h"
 #include "../model/helper.h"
 #include "../sys/slots.h"
 #include "out.h"
-
-/*
- * Unlocked: the candidates' bytes into @buf, runs of adjacent pages in one
- * pread each, and which are zero pages. 0 or -errno.
- */
-static int read_cands(int fd, const uint64_t *pg, int n, uint8_t *buf, bool *zero)
-{
-	for (int i = 0; i < n;) {
-		size_t len, done = 0;
-		int k = 1;
-
-		while (i + k < n && pg[i + k] == pg[i] + (uint64_t)k)
-			k++;
-		len = (size_t)k * VS_PAGE_SIZE;
-		while (done < len) {
-			ssize_t got = pread(fd, buf + (size_t)i * VS_PAGE_SIZE + done, len - done,
-					    (off_t)(pg[i] * VS_PAGE_SIZE + done));
-
-			if (got <= 0)
-				return got < 0 ? -errno : -EIO; /* the memfd ends: it shrank? */
-			done += (size_t)got;
-		}
-		i += k;
-	}
-	for (int i = 0; i < n; i++)
-		zero[i] = vs_page_is_zero(buf + (size_t)i * VS_PAGE_SIZE);
-	return 0;
-}
 
 /*
  * vs.lock held: slots for the candidates still staged that are not zero;
@@ -150,7 +121,7 @@ int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, bool hot,
 	}
 	if (n) {
 		pthread_mutex_unlock(&vs.lock);
-		r = read_cands(o->fd, cand, n, buf, isz);
+		r = vs_inplace_read(o->fd, cand, n, buf, isz);
 		pthread_mutex_lock(&vs.lock);
 		if (r) {
 			*what = "reading guest memory for";
@@ -171,12 +142,14 @@ int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, bool hot,
 	settle_slots(o, wpg, wslot, cnt, r == 0, hot, how, unit);
 	if (r || hot)
 		return r;
-	z = *zero;
-	k = vs_inplace_free_unit(o, unit, how, true, zero);
+	/* Counted apart: *zero is shared with writers that run while the punch is unlocked. */
+	z = 0;
+	k = vs_inplace_free_unit(o, unit, how, true, &z);
 	if (k < 0) {
 		*what = "freeing guest memory for";
 		return k;
 	}
-	*moved += (uint64_t)k - (*zero - z);
+	*zero += z;
+	*moved += (uint64_t)k - z;
 	return 0;
 }

@@ -8,13 +8,14 @@
 #include "inplace.h"
 
 /*
- * Trim the unit of @o at page @unit, staged in place, read through @v;
- * @buf holds a unit of pages for the old slots. vs.lock held on entry and
- * exit, dropped for the reads. Zero and clean pages leave when their
- * whole unit can be freed (*zero, *clean count them); a clean page of a
- * unit that stays keeps a fresh slot. 0 or -errno (recorded).
+ * Trim the unit of @o at page @unit, staged in place; @buf holds two
+ * units of pages (the old slots, the guest's bytes). vs.lock held on
+ * entry and exit, dropped for the reads. Zero and clean pages leave when
+ * their whole unit can be freed (*zero, *clean count them; zero pages go
+ * alone even so); a clean page of a unit that stays keeps a fresh slot.
+ * 0 or -errno (recorded).
  */
-int vs_trim_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview *v,
-			 uint8_t *buf, uint64_t *zero, uint64_t *clean);
+int vs_trim_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, uint64_t *zero,
+			 uint64_t *clean);
 
 #endif

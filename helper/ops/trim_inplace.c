@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * trim for pages staged in place (inplace.h): zero pages and pages equal
- * to their old slot are found where they are, through the guest view,
+ * to their old slot are found with a pread of the unit's staged pages,
  * and their unit freed when nothing else in it holds data. A clean page
  * in a unit that stays keeps a fresh slot: out does not write it again.
  */
@@ -11,17 +11,25 @@
 #include "../model/helper.h"
 #include "../sys/log.h"
 #include "../sys/swapfile.h"
+#include "enable.h"
 #include "trim.h"
 
-/* Unlocked: zero pages, and for the others with a slot, a byte compare with it. */
-static int classify(const struct vs_gview *v, const uint64_t *pg, const uint32_t *e, int n,
+/*
+ * Unlocked: the pages' bytes into @data, zero pages, and for the others
+ * with a slot, a byte compare with it (read into @buf).
+ */
+static int classify(int fd, const uint64_t *pg, const uint32_t *e, int n, uint8_t *data,
 		    uint8_t *buf, uint8_t *what)
 {
 	bool zero[VS_UNIT_PAGES];
+	int r = vs_inplace_read(fd, pg, n, data, zero);
 
-	vs_gview_zero_pages(v, pg, n, zero);
+	if (r) {
+		vs_set_error("trim: reading guest memory: %s", strerror(-r));
+		return r;
+	}
 	for (int i = 0; i < n;) {
-		int k = 1, r;
+		int k = 1;
 
 		if (zero[i]) {
 			what[i++] = VS_U_ZERO;
@@ -42,21 +50,18 @@ static int classify(const struct vs_gview *v, const uint64_t *pg, const uint32_t
 				     strerror(-r));
 			return r;
 		}
-		for (int j = 0; j < k; j++) {
-			const uint8_t *q = v->p + pg[i + j] * VS_PAGE_SIZE;
-
-			if (!memcmp(buf + (size_t)j * VS_PAGE_SIZE, q, VS_PAGE_SIZE))
-				what[i + j] = VS_U_FILE;
-			else
-				what[i + j] = VS_U_STAY;
-		}
+		for (int j = 0; j < k; j++)
+			what[i + j] = memcmp(buf + (size_t)j * VS_PAGE_SIZE,
+					     data + (size_t)(i + j) * VS_PAGE_SIZE, VS_PAGE_SIZE)
+					      ? VS_U_STAY
+					      : VS_U_FILE;
 		i += k;
 	}
 	return 0;
 }
 
-int vs_trim_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview *v,
-			 uint8_t *buf, uint64_t *zero, uint64_t *clean)
+int vs_trim_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, uint64_t *zero,
+			 uint64_t *clean)
 {
 	uint64_t end = unit + VS_UNIT_PAGES, pg[VS_UNIT_PAGES], z = 0;
 	uint32_t e[VS_UNIT_PAGES];
@@ -64,8 +69,6 @@ int vs_trim_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview 
 	int n = 0, r = 0, k;
 
 	memset(how, VS_U_STAY, sizeof(how));
-	if (end > v->npages)
-		end = v->npages;
 	if (end > o->npages)
 		end = o->npages;
 	for (uint64_t p = unit; p < end; p++) {
@@ -82,7 +85,7 @@ int vs_trim_inplace_unit(struct vs_obj *o, uint64_t unit, const struct vs_gview 
 	}
 	if (n) {
 		pthread_mutex_unlock(&vs.lock);
-		r = classify(v, pg, e, n, buf, what);
+		r = classify(o->fd, pg, e, n, buf + VS_UNIT_BYTES, buf, what);
 		pthread_mutex_lock(&vs.lock);
 	}
 	for (int i = 0; i < n && !r; i++) {

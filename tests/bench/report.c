@@ -22,6 +22,8 @@ static const struct row rows[] = {
 	{ "limits", "memcpy_1g_2t_ms", "memcpy of 1 GiB on 2 threads", "ms", 1 },
 	{ "limits", "memcpy_fresh_2t_MiBps", "memcpy into fresh memfd pages (info)", "MiB/s",
 	  0 },
+	{ "limits", "memfd_read_ms_gib", "pread of a filled memfd, 2 MiB at a time, per GiB", "ms",
+	  0 },
 	{ "limits", "pwrite_MiBps", "pwrite 1 MiB + fdatasync, sequential", "MiB/s", 0 },
 	{ "limits", "dwrite_MiBps", "O_DIRECT pwrite 1 MiB, sequential (info)", "MiB/s", 0 },
 	{ "limits", "pread_MiBps", "cold pread 1 MiB, sequential", "MiB/s", 0 },
@@ -249,6 +251,7 @@ static double i_out_gib(int r) { return g("vs_out_ms", r) / 1000 / gib(); }
 static double t_enable4(int r) { return g("vs4_enable_s_gib", r); }
 static double t_freeze4(int r) { return g("vs4_freeze_ms_gib", r); }
 static double t_trim4(int r) { return g("vs4_trim_s_gib", r); }
+static double i_trim_read(int r) { return t_trim_gib(r) * 1000 / g("memfd_read_ms_gib", r); }
 /* Linear: seconds per GiB of the scale guest over the same at BENCH_SIZE. */
 static double i_lin_enable(int r) { return g("vs4_enable_s_gib", r) / t_enable_gib(r); }
 static double i_lin_trim(int r) { return g("vs4_trim_s_gib", r) / t_trim_gib(r); }
@@ -270,6 +273,8 @@ static const struct target targets[] = {
 	{ "t_freeze_gib_scale", "  same, scale guest", LE, 20, t_freeze4, "scale" },
 	{ "t_trim_gib", "trim, no zero pages nor copies, s per GiB", LE, 0.1, t_trim_gib, "vmswap" },
 	{ "t_trim_gib_scale", "  same, scale guest", LE, 0.1, t_trim4, "scale" },
+	{ "i_trim_read", "(info) trim / pread of a filled memfd, per GiB", INFO, 0, i_trim_read,
+	  "vmswap limits" },
 	{ "i_lin_enable", "(info) scale guest / guest: enable s per GiB", INFO, 0, i_lin_enable,
 	  "scale vmswap" },
 	{ "i_lin_trim", "(info) scale guest / guest: trim s per GiB", INFO, 0, i_lin_trim,
