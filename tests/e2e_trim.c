@@ -156,13 +156,13 @@ Test(trim, a_working_set_in_order_keeps_its_copy_in_place)
 
 /*
  * Scattered (random pages of the guest), the working set is written
- * again, after the end of the file, together. That is trim's choice for
- * pages in a staging memfd (staged in place, trim frees whole units of
- * clean pages and keeps no page for the set).
+ * again, after the end of the file, together, with a staging copy and
+ * staged in place alike: trim keeps no old copy of a scattered page of
+ * the set, and out writes the set first.
  */
-Test(trim, a_scattered_working_set_is_written_again_together)
+static void scattered_set(const char *const env[])
 {
-	struct h_vm *vm = h_vm_start_filled("--size 32M", env_copy);
+	struct h_vm *vm = h_vm_start_filled("--size 32M", env);
 	uint64_t set, clean;
 	char *js;
 
@@ -186,6 +186,16 @@ Test(trim, a_scattered_working_set_is_written_again_together)
 	h_ok(vm->p, "verify");
 	h_disable_verify_empty(vm->p);
 	h_vm_finish(vm);
+}
+
+Test(trim, a_scattered_working_set_is_written_again_together)
+{
+	scattered_set(NULL);
+}
+
+Test(trim, a_scattered_working_set_is_written_again_together_with_a_staging_copy)
+{
+	scattered_set(env_copy);
 }
 
 /*

@@ -181,7 +181,6 @@ static void *out_writer(void *arg)
 
 	pthread_mutex_lock(&vs.lock);
 	me = run->writers++;
-	run->busy[me].obj = -1;
 	for (;;) {
 		bool hot;
 		int r = 0;
@@ -258,6 +257,8 @@ int vs_op_out(char *msg, size_t n)
 	int nt = 0, r;
 
 	memset(&run, 0, sizeof(run));
+	for (int i = 0; i < OUT_WRITERS; i++)
+		run.busy[i].obj = -1; /* a writer not started yet is in no unit */
 	run.hot = vs_ws_enabled();
 	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
 	vs.stats.progress_total = vs_staged_pages();

@@ -28,40 +28,6 @@
 #define TRIM_BATCH 256 /* pages per lock hold; their old slots are read in one go */
 
 
-#define IN_PLACE_MIN 32 /* pages of the working set at consecutive slots worth keeping there */
-
-/* The old slot of the last working-set page trim looked at (UINT64_MAX: none). */
-static uint64_t hot_prev_slot = UINT64_MAX;
-static bool hot_run_kept; /* the run it belongs to stays where it is */
-
-/*
- * Is a working-set page at old slot @slot already where it would be
- * written: in a run of at least IN_PLACE_MIN pages of the set at
- * consecutive slots (a set faulted back in order, or written together at
- * the last out)? Then its clean copy is kept, and only the scattered
- * pages of the set are written again, together.
- */
-static bool hot_in_place(const struct vs_obj *o, uint64_t pg, uint32_t slot)
-{
-	int obj = (int)(o - vs.objs);
-	uint32_t len = 1;
-
-	if (hot_prev_slot != UINT64_MAX && slot == hot_prev_slot + 1)
-		return hot_run_kept; /* the run goes on: same answer */
-	for (uint64_t q = pg + 1; q < o->npages && q < pg + 64 * IN_PLACE_MIN &&
-	     len < IN_PLACE_MIN; q++) {
-		uint32_t e = o->pt[q];
-
-		if (!vs_ws_hot(obj, q))
-			continue;
-		if (!vs_pt_has_slot(e) || vs_pt_slot(e) != slot + len)
-			break;
-		len++;
-	}
-	hot_run_kept = len >= IN_PLACE_MIN;
-	return hot_run_kept;
-}
-
 /* Pages of a batch whose staged bytes are compared with their old slot. */
 struct trim_cand {
 	int n;
@@ -110,14 +76,11 @@ static void trim_pick(struct vs_obj *o, uint64_t first, uint64_t count, uint64_t
 			(*zero)++;
 			gone[pg - first] = true;
 		} else if (vs_pt_has_slot(e) && vs_ws_hot((int)(o - vs.objs), pg) &&
-			   !hot_in_place(o, pg, vs_pt_slot(e))) {
+			   !vs_trim_ws_keep(o, pg, vs_pt_slot(e))) {
 			/* Working set: written again, together with the rest of it. */
-			hot_prev_slot = vs_pt_slot(e);
 			vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
 			vs_page_set(o, pg, vs_pt_make(VS_P_STAGING, false, 0));
 		} else if (vs_pt_has_slot(e)) {
-			if (vs_ws_hot((int)(o - vs.objs), pg))
-				hot_prev_slot = vs_pt_slot(e);
 			c->pg[c->n] = pg;
 			c->e[c->n++] = e;
 		}
@@ -206,7 +169,7 @@ static int trim_obj(struct vs_obj *o, uint8_t *buf, uint64_t *zero, uint64_t *cl
 {
 	int r = 0;
 
-	hot_prev_slot = UINT64_MAX;
+	vs_trim_ws_reset();
 	for (uint64_t pg = 0; !r; pg += TRIM_BATCH) {
 		uint64_t cnt;
 

@@ -16,25 +16,19 @@
 #include "out.h"
 
 /*
- * vs.lock held: slots for the candidates still staged that are not zero;
- * widx[] their places in the buffer.
+ * vs.lock held: a slot for each candidate, taken in the order units are
+ * taken, before the unlocked read: slots follow guest order, so a guest
+ * that wakes in order reads the file in order. widx[] are their places
+ * in the buffer. Zero pages give theirs back after the read (drop_zero).
  */
-static int give_slots(struct vs_obj *o, const uint64_t *cand, const bool *zero, int n, bool hot,
-		      uint8_t *how, uint64_t unit, uint64_t *wpg, uint64_t *widx, uint32_t *wslot,
-		      uint64_t *cnt)
+static int give_slots(struct vs_obj *o, const uint64_t *cand, int n, bool hot, uint64_t *wpg,
+		      uint64_t *widx, uint32_t *wslot, uint64_t *cnt)
 {
 	for (int i = 0; i < n; i++) {
 		uint64_t pg = cand[i];
 		uint32_t e = o->pt[pg], slot;
 		int r;
 
-		if (vs_pt_state(e) != VS_P_INPLACE)
-			continue;
-		if (zero[i]) {
-			if (!hot)
-				how[pg - unit] = VS_U_ZERO;
-			continue;
-		}
 		/* Not fresh, so an old copy is stale. */
 		if (vs_pt_has_slot(e)) {
 			vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
@@ -52,13 +46,46 @@ static int give_slots(struct vs_obj *o, const uint64_t *cand, const bool *zero, 
 	return 0;
 }
 
+/* Give one slot back, if the page still holds it. vs.lock held. */
+static void drop_slot(struct vs_obj *o, uint64_t pg, uint32_t slot)
+{
+	uint32_t e = o->pt[pg];
+
+	if (!vs_pt_has_slot(e) || vs_pt_slot(e) != slot)
+		return; /* discarded meanwhile (which freed it), or changed */
+	vs_page_set(o, pg, vs_pt_make(vs_pt_state(e), false, 0));
+	vs_slots_free(&vs.swap.slots, slot);
+}
+
+/*
+ * After the read, vs.lock held: zero pages give their slots back and are
+ * marked to go alone; the rest stay in the write list, which shrinks.
+ */
+static void drop_zero(struct vs_obj *o, const bool *zero, bool hot, uint8_t *how, uint64_t unit,
+		      uint64_t *wpg, uint64_t *widx, uint32_t *wslot, uint64_t *cnt)
+{
+	uint64_t keep = 0;
+
+	for (uint64_t i = 0; i < *cnt; i++) {
+		if (!zero[widx[i]]) {
+			wpg[keep] = wpg[i];
+			widx[keep] = widx[i];
+			wslot[keep++] = wslot[i];
+			continue;
+		}
+		drop_slot(o, wpg[i], wslot[i]);
+		if (!hot && vs_pt_state(o->pt[wpg[i]]) == VS_P_INPLACE)
+			how[wpg[i] - unit] = VS_U_ZERO;
+	}
+	*cnt = keep;
+}
+
 /* A unit that stays: its zero pages are marked to go alone. */
-static int mark_zero(const uint64_t *cand, const bool *zero, int n, uint8_t *how, uint64_t unit)
+static void mark_zero(const uint64_t *cand, const bool *zero, int n, uint8_t *how, uint64_t unit)
 {
 	for (int i = 0; i < n; i++)
 		if (zero[i])
 			how[cand[i] - unit] = VS_U_ZERO;
-	return 0;
 }
 
 /* vs.lock held, after the write: fresh on success; on failure the slots go. */
@@ -77,8 +104,7 @@ static void settle_slots(struct vs_obj *o, const uint64_t *wpg, const uint32_t *
 			continue;
 		}
 		if (!written) {
-			vs_page_set(o, pg, vs_pt_make(vs_pt_state(e), false, 0));
-			vs_slots_free(&vs.swap.slots, wslot[i]);
+			drop_slot(o, pg, wslot[i]);
 			continue;
 		}
 		/* Unstaged by a write meanwhile: the slot is an older copy, which trim compares. */
@@ -119,21 +145,23 @@ int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, bool hot,
 		}
 		cand[n++] = pg;
 	}
-	if (n) {
+	*what = "allocating a slot in";
+	if (!doomed) /* a unit that stays anyway: zero pages only, no slots, no write */
+		r = give_slots(o, cand, n, hot, wpg, widx, wslot, &cnt);
+	if (!r && n) {
 		pthread_mutex_unlock(&vs.lock);
 		r = vs_inplace_read(o->fd, cand, n, buf, isz);
 		pthread_mutex_lock(&vs.lock);
-		if (r) {
+		if (r)
 			*what = "reading guest memory for";
-			return r;
-		}
 	}
-	*what = "allocating a slot in";
-	if (doomed) /* zero pages only: no slots, no write */
+	if (!r && doomed) {
 		for (int i = 0; i < n; i++)
 			isz[i] = isz[i] && vs_pt_state(o->pt[cand[i]]) == VS_P_INPLACE;
-	r = doomed ? mark_zero(cand, isz, n, how, unit)
-		   : give_slots(o, cand, isz, n, hot, how, unit, wpg, widx, wslot, &cnt);
+		mark_zero(cand, isz, n, how, unit);
+	} else if (!r) {
+		drop_zero(o, isz, hot, how, unit, wpg, widx, wslot, &cnt);
+	}
 	if (!r && cnt) {
 		pthread_mutex_unlock(&vs.lock);
 		r = vs_out_write(buf, widx, wslot, cnt, what);

@@ -18,4 +18,13 @@
 int vs_trim_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, uint64_t *zero,
 			 uint64_t *clean);
 
+/*
+ * The working set's old copies (trim_ws.c). A page of the set with old
+ * slot @slot, looked at in page order: true when its copy stays where it
+ * is (a run of the set at consecutive slots), false when the page is to be
+ * written again, together with the rest of the set. Reset per object.
+ */
+bool vs_trim_ws_keep(const struct vs_obj *o, uint64_t pg, uint32_t slot);
+void vs_trim_ws_reset(void);
+
 #endif

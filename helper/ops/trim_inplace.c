@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../fault/fault_ws.h"
 #include "../model/helper.h"
 #include "../sys/log.h"
 #include "../sys/swapfile.h"
@@ -79,6 +80,12 @@ int vs_trim_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, uint64_t
 		if (vs_fresh(o, p) && vs_pt_has_slot(x)) {
 			how[p - unit] = VS_U_FILE;
 			continue;
+		}
+		if (vs_pt_has_slot(x) && vs_ws_hot((int)(o - vs.objs), p) &&
+		    !vs_trim_ws_keep(o, p, vs_pt_slot(x))) {
+			/* Working set: written again by out, together with the rest of it. */
+			vs_slots_free(&vs.swap.slots, vs_pt_slot(x));
+			vs_page_set(o, p, x = vs_pt_make(VS_P_INPLACE, false, 0));
 		}
 		pg[n] = p;
 		e[n++] = x;
