@@ -459,7 +459,8 @@ static void json_str(FILE *f, const char *s)
 
 static void write_json(const char *path, double elapsed, const struct utsname *u)
 {
-	static const char *const sections[] = { "limits", "kswap", "vmswap", "probe", "wake" };
+	static const char *const sections[] = { "limits", "kswap", "vmswap", "scale", "probe",
+						"wake" };
 	FILE *f = fopen(path, "we");
 	double per[BM_MAX_REPS];
 	const char *n;
@@ -550,6 +551,9 @@ int bm_report(double elapsed, const char *json_path)
 	snprintf(title, sizeof(title), "vmswap (toyvmm --size %lluM --threads 2 under the shim)",
 		 (unsigned long long)(bm.size >> 20));
 	print_section("vmswap", title);
+	snprintf(title, sizeof(title), "vmswap on a %llu MiB guest (BENCH_SCALE_SIZE, first "
+		 "repetition)", (unsigned long long)(bm.scale_size >> 20));
+	print_section("scale", title);
 	snprintf(title, sizeof(title), "vmswap fault latency (vmprobe, %llu MiB, timed in the VMM)",
 		 (unsigned long long)(bm.probe_size >> 20));
 	print_section("probe", title);
