@@ -293,6 +293,12 @@ const char *h_small_swap_dir(const char *size);
 void h_small_swap_dir_resize(const char *size);
 /* For the test's .fini (which runs before the suite's): the temp dir must hold no mount. */
 void h_small_swap_dir_unmount(void);
+/*
+ * out --wait into a full swap dir: exit 5, state Failed, last_error and
+ * vmswapctl naming ENOSPC, every page staged or in the file and some of
+ * each. *staging and *swap as status says; returns that status (free it).
+ */
+char *h_out_into_full_dir(struct h_vm *vm, uint64_t *staging, uint64_t *swap);
 
 /* ---- harness_mapper.c: build/tests/mapper (tests/progs/mapper.c) ---- */
 

@@ -48,3 +48,22 @@ void h_small_swap_dir_resize(const char *size)
 	cr_assert(mount("vmswap-test", small_dir, "tmpfs", MS_REMOUNT, opts) == 0,
 		  "remount %s with %s: %s", small_dir, opts, strerror(errno));
 }
+
+char *h_out_into_full_dir(struct h_vm *vm, uint64_t *staging, uint64_t *swap)
+{
+	char err[256];
+	struct h_ctl c;
+	char *js;
+
+	h_ctl_pid(&c, vm->pid, "out", "--wait", NULL);
+	cr_assert_eq(c.rc, 5, "out into a full dir: exit %d (want 5)\n%s%s", c.rc, c.out, c.err);
+	js = h_wait_state(vm->pid, "Failed");
+	h_json_str(js, "last_error", err, sizeof(err));
+	cr_assert(strstr(err, "No space left on device"), "last_error should say why:\n%s", js);
+	cr_assert(strstr(c.err, err), "vmswapctl should print the error '%s': %s", err, c.err);
+	*staging = h_json_u64(js, "staging_pages");
+	*swap = h_json_u64(js, "swap_pages");
+	cr_assert_eq(*staging + *swap, vm->pages, "every page is staged or in the file:\n%s", js);
+	cr_assert(*swap > 0 && *staging > 0, "the file took what fit, the rest stayed:\n%s", js);
+	return js;
+}
