@@ -94,12 +94,13 @@ static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg, bool
 }
 
 /* A staging batch: from the staging mapping, which a hotplug must not move meanwhile. */
-static int out_write(const struct out_batch *b, const char **what)
+static int out_write(const struct out_batch *b, uint64_t turn, const char **what)
 {
 	int r;
 
+	vs_out_turn_wait(turn); /* before the lock a hotplug may wait for */
 	pthread_rwlock_rdlock(&vs.stg_lock);
-	r = vs_out_write(b->o->stg, b->pg, b->slot, b->count, what);
+	r = vs_out_write(b->o->stg, b->pg, b->slot, b->count, turn, what);
 	pthread_rwlock_unlock(&vs.stg_lock);
 	return r;
 }
@@ -182,6 +183,7 @@ static void *out_writer(void *arg)
 	pthread_mutex_lock(&vs.lock);
 	me = run->writers++;
 	for (;;) {
+		uint64_t turn;
 		bool hot;
 		int r = 0;
 
@@ -200,6 +202,7 @@ static void *out_writer(void *arg)
 			break;
 		hot = run->hot;
 		r = out_collect(&b, &vs.objs[run->obj], &run->pg, hot);
+		turn = b.count ? vs_out_turn_take() : UINT64_MAX; /* with the slots */
 		if (r)
 			what = "allocating a slot in";
 		if (!r && !b.count && run->pg < vs.objs[run->obj].npages &&
@@ -233,7 +236,9 @@ static void *out_writer(void *arg)
 		}
 		pthread_mutex_unlock(&vs.lock);
 		if (!r && b.count)
-			r = out_write(&b, &what);
+			r = out_write(&b, turn, &what);
+		if (b.count)
+			vs_out_turn_done(turn);
 		vs_op_delay(b.count);
 		pthread_mutex_lock(&vs.lock);
 		run->moved += out_commit(&b, r == 0);
@@ -260,6 +265,7 @@ int vs_op_out(char *msg, size_t n)
 	for (int i = 0; i < OUT_WRITERS; i++)
 		run.busy[i].obj = -1; /* a writer not started yet is in no unit */
 	run.hot = vs_ws_enabled();
+	vs_out_turns_reset();
 	pthread_mutex_lock(&vs.lock); /* the fault thread changes the counters */
 	vs.stats.progress_total = vs_staged_pages();
 	vs.stats.progress_done = 0;

@@ -10,6 +10,7 @@
  * choosing them. Trim leaves it staged and fails naming it.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,7 +27,7 @@
 #include "trim.h"
 
 #define TRIM_BATCH 256 /* pages per lock hold; their old slots are read in one go */
-
+#define TRIM_WORKERS 4
 
 /* Pages of a batch whose staged bytes are compared with their old slot. */
 struct trim_cand {
@@ -146,7 +147,7 @@ static void trim_settle(struct vs_obj *o, uint64_t first, uint64_t count,
 static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count, uint8_t *buf,
 		      uint64_t *zero, uint64_t *clean)
 {
-	static struct trim_cand c;
+	struct trim_cand c;
 	int r;
 
 	trim_pick(o, first, count, zero, &c);
@@ -161,70 +162,127 @@ static int trim_batch(struct vs_obj *o, uint64_t first, uint64_t count, uint8_t 
 }
 
 /*
- * Every batch of one object: staged pages in batches, pages staged in
- * place a unit at a time (trim.h). 0, -ECANCELED or the read's -errno
- * (recorded).
+ * The workers' shared cursor and outcome; vs.lock guards it. Workers take
+ * a unit at a time: the copy out of guest memory that finds zero pages
+ * in place is bound by one CPU, and the guest is idle.
  */
-static int trim_obj(struct vs_obj *o, uint8_t *buf, uint64_t *zero, uint64_t *clean)
+struct trim_run {
+	int obj;
+	uint64_t pg;    /* the next unit to take */
+	uint64_t zero;
+	uint64_t clean;
+	int r;          /* first error: 0, -ECANCELED or the read's -errno (recorded) */
+};
+
+/*
+ * The unit of @o at @pg: pages staged in place (trim.h), then staged
+ * pages in batches. vs.lock held on entry and exit.
+ */
+static int trim_unit(struct vs_obj *o, uint64_t pg, uint8_t *buf, struct trim_run *run)
 {
+	uint64_t end = pg + VS_UNIT_PAGES < o->npages ? pg + VS_UNIT_PAGES : o->npages;
 	int r = 0;
 
-	vs_trim_ws_reset();
-	for (uint64_t pg = 0; !r; pg += TRIM_BATCH) {
-		uint64_t cnt;
+	if (vs.stats.c.inplace)
+		r = vs_trim_inplace_unit(o, pg, buf, &run->zero, &run->clean);
+	/* Unlocked meanwhile: the object may be gone (an unplug). */
+	for (uint64_t at = pg; !r && o->used && at < end && at < o->npages;
+	     at += TRIM_BATCH)
+		r = trim_batch(o, at, end - at < TRIM_BATCH ? end - at : TRIM_BATCH, buf,
+			       &run->zero, &run->clean);
+	return r;
+}
+
+static void *trim_worker(void *arg)
+{
+	struct trim_run *run = arg;
+	/* Mapped for this trim only: 4 MiB the helper does not keep. */
+	uint8_t *buf = mmap(NULL, 2 * VS_UNIT_BYTES, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	pthread_mutex_lock(&vs.lock);
+	if (buf == MAP_FAILED && !run->r) {
+		vs_set_error("trim: no read buffer: %s", strerror(errno));
+		run->r = -ENOMEM;
+	}
+	while (!run->r) {
+		uint64_t pg, cnt;
+		struct vs_obj *o;
+		int r;
 
 		if (vs_op_aborted()) {
-			r = -ECANCELED;
+			run->r = -ECANCELED;
 			break;
 		}
-		/* Its size under the lock: a hotplug may grow the object. */
-		pthread_mutex_lock(&vs.lock);
-		if (!o->used || pg >= o->npages) {
-			pthread_mutex_unlock(&vs.lock);
-			break;
+		/* Sizes under the lock: a hotplug may grow an object. */
+		while (run->obj < VS_MAX_OBJS && (!vs.objs[run->obj].used ||
+						  run->pg >= vs.objs[run->obj].npages)) {
+			run->obj++;
+			run->pg = 0;
+			vs_trim_ws_reset(); /* its rule looks at one object in page order */
 		}
-		if (vs.stats.c.inplace && pg % VS_UNIT_PAGES == 0)
-			r = vs_trim_inplace_unit(o, pg, buf, zero, clean);
-		cnt = o->npages - pg < TRIM_BATCH ? o->npages - pg : TRIM_BATCH;
-		if (!r)
-			r = trim_batch(o, pg, cnt, buf, zero, clean);
-		pthread_mutex_unlock(&vs.lock);
+		if (run->obj == VS_MAX_OBJS)
+			break;
+		o = &vs.objs[run->obj];
+		pg = run->pg;
+		run->pg += VS_UNIT_PAGES;
+		cnt = o->npages - pg < VS_UNIT_PAGES ? o->npages - pg : VS_UNIT_PAGES;
+		r = trim_unit(o, pg, buf, run);
+		if (r && !run->r)
+			run->r = r;
 		vs.stats.progress_done += cnt;
+		pthread_mutex_unlock(&vs.lock);
 		vs_op_delay(cnt);
+		pthread_mutex_lock(&vs.lock);
 	}
-	return r;
+	pthread_mutex_unlock(&vs.lock);
+	if (buf != MAP_FAILED)
+		munmap(buf, 2 * VS_UNIT_BYTES);
+	return NULL;
+}
+
+/* One worker per CPU we may run on, at most TRIM_WORKERS. */
+static int trim_workers(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > TRIM_WORKERS ? TRIM_WORKERS : n;
 }
 
 int vs_op_trim(char *msg, size_t n)
 {
-	uint64_t t0 = vs_now_ms(), zero = 0, clean = 0;
-	/* Mapped for this trim only: 4 MiB the helper does not keep. */
-	uint8_t *buf = mmap(NULL, 2 * VS_UNIT_BYTES, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int r = 0;
+	static struct trim_run run;
+	uint64_t t0 = vs_now_ms();
+	pthread_t t[TRIM_WORKERS];
+	int nt = 0, want = trim_workers(), r;
 
-	if (buf == MAP_FAILED) {
-		snprintf(msg, n, "trim: no read buffer: %s", strerror(errno));
-		return -ENOMEM;
-	}
+	memset(&run, 0, sizeof(run));
+	vs_trim_ws_reset();
 	pthread_mutex_lock(&vs.lock);
 	r = vs_dual_refuse(msg, n);
 	vs_dual_noted();
 	vs_progress_start_all();
 	pthread_mutex_unlock(&vs.lock);
-	if (!r) {
-		for (int i = 0; i < VS_MAX_OBJS && !r; i++)
-			r = trim_obj(&vs.objs[i], buf, &zero, &clean);
-		if (r == -ECANCELED)
-			snprintf(msg, n, "trim aborted");
-		else if (r)
-			vs_get_error(msg, n);
-	}
-	munmap(buf, 2 * VS_UNIT_BYTES);
+	if (r)
+		return r;
+	while (nt < want - 1 && pthread_create(&t[nt], NULL, trim_worker, &run) == 0)
+		nt++;
+	trim_worker(&run);
+	while (nt)
+		pthread_join(t[--nt], NULL);
+	r = run.r;
+	if (r == -ECANCELED)
+		snprintf(msg, n, "trim aborted");
+	else if (r)
+		vs_get_error(msg, n);
 	if (r)
 		return r;
 	pthread_mutex_lock(&vs.lock);
-	vs.stats.trans_pages = zero + clean;
+	vs.stats.trans_pages = run.zero + run.clean;
 	vs.stats.trans_ms = vs_now_ms() - t0;
 	if (vs_dual_noted()) {
 		vs_dual_scan();
@@ -234,6 +292,6 @@ int vs_op_trim(char *msg, size_t n)
 	if (r)
 		return r;
 	snprintf(msg, n, "trimmed %llu zero and %llu clean pages",
-		 (unsigned long long)zero, (unsigned long long)clean);
+		 (unsigned long long)run.zero, (unsigned long long)run.clean);
 	return 0;
 }

@@ -11,17 +11,32 @@
 #define OUT_BATCH 512 /* pages: 2 MiB writes */
 
 /*
- * Write pages @pg[i] at @base to slots @slot[i]: one pwritev per run of
- * consecutive slots, one iovec per run of adjacent pages; a buffered
- * file is then synced and its cache dropped. Without vs.lock. 0 or
- * -errno, *what naming the step that failed.
+ * The writers' turns: a batch's write goes to the disk only after the
+ * writes of batches whose slots were taken before it, one at a time.
+ * The disk then sees one sequential stream (more writes in flight were
+ * slower here), while the other writers read, settle and punch.
+ * A turn is taken under vs.lock with the batch's slots, and only then;
+ * it ends with its write or with vs_out_turn_done (nothing to write, an
+ * error), which may come twice. A writer holds one turn at a time, and
+ * waits for a turn (vs_out_turn_wait) holding no lock.
+ */
+void vs_out_turns_reset(void);
+uint64_t vs_out_turn_take(void);
+void vs_out_turn_done(uint64_t turn);
+void vs_out_turn_wait(uint64_t turn); /* until every earlier turn ended */
+
+/*
+ * In turn @turn, write pages @pg[i] at @base to slots @slot[i]: one
+ * pwritev per run of consecutive slots, one iovec per run of adjacent
+ * pages; a buffered file is then synced and its cache dropped. Without
+ * vs.lock. 0 or -errno, *what naming the step that failed.
  */
 int vs_out_write(const uint8_t *base, const uint64_t *pg, const uint32_t *slot, uint64_t count,
-		 const char **what);
+		 uint64_t turn, const char **what);
 
 /*
  * Out for the unit of @o at page @unit, staged in place, through @buf (a
- * unit's bytes, VS_UNIT_BYTES, the writer's own). vs.lock held on entry
+ * unit's bytes, VS_UNIT_BYTES, the writer's own), in a turn of its own. vs.lock held on entry
  * and exit, dropped for the reads, the write and the punch.
  * @hot (the working-set pass): only the set's pages are written, at the
  * end of the file, and stay staged with a fresh slot. Otherwise every

@@ -119,7 +119,7 @@ int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, bool hot,
 			uint64_t *moved, uint64_t *zero, const char **what)
 {
 	int obj = (int)(o - vs.objs), n = 0, r = 0, k;
-	uint64_t end = unit + VS_UNIT_PAGES, cnt = 0, z;
+	uint64_t end = unit + VS_UNIT_PAGES, cnt = 0, z, turn = UINT64_MAX;
 	bool doomed;
 	uint64_t cand[VS_UNIT_PAGES], wpg[VS_UNIT_PAGES], widx[VS_UNIT_PAGES];
 	uint32_t wslot[VS_UNIT_PAGES];
@@ -146,8 +146,10 @@ int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, bool hot,
 		cand[n++] = pg;
 	}
 	*what = "allocating a slot in";
-	if (!doomed) /* a unit that stays anyway: zero pages only, no slots, no write */
+	if (!doomed && n) { /* a unit that stays anyway: zero pages only, no slots, no write */
+		turn = vs_out_turn_take();
 		r = give_slots(o, cand, n, hot, wpg, widx, wslot, &cnt);
+	}
 	if (!r && n) {
 		pthread_mutex_unlock(&vs.lock);
 		r = vs_inplace_read(o->fd, cand, n, buf, isz);
@@ -164,9 +166,11 @@ int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, bool hot,
 	}
 	if (!r && cnt) {
 		pthread_mutex_unlock(&vs.lock);
-		r = vs_out_write(buf, widx, wslot, cnt, what);
+		r = vs_out_write(buf, widx, wslot, cnt, turn, what);
 		pthread_mutex_lock(&vs.lock);
 	}
+	if (turn != UINT64_MAX)
+		vs_out_turn_done(turn); /* nothing written, or an error */
 	settle_slots(o, wpg, wslot, cnt, r == 0, hot, how, unit);
 	if (r || hot)
 		return r;

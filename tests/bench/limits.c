@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,18 +260,18 @@ out:
 }
 
 /*
- * Information: sequential 1 MiB O_DIRECT writes to a fresh O_TMPFILE (no
- * page cache to fill, flush or drop), over at most 512 MiB.
+ * Sequential 1 MiB O_DIRECT writes of @len bytes to a fresh O_TMPFILE in
+ * the swap dir (no page cache to fill, flush or drop): MiB/s, or NAN
+ * with a note in @section.
  */
-static void limits_direct(void)
+double bm_dwrite_MiBps(const char *section, uint64_t len)
 {
-	uint64_t len = bm.size < MEMCPY_MAX ? bm.size : MEMCPY_MAX;
 	int fd = open(bm.swap_dir, O_TMPFILE | O_RDWR | O_CLOEXEC | O_DIRECT, 0600), r;
 	char *buf = aligned_alloc(BM_PAGE, IO_CHUNK);
-	double t0;
+	double t0, v = NAN;
 
 	if (fd < 0 || !buf) {
-		bm_note("limits", "O_DIRECT file in %s: %s", bm.swap_dir,
+		bm_note(section, "O_DIRECT file in %s: %s", bm.swap_dir,
 			fd < 0 ? strerror(errno) : "out of memory");
 		goto out;
 	}
@@ -279,13 +280,23 @@ static void limits_direct(void)
 	t0 = bm_now();
 	r = io_loop(fd, buf, len, true);
 	if (r)
-		bm_note("limits", "O_DIRECT pwrite in %s: %s", bm.swap_dir, strerror(-r));
+		bm_note(section, "O_DIRECT pwrite in %s: %s", bm.swap_dir, strerror(-r));
 	else
-		bm_put("dwrite_MiBps", len / BM_MIB / (bm_now() - t0));
+		v = len / BM_MIB / (bm_now() - t0);
 out:
 	if (fd >= 0)
 		close(fd);
 	free(buf);
+	return v;
+}
+
+/* Information: the same over at most 512 MiB, beside the other limits. */
+static void limits_direct(void)
+{
+	double v = bm_dwrite_MiBps("limits", bm.size < MEMCPY_MAX ? bm.size : MEMCPY_MAX);
+
+	if (!isnan(v))
+		bm_put("dwrite_MiBps", v);
 }
 
 /*

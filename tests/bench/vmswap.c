@@ -89,7 +89,7 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 {
 	char out[1024];
 	struct st s;
-	double ms, frozen = NAN, hrss, hshm, staging_mib, over_pending, over_active, vrss;
+	double ms, dw, frozen = NAN, hrss, hshm, staging_mib, over_pending, over_active, vrss;
 	unsigned long long f;
 	struct bm_mw mw;
 	bool watching;
@@ -125,6 +125,8 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 	bm_put("vs_trim_wall_ms", ms);
 	bm_put("vs_trim_full_pages", (double)(s.trimmed_zero + s.trimmed_clean));
 
+	/* out's baseline, on either side of it: the disk's speed drifts. */
+	dw = bm_dwrite_MiBps("vmswap", bm.size);
 	if (ctl(v->pid, "out", true, &ms, out, sizeof(out)))
 		goto fail;
 	if (watching) {
@@ -141,6 +143,7 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 	bm_put("vs_out_ms", (double)s.time_ms);
 	bm_put("vs_out_MiBps", (double)s.pages * BM_PAGE / BM_MIB / ((double)s.time_ms / 1000));
 	bm_put("vs_out_MiB", (double)s.swap_bytes / BM_MIB);
+	bm_put("dwrite_out_MiBps", (dw + bm_dwrite_MiBps("vmswap", bm.size)) / 2);
 	*out_bytes = (double)s.swap_bytes;
 
 	rss(v->helper, &hrss, &hshm);
