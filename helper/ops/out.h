@@ -11,14 +11,14 @@
 #define OUT_BATCH 512 /* pages: 2 MiB writes */
 
 /*
- * The writers' turns: a batch's write goes to the disk only after the
- * writes of batches whose slots were taken before it, one at a time.
- * The disk then sees one sequential stream (more writes in flight were
- * slower here), while the other writers read, settle and punch.
- * A turn is taken under vs.lock with the batch's slots, and only then;
- * it ends with its write or with vs_out_turn_done (nothing to write, an
- * error), which may come twice. A writer holds one turn at a time, and
- * waits for a turn (vs_out_turn_wait) holding no lock.
+ * The writers' turns (out_turns.c): batches are written one at a time,
+ * in the order their slots were taken, so the disk sees one sequential
+ * stream (more writes in flight were slower here) while the other
+ * writers read, settle and punch. A turn is taken under vs.lock with
+ * the batch's slots, once its bytes are read, and a writer holds one at
+ * a time. It ends with the batch's write, or with vs_out_turn_done
+ * (nothing to write, an error), which may come twice. A writer waits for
+ * its turn holding no lock.
  */
 void vs_out_turns_reset(void);
 uint64_t vs_out_turn_take(void);

@@ -16,19 +16,21 @@
 #include "out.h"
 
 /*
- * vs.lock held: a slot for each candidate, taken in the order units are
- * taken, before the unlocked read: slots follow guest order, so a guest
- * that wakes in order reads the file in order. widx[] are their places
- * in the buffer. Zero pages give theirs back after the read (drop_zero).
+ * After the read, vs.lock held: a slot for each candidate that is not
+ * zero and still staged (a write meanwhile unstaged it: it is not
+ * written, and its unit stays), taken with this batch's turn, so the
+ * file follows the order writes go. widx[] are their places in the buffer.
  */
-static int give_slots(struct vs_obj *o, const uint64_t *cand, int n, bool hot, uint64_t *wpg,
-		      uint64_t *widx, uint32_t *wslot, uint64_t *cnt)
+static int give_slots(struct vs_obj *o, const uint64_t *cand, const bool *zero, int n, bool hot,
+		      uint64_t *wpg, uint64_t *widx, uint32_t *wslot, uint64_t *cnt)
 {
 	for (int i = 0; i < n; i++) {
 		uint64_t pg = cand[i];
 		uint32_t e = o->pt[pg], slot;
 		int r;
 
+		if (zero[i] || vs_pt_state(e) != VS_P_INPLACE)
+			continue;
 		/* Not fresh, so an old copy is stale. */
 		if (vs_pt_has_slot(e)) {
 			vs_slots_free(&vs.swap.slots, vs_pt_slot(e));
@@ -57,34 +59,12 @@ static void drop_slot(struct vs_obj *o, uint64_t pg, uint32_t slot)
 	vs_slots_free(&vs.swap.slots, slot);
 }
 
-/*
- * After the read, vs.lock held: zero pages give their slots back and are
- * marked to go alone; the rest stay in the write list, which shrinks.
- */
-static void drop_zero(struct vs_obj *o, const bool *zero, bool hot, uint8_t *how, uint64_t unit,
-		      uint64_t *wpg, uint64_t *widx, uint32_t *wslot, uint64_t *cnt)
-{
-	uint64_t keep = 0;
-
-	for (uint64_t i = 0; i < *cnt; i++) {
-		if (!zero[widx[i]]) {
-			wpg[keep] = wpg[i];
-			widx[keep] = widx[i];
-			wslot[keep++] = wslot[i];
-			continue;
-		}
-		drop_slot(o, wpg[i], wslot[i]);
-		if (!hot && vs_pt_state(o->pt[wpg[i]]) == VS_P_INPLACE)
-			how[wpg[i] - unit] = VS_U_ZERO;
-	}
-	*cnt = keep;
-}
-
-/* A unit that stays: its zero pages are marked to go alone. */
-static void mark_zero(const uint64_t *cand, const bool *zero, int n, uint8_t *how, uint64_t unit)
+/* After the read: zero pages still staged go alone, even from a unit that stays. */
+static void mark_zero(struct vs_obj *o, const uint64_t *cand, const bool *zero, int n,
+		      uint8_t *how, uint64_t unit)
 {
 	for (int i = 0; i < n; i++)
-		if (zero[i])
+		if (zero[i] && vs_pt_state(o->pt[cand[i]]) == VS_P_INPLACE)
 			how[cand[i] - unit] = VS_U_ZERO;
 }
 
@@ -145,24 +125,20 @@ int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, bool hot,
 		}
 		cand[n++] = pg;
 	}
-	*what = "allocating a slot in";
-	if (!doomed && n) { /* a unit that stays anyway: zero pages only, no slots, no write */
-		turn = vs_out_turn_take();
-		r = give_slots(o, cand, n, hot, wpg, widx, wslot, &cnt);
-	}
-	if (!r && n) {
+	if (n) {
 		pthread_mutex_unlock(&vs.lock);
 		r = vs_inplace_read(o->fd, cand, n, buf, isz);
 		pthread_mutex_lock(&vs.lock);
 		if (r)
 			*what = "reading guest memory for";
 	}
-	if (!r && doomed) {
-		for (int i = 0; i < n; i++)
-			isz[i] = isz[i] && vs_pt_state(o->pt[cand[i]]) == VS_P_INPLACE;
-		mark_zero(cand, isz, n, how, unit);
-	} else if (!r) {
-		drop_zero(o, isz, hot, how, unit, wpg, widx, wslot, &cnt);
+	if (!r && !hot)
+		mark_zero(o, cand, isz, n, how, unit);
+	/* A unit that stays anyway: zero pages only, no slots, no write. */
+	if (!r && !doomed && n) {
+		*what = "allocating a slot in";
+		turn = vs_out_turn_take();
+		r = give_slots(o, cand, isz, n, hot, wpg, widx, wslot, &cnt);
 	}
 	if (!r && cnt) {
 		pthread_mutex_unlock(&vs.lock);

@@ -74,6 +74,7 @@ static const struct row rows[] = {
 	{ "vmswap", "vs_out_wall_ms", "out --wait: wall time", "ms", 0 },
 	{ "vmswap", "vs_out_MiBps", "out: throughput", "MiB/s", 0 },
 	{ "vmswap", "vs_out_MiB", "out: bytes written (swap_file_bytes)", "MiB", 1 },
+	{ "vmswap", "vs_out_cpu_pct", "  the machine's busy CPU during out (100 = one CPU)", "%", 0 },
 	{ "vmswap", "dwrite_out_MiBps", "  O_DIRECT pwrite 1 MiB of the guest's size, before and after", "MiB/s", 0 },
 	{ "vmswap", "vs_seq_MiBps", "sequential re-touch while Active, 2 vCPUs", "MiB/s", 0 },
 	{ "vmswap", "vs_seq_file_pct", "  pages it brought from the file", "%", 1 },
