@@ -31,7 +31,7 @@
 #include "out.h"
 
 #define OUT_SCAN (8 * OUT_BATCH) /* pages looked at for one batch */
-#define OUT_WRITERS 4 /* O_DIRECT writes in flight: the disk wants a queue */
+#define OUT_WRITERS 4 /* one writes (out_turns.c) while the others read, settle and punch */
 
 /* Staged pages of one object, not always adjacent, with the slots they get. */
 struct out_batch {
