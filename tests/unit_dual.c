@@ -333,3 +333,32 @@ Test(dual, the_scan_sees_what_the_block_count_cannot)
 	cr_assert_eq(vs_dual_check(), 1, "and the check keeps what the scan found");
 	pthread_mutex_unlock(&vs.lock);
 }
+
+/*
+ * out punches a unit without vs.lock once its entries say FILE: until
+ * the punch is done, guest memory still holds the bytes. That is not a
+ * page held twice (a command's scan meanwhile refused enable); the same
+ * unit with no punch under way is.
+ */
+Test(dual, a_unit_being_punched_is_not_held_twice)
+{
+	struct vs_obj *o = &vs.objs[obj];
+	static uint8_t buf[VS_PAGE_SIZE];
+	uint32_t slot;
+
+	pthread_mutex_lock(&vs.lock);
+	for (uint64_t pg = 0; pg < 512; pg++) {
+		fx_fill_page(buf, pg, GEN_SAVED_FILE);
+		cr_assert_eq(pwrite(o->fd, buf, VS_PAGE_SIZE, (off_t)(pg * VS_PAGE_SIZE)),
+			     VS_PAGE_SIZE);
+		cr_assert_eq(vs_slots_alloc(&vs.swap.slots, &slot), 0);
+		vs_page_set(o, pg, vs_pt_make(VS_P_FILE, true, slot));
+	}
+	vs.punching[0] = (struct vs_unit_ref){ obj, 0 };
+	vs.npunching = 1;
+	cr_assert_eq(vs_dual_scan(), 0, "pages of a unit being punched counted as held twice");
+	cr_assert_eq(vs_dual_check(), 0);
+	vs.npunching = 0;
+	cr_assert_eq(vs_dual_scan(), 512);
+	pthread_mutex_unlock(&vs.lock);
+}

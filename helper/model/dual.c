@@ -76,8 +76,9 @@ static uint64_t scan_obj(int obj)
 			break;
 		for (uint64_t pg = (uint64_t)d / VS_PAGE_SIZE;
 		     pg < ((uint64_t)h + VS_PAGE_SIZE - 1) / VS_PAGE_SIZE; pg++) {
+			/* A unit out punches unlocked: its bytes are leaving, their copy is saved. */
 			if (vs_pt_state(o->pt[pg]) == VS_P_RESIDENT ||
-			    vs_pt_state(o->pt[pg]) == VS_P_INPLACE)
+			    vs_pt_state(o->pt[pg]) == VS_P_INPLACE || vs_punching(obj, pg))
 				continue;
 			if (!found++ && !rec.objs++)
 				rec.obj = obj; /* only the first object's pages are named */
