@@ -215,7 +215,7 @@ Test(inplace, clean_pages_go_back_to_their_slot_unwritten)
 	uint64_t written;
 
 	struct vs_obj *o = &vs.objs[obj];
-	static uint8_t buf[VS_PAGE_SIZE];
+	static uint8_t buf[VS_PAGE_SIZE] __attribute__((aligned(4096))); /* O_DIRECT */
 
 	/* Every page faulted back from the file earlier: it kept its slot. */
 	for (uint64_t pg = 0; pg < NPAGES; pg++) {
