@@ -36,8 +36,9 @@ int vs_out_write(const uint8_t *base, const uint64_t *pg, const uint32_t *slot, 
 
 /*
  * Out for the unit of @o at page @unit, staged in place, through @buf (a
- * unit's bytes, VS_UNIT_BYTES, the writer's own), in a turn of its own. vs.lock held on entry
- * and exit, dropped for the reads, the write and the punch.
+ * unit's bytes, VS_UNIT_BYTES, the writer's own), in a turn of its own.
+ * vs.lock held on entry and exit, dropped for the reads, the write and
+ * the punch.
  * @hot (the working-set pass): only the set's pages are written, at the
  * end of the file, and stay staged with a fresh slot. Otherwise every
  * staged page of the unit is written (zero pages are not) and the unit
