@@ -333,6 +333,25 @@ static void cmd_fork_hold(struct tvm_ctx *ctx, char **argv)
 		reply("ok fork-hold children=%lu", n);
 }
 
+static void cmd_fork_unjoined(struct tvm_ctx *ctx, char **argv)
+{
+	unsigned long ms;
+	char *end;
+	int r;
+
+	(void)ctx;
+	ms = strtoul(argv[1], &end, 10);
+	if (*end || ms > 600000) {
+		reply("err bad arguments");
+		return;
+	}
+	r = tvm_fork_unjoined((unsigned)ms);
+	if (r)
+		reply("err fork-unjoined %s", strerror(-r));
+	else
+		reply("ok fork-unjoined ms=%lu", ms);
+}
+
 static void cmd_fork_release(struct tvm_ctx *ctx, char **argv)
 {
 	unsigned failed;
@@ -512,6 +531,7 @@ static const struct {
 	{ "fork-verify", 0, cmd_fork_verify },
 	{ "fork-write", 2, cmd_fork_write },
 	{ "fork-hold", 1, cmd_fork_hold },
+	{ "fork-unjoined", 1, cmd_fork_unjoined },
 	{ "fork-release", 0, cmd_fork_release },
 	{ "hotplug", 1, cmd_hotplug },
 	{ "kvm-fill", 0, cmd_kvm_fill },

@@ -142,6 +142,8 @@ int tvm_fork_verify(struct tvm_guest *g, int *status);
 #define TVM_HOLD_MAX 1024
 int tvm_fork_hold(unsigned n);
 int tvm_fork_release(unsigned *failed);
+/* A child that never joins the helper, holding guest memory for @ms; reaped by tvm_fork_release(). */
+int tvm_fork_unjoined(unsigned ms);
 int tvm_fork_write(struct tvm_guest *g, uint64_t start, uint64_t count,
 		   int *status);
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Processes around the VMM: the helper's lifetime and signals, hotplug,
- * and a process that maps guest memory without the shim.
+ * a process that maps guest memory without the shim, and a child that
+ * has not joined.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -231,4 +232,49 @@ Test(procs, uncovered_mapping_of_another_uid_refuses_enable)
 Test(procs, uncovered_mapping_of_another_uid_refuses_enable_in_place)
 {
 	uncovered_mapping_of_another_uid(false);
+}
+
+/*
+ * A child of the VMM that maps guest memory and has not joined the helper
+ * (here: forked without the fork handlers, so it never will) is waited
+ * for: gone within the wait, enable goes on; still there after it, enable
+ * refuses, naming it as a child that has not joined, with nothing staged.
+ * This is what a fork child frozen mid-join looks like to enable.
+ */
+static void unjoined_child(bool copy)
+{
+	static const char *const env_copy[] = { H_STAGING_COPY, NULL };
+	struct h_vm *vm = h_vm_start_filled("--size 32M", copy ? env_copy : NULL);
+	struct h_ctl c;
+
+	h_ok(vm->p, "fork-unjoined 5000");
+	h_ctl_pid(&c, vm->pid, "enable", NULL);
+	cr_assert_eq(c.rc, 1, "enable beside a child that never joins: exit %d\n%s%s", c.rc,
+		     c.out, c.err);
+	cr_assert(strstr(c.err, "a child of the VMM") && strstr(c.err, "has not joined"),
+		  "the refusal should say a child has not joined: %s", c.err);
+	free(h_wait_state(vm->pid, "Ready"));
+	cr_assert_eq(h_metric(vm->pid, "staging_pages"), 0);
+	cr_assert_eq(h_metric(vm->pid, "staged_in_place_pages"), 0);
+	h_ok(vm->p, "fork-release");
+	h_ok(vm->p, "verify");
+
+	/* Gone before the wait ends: enable waits and succeeds. */
+	h_ok(vm->p, "fork-unjoined 400");
+	h_ctl_ok(vm->pid, "enable", NULL);
+	cr_assert_eq(h_metric(vm->pid, copy ? "staging_pages" : "staged_in_place_pages"),
+		     vm->pages);
+	h_ok(vm->p, "fork-release");
+	h_out_verify_disable_verify(vm->p);
+	h_vm_finish(vm);
+}
+
+Test(procs, a_child_not_joined_yet_is_waited_for)
+{
+	unjoined_child(true);
+}
+
+Test(procs, a_child_not_joined_yet_is_waited_for_in_place)
+{
+	unjoined_child(false);
 }

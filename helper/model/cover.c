@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "../sys/freeze.h"
 #include "cover.h"
 #include "helper.h"
 
@@ -85,6 +86,7 @@ int vs_uncovered_first(int only, struct vs_uncovered *u, bool *found)
 				fclose(c);
 			}
 			u->pid = pid;
+			u->joining = vs_proc_by_pid(pid) < 0 && vs_is_descendant(pid, vs.vmm_pid);
 			u->obj = o;
 			u->start = start;
 			u->end = end;
@@ -105,6 +107,12 @@ int vs_find_uncovered(char *msg, size_t n)
 
 	if (r || !found)
 		return r;
+	if (u.joining) {
+		snprintf(msg, n, "process %d (%s), a child of the VMM, maps guest memory %s "
+			 "and has not joined the helper; refusing to enable", (int)u.pid, u.comm,
+			 vs.objs[u.obj].name);
+		return -EINPROGRESS;
+	}
 	snprintf(msg, n, "process %d (%s) maps guest memory %s at %#llx-%#llx "
 		 "without a userfaultfd covering it; refusing to enable", (int)u.pid, u.comm,
 		 vs.objs[u.obj].name, (unsigned long long)u.start, (unsigned long long)u.end);

@@ -17,11 +17,16 @@ struct vs_uncovered {
 	char comm[32];
 	int obj;
 	uint64_t start, end;
+	bool joining; /* a descendant of the VMM the helper has not heard from yet */
 };
 
 /* The first such mapping (of object @only, or of any when -1) in *u, with *found. 0 or -errno. */
 int vs_uncovered_first(int only, struct vs_uncovered *u, bool *found);
-/* -EBUSY with a message naming the first one, 0 when none, or -errno. */
+/*
+ * -EBUSY with a message naming the first one, 0 when none, or -errno.
+ * -EINPROGRESS when it is a descendant of the VMM whose join has not
+ * arrived (a fork child whose shim is joining): worth waiting for.
+ */
 int vs_find_uncovered(char *msg, size_t n);
 
 #endif

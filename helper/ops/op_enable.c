@@ -31,6 +31,8 @@
 #include "ops.h"
 
 #define FREEZE_TIMEOUT_MS 5000
+#define JOIN_WAIT_MS 2000   /* for a fork child's join, see freeze_covered */
+#define JOIN_POLL_US 10000
 
 /*
  * Register every mapping. One the kernel no longer has (EINVAL, ENOMEM:
@@ -113,21 +115,58 @@ static int precopy(bool *tracking, char *msg, size_t n)
 }
 
 /*
- * Frozen, vs.lock held: every mapping registered and covered, then either
+ * Freeze the VMM, its descendants and the other processes that joined,
+ * then, under vs.lock, register every mapping and check that every
+ * process mapping guest memory is covered. A fork child whose join has
+ * not arrived (the freeze may have stopped it mid-join) is waited for,
+ * thawed, up to JOIN_WAIT_MS. Returns frozen with vs.lock held: 0, or
+ * -errno with @msg; or, when the freeze itself failed, -errno with
+ * *frozen false, nothing frozen and the lock not held.
+ */
+static int freeze_covered(struct vs_freeze *fz, bool *frozen, uint64_t *t_freeze,
+			  char *msg, size_t n)
+{
+	uint64_t deadline = vs_now_ms() + JOIN_WAIT_MS;
+	pid_t extra[VS_MAX_PROCS];
+	int nextra, r;
+
+	for (;;) {
+		pthread_mutex_lock(&vs.lock);
+		nextra = other_pids(extra);
+		pthread_mutex_unlock(&vs.lock);
+		*t_freeze = vs_now_ms();
+		r = vs_freeze(fz, vs.vmm_pid, extra, nextra, FREEZE_TIMEOUT_MS);
+		*frozen = !r;
+		if (r) {
+			snprintf(msg, n, "could not freeze the VMM: %s", strerror(-r));
+			return r;
+		}
+		pthread_mutex_lock(&vs.lock);
+		r = register_all();
+		if (r) {
+			vs_get_error(msg, n);
+			return r;
+		}
+		r = vs_find_uncovered(msg, n);
+		if (r != -EINPROGRESS)
+			return r;
+		if (vs_now_ms() >= deadline)
+			return -EBUSY;
+		pthread_mutex_unlock(&vs.lock);
+		vs_thaw(fz);
+		usleep(JOIN_POLL_US);
+	}
+}
+
+/*
+ * Frozen, vs.lock held, every mapping registered and covered: either
  * the tracked pages settled (punched after the thaw), or, without
  * tracking, everything copied and punched now.
  */
 static int frozen_step(bool tracking, char *msg, size_t n, uint64_t *moved)
 {
-	int r = register_all();
+	int r;
 
-	if (r) {
-		vs_get_error(msg, n);
-		return r;
-	}
-	r = vs_find_uncovered(msg, n);
-	if (r)
-		return r;
 	if (tracking && !vs_wp_usable()) {
 		vs_info("a process without write protection joined; copying while frozen");
 		vs_wp_end();
@@ -160,11 +199,11 @@ static void inplace_undo(void)
  * that every process mapping guest memory is covered. Nothing is copied
  * and nothing leaves guest memory: trim and out free it unit by unit.
  */
-static int enable_inplace(pid_t *extra, int nextra, char *msg, size_t n, uint64_t *moved,
-			  uint64_t *frozen_ms)
+static int enable_inplace(char *msg, size_t n, uint64_t *moved, uint64_t *frozen_ms)
 {
 	struct vs_freeze fz;
 	uint64_t t_freeze;
+	bool frozen;
 	int r;
 
 	pthread_mutex_lock(&vs.lock);
@@ -182,19 +221,11 @@ static int enable_inplace(pid_t *extra, int nextra, char *msg, size_t n, uint64_
 		inplace_undo();
 		return r;
 	}
-	t_freeze = vs_now_ms();
-	r = vs_freeze(&fz, vs.vmm_pid, extra, nextra, FREEZE_TIMEOUT_MS);
-	if (r) {
-		snprintf(msg, n, "could not freeze the VMM: %s", strerror(-r));
+	r = freeze_covered(&fz, &frozen, &t_freeze, msg, n);
+	if (!frozen) {
 		inplace_undo();
 		return r;
 	}
-	pthread_mutex_lock(&vs.lock);
-	r = register_all();
-	if (r)
-		vs_get_error(msg, n);
-	else
-		r = vs_find_uncovered(msg, n);
 	if (!r && !vs_wp_usable()) {
 		snprintf(msg, n, "a process without write protection joined; enable again");
 		r = -EAGAIN;
@@ -211,21 +242,19 @@ static int enable_inplace(pid_t *extra, int nextra, char *msg, size_t n, uint64_
 
 int vs_op_enable(char *msg, size_t n)
 {
-	pid_t extra[VS_MAX_PROCS];
 	struct vs_freeze fz;
-	uint64_t t0 = vs_now_ms(), moved = 0, frozen_ms, t_freeze, t_thaw;
-	bool tracking, inplace;
-	int nextra, r;
+	uint64_t t0 = vs_now_ms(), moved = 0, frozen_ms = 0, t_freeze, t_thaw;
+	bool tracking, inplace, frozen;
+	int r;
 
 	pthread_mutex_lock(&vs.lock);
 	vs.enable_moving = false;
 	vs.enable_in_place = false;
 	memset(&vs.stats.en, 0, sizeof(vs.stats.en));
-	nextra = other_pids(extra);
 	inplace = !vs.stage_copy && vs_wp_usable();
 	pthread_mutex_unlock(&vs.lock);
 	if (inplace) {
-		r = enable_inplace(extra, nextra, msg, n, &moved, &frozen_ms);
+		r = enable_inplace(msg, n, &moved, &frozen_ms);
 		pthread_mutex_lock(&vs.lock);
 		vs.enable_in_place = false;
 		if (r) {
@@ -252,17 +281,15 @@ int vs_op_enable(char *msg, size_t n)
 		return r;
 	if (!tracking)
 		vs_prealloc_staging();
-	t_freeze = vs_now_ms();
-	r = vs_freeze(&fz, vs.vmm_pid, extra, nextra, FREEZE_TIMEOUT_MS);
-	if (r) {
-		snprintf(msg, n, "could not freeze the VMM: %s", strerror(-r));
+	r = freeze_covered(&fz, &frozen, &t_freeze, msg, n);
+	if (!frozen) {
 		pthread_mutex_lock(&vs.lock);
 		vs_wp_end();
 		pthread_mutex_unlock(&vs.lock);
 		return r;
 	}
-	pthread_mutex_lock(&vs.lock);
-	r = frozen_step(tracking, msg, n, &moved);
+	if (!r)
+		r = frozen_step(tracking, msg, n, &moved);
 	if (r && vs.wp_phase != VS_WP_OFF)
 		vs_wp_end();
 	tracking = vs.wp_phase == VS_WP_PUNCH;

@@ -67,6 +67,21 @@ int vs_descendants(pid_t root, pid_t *pids, int max)
 	return n;
 }
 
+bool vs_is_descendant(pid_t pid, pid_t root)
+{
+	/* A bound on the chain: a process tree deeper than this is not ours. */
+	for (int depth = 0; depth < 64 && pid > 1; depth++) {
+		char path[64], st;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		if (read_stat(path, &st, &pid))
+			return false;
+		if (pid == root)
+			return true;
+	}
+	return false;
+}
+
 /* True when every thread of @pid is stopped, or the process is gone. */
 static bool all_stopped(pid_t pid)
 {

@@ -8,6 +8,7 @@
 #ifndef VS_FREEZE_H
 #define VS_FREEZE_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #define VS_FREEZE_MAX 256
@@ -25,6 +26,8 @@ struct vs_freeze {
 int vs_freeze(struct vs_freeze *f, pid_t root, const pid_t *extra, int nextra,
 	      int timeout_ms);
 void vs_thaw(struct vs_freeze *f);
+/* Is @pid a child, grandchild... of @root (not @root itself)? */
+bool vs_is_descendant(pid_t pid, pid_t root);
 /* The descendants of @root (root included) into pids[], at most max. */
 int vs_descendants(pid_t root, pid_t *pids, int max);
 
