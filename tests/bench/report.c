@@ -76,6 +76,7 @@ static const struct row rows[] = {
 	{ "vmswap", "vs_out_MiB", "out: bytes written (swap_file_bytes)", "MiB", 1 },
 	{ "vmswap", "vs_out_cpu_pct", "  the machine's busy CPU during out (100 = one CPU)", "%", 0 },
 	{ "vmswap", "dwrite_out_MiBps", "  O_DIRECT pwrite 1 MiB of the guest's size, before and after", "MiB/s", 0 },
+	{ "vmswap", "dwrite_beside_MiBps", "  the same beside a thread reading and punching a memfd", "MiB/s", 0 },
 	{ "vmswap", "vs_seq_MiBps", "sequential re-touch while Active, 2 vCPUs", "MiB/s", 0 },
 	{ "vmswap", "vs_seq_file_pct", "  pages it brought from the file", "%", 1 },
 	{ "vmswap", "vs_disable_ms", "disable: state_transition.time_ms", "ms", 0 },
@@ -171,6 +172,8 @@ static double t_helper(int r)
 static double t_rss(int r) { return g("vs_vmm_rss_out_MiB", r) * BM_MIB / (double)bm.size; }
 static double t_zero(int r) { return g("vs_zero_ratio", r); }
 static double i_direct(int r) { return g("vs_out_MiBps", r) / g("dwrite_out_MiBps", r); }
+static double i_beside(int r) { return g("vs_out_MiBps", r) / g("dwrite_beside_MiBps", r); }
+static double i_beside_bare(int r) { return g("dwrite_beside_MiBps", r) / g("dwrite_out_MiBps", r); }
 static double i_file16(int r)
 {
 	return g("vs_fault_file_p50_us", r) / (g("uffd_shmem_p50_us", r) + g("rread16_p50_us", r));
@@ -305,6 +308,11 @@ static const struct target targets[] = {
 	  "vmswap" },
 	{ "t_out_direct", "out throughput / O_DIRECT pwrite beside it", GE, 0.9, i_direct,
 	  "vmswap" },
+	/* out also reads and punches each unit: what that work alone leaves of the disk here. */
+	{ "i_beside_bare", "(info) O_DIRECT pwrite beside reads and punches / bare", INFO, 0,
+	  i_beside_bare, "vmswap" },
+	{ "i_out_beside", "(info) out throughput / O_DIRECT pwrite beside reads and punches", INFO,
+	  0, i_beside, "vmswap" },
 	{ "i_fault_file16", "(info) file fault p50 / (uffd RT + cold 16K pread)", INFO, 0,
 	  i_file16, "probe limits" },
 	/* Swap-in must fill fresh guest pages: on some hosts that, not the disk, is the ceiling. */

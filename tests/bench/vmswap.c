@@ -150,6 +150,7 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 	bm_put("vs_out_MiBps", (double)s.pages * BM_PAGE / BM_MIB / ((double)s.time_ms / 1000));
 	bm_put("vs_out_MiB", (double)s.swap_bytes / BM_MIB);
 	bm_put("dwrite_out_MiBps", (dw + bm_dwrite_MiBps("vmswap", bm.size)) / 2);
+	bm_put("dwrite_beside_MiBps", bm_dwrite_beside_MiBps("vmswap", bm.size));
 	*out_bytes = (double)s.swap_bytes;
 
 	rss(v->helper, &hrss, &hshm);
