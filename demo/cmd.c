@@ -335,13 +335,11 @@ static void cmd_fork_hold(struct tvm_ctx *ctx, char **argv)
 
 static void cmd_fork_unjoined(struct tvm_ctx *ctx, char **argv)
 {
-	unsigned long ms;
-	char *end;
+	uint64_t ms;
 	int r;
 
 	(void)ctx;
-	ms = strtoul(argv[1], &end, 10);
-	if (*end || ms > 600000) {
+	if (parse_u64(argv[1], &ms) || ms > 600000) {
 		reply("err bad arguments");
 		return;
 	}
@@ -349,7 +347,7 @@ static void cmd_fork_unjoined(struct tvm_ctx *ctx, char **argv)
 	if (r)
 		reply("err fork-unjoined %s", strerror(-r));
 	else
-		reply("ok fork-unjoined ms=%lu", ms);
+		reply("ok fork-unjoined ms=%" PRIu64, ms);
 }
 
 static void cmd_fork_release(struct tvm_ctx *ctx, char **argv)

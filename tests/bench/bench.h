@@ -58,6 +58,8 @@ void bm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double bm_pct(double *v, size_t n, double p); /* sorts v; nearest rank; NAN if n==0 */
 uint64_t bm_rand(uint64_t *state);         /* splitmix64 */
 void bm_fill_page(void *page, uint64_t seed, uint64_t pno); /* non-zero pseudo-random */
+/* A memfd of @len bytes, every page filled (bm_fill_page); the fd or -errno. */
+int bm_filled_memfd(const char *name, uint64_t len, uint64_t seed);
 uint64_t bm_page_word0(uint64_t seed, uint64_t pno);
 long long bm_kv(const char *path, const char *key); /* "key value" line; -1 if absent */
 long long bm_proc_kb(pid_t pid, const char *key);   /* /proc/pid/status field in kB */

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -59,27 +58,6 @@ static void *side_main(void *arg)
 	return NULL;
 }
 
-/* A memfd of @len bytes, every page filled. -errno on failure. */
-static int filled_memfd(uint64_t len)
-{
-	int fd = memfd_create("vmswap-bench-beside", MFD_CLOEXEC);
-	char *m;
-
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)len) < 0 ||
-	    (m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	for (uint64_t p = 0; p < len; p += BM_PAGE)
-		bm_fill_page(m + p, 5, p / BM_PAGE);
-	munmap(m, len);
-	return fd;
-}
-
 double bm_dwrite_beside_MiBps(const char *section, uint64_t len)
 {
 	struct side s = { .len = len / UNIT * UNIT };
@@ -89,7 +67,7 @@ double bm_dwrite_beside_MiBps(const char *section, uint64_t len)
 	double t0, v = NAN;
 	uint64_t off;
 
-	s.memfd = filled_memfd(s.len);
+	s.memfd = bm_filled_memfd("vmswap-bench-beside", s.len, 5);
 	if (fd < 0 || !buf || s.memfd < 0) {
 		bm_note(section, "write beside reads and punches: %s",
 			fd < 0 ? strerror(errno) : !buf ? "out of memory" : strerror(-s.memfd));

@@ -307,19 +307,15 @@ static void limits_direct(void)
 static void limits_memfd_read(void)
 {
 	size_t chunk = 2u << 20, len = bm.size / chunk * chunk;
-	int fd = memfd_create("vmswap-bench-read", MFD_CLOEXEC);
-	char *buf = bm_map(chunk), *w = MAP_FAILED;
+	int fd = bm_filled_memfd("vmswap-bench-read", len, 3);
+	char *buf = bm_map(chunk);
 	volatile uint64_t acc = 0;
 	double t0;
 
-	if (fd < 0 || !buf || ftruncate(fd, (off_t)len) < 0 ||
-	    (w = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
-		bm_note("limits", "memfd read: %s", strerror(errno));
+	if (fd < 0 || !buf) {
+		bm_note("limits", "memfd read: %s", fd < 0 ? strerror(-fd) : "out of memory");
 		goto out;
 	}
-	for (size_t p = 0; p < len; p += BM_PAGE)
-		bm_fill_page(w + p, 3, p / BM_PAGE);
-	munmap(w, len);
 	t0 = bm_now();
 	for (size_t off = 0; off < len; off += chunk) {
 		if (pread(fd, buf, chunk, (off_t)off) != (ssize_t)chunk) {

@@ -107,6 +107,25 @@ void bm_fill_page(void *page, uint64_t seed, uint64_t pno)
 	}
 }
 
+int bm_filled_memfd(const char *name, uint64_t len, uint64_t seed)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC), e;
+	char *m;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) < 0 ||
+	    (m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	for (uint64_t p = 0; p < len; p += BM_PAGE)
+		bm_fill_page(m + p, seed, p / BM_PAGE);
+	munmap(m, len);
+	return fd;
+}
+
 long long bm_kv(const char *path, const char *key)
 {
 	size_t kl = strlen(key);
