@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * out: write staging to the swap file, on OUT_WRITERS writers. Slots are taken
- * under the lock, the write runs unlocked (faults keep being served from staging), and
+ * out: write staging to the swap file. On an O_DIRECT file, OUT_WRITERS
+ * reader threads prepare batches (collect and read them, take their
+ * slots, and settle and punch them after the write) while this thread,
+ * the disk thread (out_turns.c), writes one batch after another in the
+ * order their slots were taken: the next write goes out as soon as one
+ * ends, without waking another thread for it (that wake-up cost the disk
+ * about a tenth of its time here). Slots are taken under the lock, the
+ * write runs unlocked (faults keep being served from staging), and
  * pages still staged afterwards become FILE. A page that faulted in
  * meanwhile gives its new slot back: its staged bytes may have been read
  * after the fault punched them.
@@ -16,7 +22,6 @@
 #include <stdio.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -31,7 +36,7 @@
 #include "out.h"
 
 #define OUT_SCAN (8 * OUT_BATCH) /* pages looked at for one batch */
-#define OUT_WRITERS 4 /* one writes (out_turns.c) while the others read, settle and punch */
+#define OUT_WRITERS 4 /* readers: one batch each waits for the disk while the others read and punch */
 
 /* Staged pages of one object, not always adjacent, with the slots they get. */
 struct out_batch {
@@ -93,16 +98,31 @@ static int out_collect(struct out_batch *b, struct vs_obj *o, uint64_t *pg, bool
 	return 0;
 }
 
-/* A staging batch: from the staging mapping, which a hotplug must not move meanwhile. */
-static int out_write(const struct out_batch *b, uint64_t turn, const char **what)
+struct batch_write {
+	const struct out_batch *b;
+	struct vs_out_io io;
+};
+
+/* A turn's write: from the staging mapping, which a hotplug must not move meanwhile. */
+static int batch_pages(void *arg)
 {
+	struct batch_write *w = arg;
 	int r;
 
-	vs_out_turn_wait(turn); /* before the lock a hotplug may wait for */
 	pthread_rwlock_rdlock(&vs.stg_lock);
-	r = vs_out_write(b->o->stg, b->pg, b->slot, b->count, turn, what);
+	r = vs_out_write_pages(w->b->o->stg, w->b->pg, w->b->slot, w->b->count, &w->io);
 	pthread_rwlock_unlock(&vs.stg_lock);
 	return r;
+}
+
+/* A staging batch, in its turn. */
+static int out_write(const struct out_batch *b, uint64_t turn, const char **what)
+{
+	struct batch_write w = { b, { UINT32_MAX, 0 } };
+	int r = vs_out_turn_run(turn, batch_pages, &w);
+
+	*what = "writing";
+	return r ? r : vs_out_sync(&w.io, what);
 }
 
 /* After the write (or its failure): settle each page. vs.lock held. */
@@ -140,6 +160,7 @@ struct out_run {
 	uint64_t zero;  /* zero pages staged in place, dropped */
 	struct { int obj; uint64_t unit; } busy[OUT_WRITERS]; /* units a writer is in */
 	int writers;    /* started: each has its index in busy */
+	int live;       /* readers not finished */
 	int r;          /* first error */
 	const char *what; /* its step */
 	bool aborted;
@@ -177,7 +198,7 @@ static void *out_writer(void *arg)
 	struct out_run *run = arg;
 	struct out_batch b;
 	const char *what = "writing";
-	uint8_t *buf = NULL; /* a unit staged in place goes through it (out_inplace.c) */
+	struct vs_out_unit *u = NULL; /* a unit staged in place goes through it (out_inplace.c) */
 	int me;
 
 	pthread_mutex_lock(&vs.lock);
@@ -213,14 +234,12 @@ static void *out_writer(void *arg)
 
 			run->pg = unit + VS_UNIT_PAGES;
 			unit_take(run, me, obj, unit);
-			if (!buf && (buf = mmap(NULL, VS_UNIT_BYTES, PROT_READ | PROT_WRITE,
-						MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
-				buf = NULL;
+			if (!u && !(u = vs_out_unit_new())) {
 				r = -ENOMEM;
 				what = "a buffer for";
 			}
 			if (!r)
-				r = vs_out_inplace_unit(&vs.objs[obj], unit, buf, hot, &moved,
+				r = vs_out_inplace_unit(&vs.objs[obj], unit, u, hot, &moved,
 							&run->zero, &what);
 			run->busy[me].obj = -1;
 			run->moved += moved;
@@ -249,8 +268,20 @@ static void *out_writer(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&vs.lock);
-	if (buf)
-		munmap(buf, VS_UNIT_BYTES);
+	vs_out_unit_free(u);
+	return NULL;
+}
+
+/* A writer whose writes the disk thread runs; the last one out stops it. */
+static void *out_reader(void *arg)
+{
+	struct out_run *run = arg;
+
+	out_writer(run);
+	pthread_mutex_lock(&vs.lock);
+	if (--run->live == 0)
+		vs_out_turns_stop();
+	pthread_mutex_unlock(&vs.lock);
 	return NULL;
 }
 
@@ -274,11 +305,23 @@ int vs_op_out(char *msg, size_t n)
 	pthread_mutex_unlock(&vs.lock);
 	if (r)
 		return r;
-	/* A buffered file gets one writer (see the top). */
-	while (vs.swap.direct && nt < OUT_WRITERS - 1 &&
-	       pthread_create(&t[nt], NULL, out_writer, &run) == 0)
-		nt++;
-	out_writer(&run);
+	/*
+	 * An O_DIRECT file: readers prepare batches, this thread writes them
+	 * (see the top). A buffered file gets one writer, this thread.
+	 */
+	if (vs.swap.direct) {
+		pthread_mutex_lock(&vs.lock); /* readers start once all are counted */
+		while (nt < OUT_WRITERS && pthread_create(&t[nt], NULL, out_reader, &run) == 0)
+			nt++;
+		run.live = nt;
+		if (nt)
+			vs_out_turns_disk();
+		pthread_mutex_unlock(&vs.lock);
+		if (nt)
+			vs_out_turns_serve();
+	}
+	if (!nt)
+		out_writer(&run);
 	while (nt)
 		pthread_join(t[--nt], NULL);
 	moved = run.moved;

@@ -26,26 +26,53 @@ void vs_out_turn_done(uint64_t turn);
 void vs_out_turn_wait(uint64_t turn); /* until every earlier turn ended */
 
 /*
- * In turn @turn, write pages @pg[i] at @base to slots @slot[i]: one
- * pwritev per run of consecutive slots, one iovec per run of adjacent
- * pages; a buffered file is then synced and its cache dropped. Without
- * vs.lock. 0 or -errno, *what naming the step that failed.
+ * Run @fn(@arg) as turn @turn's write, once every earlier turn ended, and
+ * end the turn; its result. While a disk thread serves, the write runs
+ * there and this waits for it; otherwise it runs here.
  */
-int vs_out_write(const uint8_t *base, const uint64_t *pg, const uint32_t *slot, uint64_t count,
-		 uint64_t turn, const char **what);
+int vs_out_turn_run(uint64_t turn, int (*fn)(void *), void *arg);
+/*
+ * The disk thread: one thread runs every turn's write, each as soon as
+ * the one before ended, so the disk never waits for a writer to wake.
+ * vs_out_turns_disk before the writers start; vs_out_turns_serve on the
+ * disk thread returns once vs_out_turns_stop was called and no write is
+ * left. vs_out_turns_reset forgets it.
+ */
+void vs_out_turns_disk(void);
+void vs_out_turns_serve(void);
+void vs_out_turns_stop(void);
+
+/* The slots a turn wrote, [lo, hi): what a buffered file syncs and drops. */
+struct vs_out_io {
+	uint32_t lo, hi;
+};
 
 /*
- * Out for the unit of @o at page @unit, staged in place, through @buf (a
- * unit's bytes, VS_UNIT_BYTES, the writer's own), in a turn of its own.
- * vs.lock held on entry and exit, dropped for the reads, the write and
- * the punch.
+ * Write pages @pg[i] at @base to slots @slot[i]: one pwritev per run of
+ * consecutive slots, one iovec per run of adjacent pages, widening @io.
+ * Without vs.lock. 0 or -errno.
+ */
+int vs_out_write_pages(const uint8_t *base, const uint64_t *pg, const uint32_t *slot,
+		       uint64_t count, struct vs_out_io *io);
+/* Then, for a buffered file: sync it and drop the cache of @io. *what names the step. */
+int vs_out_sync(const struct vs_out_io *io, const char **what);
+
+/* A writer's buffer and bookkeeping for units staged in place. */
+struct vs_out_unit;
+struct vs_out_unit *vs_out_unit_new(void); /* NULL: out of memory */
+void vs_out_unit_free(struct vs_out_unit *u);
+
+/*
+ * Out for the unit of @o at page @unit, staged in place, through @u, in a
+ * turn of its own. vs.lock held on entry and exit, dropped for the reads,
+ * the write and the punch.
  * @hot (the working-set pass): only the set's pages are written, at the
  * end of the file, and stay staged with a fresh slot. Otherwise every
  * staged page of the unit is written (zero pages are not) and the unit
  * freed (inplace.h); *moved counts the pages now in the file, *zero the
  * zero pages dropped. 0 or -errno, *what naming the step.
  */
-int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, uint8_t *buf, bool hot,
+int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, struct vs_out_unit *u, bool hot,
 			uint64_t *moved, uint64_t *zero, const char **what);
 
 #endif

@@ -14,15 +14,13 @@
 #include "../sys/swapfile.h"
 #include "out.h"
 
-int vs_out_write(const uint8_t *base, const uint64_t *pg, const uint32_t *slot, uint64_t count,
-		 uint64_t turn, const char **what)
+int vs_out_write_pages(const uint8_t *base, const uint64_t *pg, const uint32_t *slot,
+		       uint64_t count, struct vs_out_io *io)
 {
 	struct iovec iov[OUT_BATCH];
-	uint32_t lo = UINT32_MAX, hi = 0;
 	uint64_t i = 0;
 	int r = 0;
 
-	vs_out_turn_wait(turn);
 	while (i < count && !r) {
 		uint64_t j = i + 1;
 		int cnt = 1;
@@ -38,20 +36,24 @@ int vs_out_write(const uint8_t *base, const uint64_t *pg, const uint32_t *slot, 
 			}
 		}
 		r = vs_swapfile_writev(vs.swap.fd, slot[i], iov, cnt);
-		lo = slot[i] < lo ? slot[i] : lo;
-		hi = slot[j - 1] + 1 > hi ? slot[j - 1] + 1 : hi;
+		io->lo = slot[i] < io->lo ? slot[i] : io->lo;
+		io->hi = slot[j - 1] + 1 > io->hi ? slot[j - 1] + 1 : io->hi;
 		i = j;
 	}
-	vs_out_turn_done(turn); /* the next batch's write goes on now, not after our sync */
+	return r;
+}
+
+int vs_out_sync(const struct vs_out_io *io, const char **what)
+{
 	*what = "writing";
-	if (r || vs.swap.direct || !count)
-		return r;
+	if (vs.swap.direct || io->lo >= io->hi)
+		return 0;
 	if (fdatasync(vs.swap.fd) < 0) {
 		*what = "syncing";
 		return -errno;
 	}
 	/* Clean now: give the host its memory as we go, not at the end. */
-	posix_fadvise(vs.swap.fd, (off_t)lo * VS_PAGE_SIZE, (off_t)(hi - lo) * VS_PAGE_SIZE,
-		      POSIX_FADV_DONTNEED);
+	posix_fadvise(vs.swap.fd, (off_t)io->lo * VS_PAGE_SIZE,
+		      (off_t)(io->hi - io->lo) * VS_PAGE_SIZE, POSIX_FADV_DONTNEED);
 	return 0;
 }

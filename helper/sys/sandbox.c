@@ -129,6 +129,7 @@ static const struct rule rules[] = {
 	ANY(munmap), ANY(brk),
 	IF1(madvise, EQ32(2, MADV_POPULATE_WRITE)), /* staging prealloc */
 	IF1(madvise, EQ32(2, MADV_DONTNEED)),       /* glibc: free, thread exit */
+	IF1(madvise, EQ32(2, MADV_HUGEPAGE)),       /* out's write buffers */
 	/* userfaultfd: every request the helper makes, nothing else. */
 	IF1(ioctl, EQ32(1, UFFDIO_API)),
 	IF1(ioctl, EQ32(1, UFFDIO_REGISTER)),

@@ -76,6 +76,7 @@ static const struct row rows[] = {
 	{ "vmswap", "vs_out_MiB", "out: bytes written (swap_file_bytes)", "MiB", 1 },
 	{ "vmswap", "vs_out_cpu_pct", "  the machine's busy CPU during out (100 = one CPU)", "%", 0 },
 	{ "vmswap", "dwrite_out_MiBps", "  O_DIRECT pwrite 1 MiB of the guest's size, before and after", "MiB/s", 0 },
+	{ "vmswap", "dwrite_unit_out_MiBps", "  the same in 2 MiB from a huge page, as out writes", "MiB/s", 0 },
 	{ "vmswap", "dwrite_beside_MiBps", "  the same beside a thread reading and punching a memfd", "MiB/s", 0 },
 	{ "vmswap", "vs_seq_MiBps", "sequential re-touch while Active, 2 vCPUs", "MiB/s", 0 },
 	{ "vmswap", "vs_seq_file_pct", "  pages it brought from the file", "%", 1 },
@@ -171,7 +172,14 @@ static double t_helper(int r)
 }
 static double t_rss(int r) { return g("vs_vmm_rss_out_MiB", r) * BM_MIB / (double)bm.size; }
 static double t_zero(int r) { return g("vs_zero_ratio", r); }
-static double i_direct(int r) { return g("vs_out_MiBps", r) / g("dwrite_out_MiBps", r); }
+/* Against the faster of the two arrangements of the same write. */
+static double t_direct(int r)
+{
+	double a = g("dwrite_out_MiBps", r), b = g("dwrite_unit_out_MiBps", r);
+
+	return g("vs_out_MiBps", r) / (isnan(b) || a > b ? a : b);
+}
+static double i_direct_1m(int r) { return g("vs_out_MiBps", r) / g("dwrite_out_MiBps", r); }
 static double i_beside(int r) { return g("vs_out_MiBps", r) / g("dwrite_beside_MiBps", r); }
 static double i_beside_bare(int r) { return g("dwrite_beside_MiBps", r) / g("dwrite_out_MiBps", r); }
 static double i_file16(int r)
@@ -306,7 +314,9 @@ static const struct target targets[] = {
 	{ "t_vmm_rss", "VMM RSS after out / guest", LE, 0.01, t_rss, "vmswap" },
 	{ "t_zero", "50%-zero guest: bytes written / without zeros", NEAR, 0.5, t_zero,
 	  "vmswap" },
-	{ "t_out_direct", "out throughput / O_DIRECT pwrite beside it", GE, 0.9, i_direct,
+	{ "t_out_direct", "out throughput / the faster O_DIRECT pwrite beside it", GE, 0.9,
+	  t_direct, "vmswap" },
+	{ "i_out_direct_1m", "(info) out throughput / O_DIRECT pwrite 1 MiB", INFO, 0, i_direct_1m,
 	  "vmswap" },
 	/* out also reads and punches each unit: what that work alone leaves of the disk here. */
 	{ "i_beside_bare", "(info) O_DIRECT pwrite beside reads and punches / bare", INFO, 0,

@@ -89,7 +89,7 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 {
 	char out[1024];
 	struct st s;
-	double ms, dw, cpu, frozen = NAN, hrss, hshm, staging_mib, over_pending, over_active, vrss;
+	double ms, dw, du, cpu, frozen = NAN, hrss, hshm, staging_mib, over_pending, over_active, vrss;
 	unsigned long long f;
 	struct bm_mw mw;
 	bool watching;
@@ -102,6 +102,7 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 	 * drifts), outside the memory watch: ext4 takes memory for it.
 	 */
 	dw = bm_dwrite_MiBps("vmswap", bm.size);
+	du = bm_dwrite_unit_MiBps("vmswap", bm.size);
 	watching = !bm_mw_start(v->helper, v->pid);
 	if (ctl(v->pid, "enable", false, &ms, out, sizeof(out)))
 		goto fail;
@@ -150,6 +151,7 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 	bm_put("vs_out_MiBps", (double)s.pages * BM_PAGE / BM_MIB / ((double)s.time_ms / 1000));
 	bm_put("vs_out_MiB", (double)s.swap_bytes / BM_MIB);
 	bm_put("dwrite_out_MiBps", (dw + bm_dwrite_MiBps("vmswap", bm.size)) / 2);
+	bm_put("dwrite_unit_out_MiBps", (du + bm_dwrite_unit_MiBps("vmswap", bm.size)) / 2);
 	bm_put("dwrite_beside_MiBps", bm_dwrite_beside_MiBps("vmswap", bm.size));
 	*out_bytes = (double)s.swap_bytes;
 
