@@ -100,7 +100,8 @@ void bm_child_setup(void);                /* first thing in such a child */
 /* the parts; each records metrics for the current repetition */
 void bm_limits_run(void);
 double bm_dwrite_MiBps(const char *section, uint64_t len); /* O_DIRECT sequential; NAN */
-double bm_dwrite_unit_MiBps(const char *section, uint64_t len); /* 2 MiB, huge page */
+double bm_dwrite_unit_MiBps(const char *section, uint64_t len, int nbuf); /* 2 MiB, huge pages */
+#define BM_OUT_BUFFERS 4 /* out's readers, each with its buffer */
 /* beside.c: the same while another thread reads and punches a filled memfd; NAN */
 double bm_dwrite_beside_MiBps(const char *section, uint64_t len);
 void bm_uffd_run(void);

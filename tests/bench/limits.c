@@ -135,19 +135,21 @@ static long cached_pages(int fd, uint64_t len)
 	return n;
 }
 
-static int io_loop(int fd, char *buf, uint64_t len, size_t chunk, bool write)
+/* Sequential I/O of @len bytes in @chunk-sized calls, from @nbuf chunks at @buf in turn. */
+static int io_loop(int fd, char *buf, uint64_t len, size_t chunk, int nbuf, bool write)
 {
 	for (uint64_t off = 0; off < len; off += chunk) {
 		size_t n = len - off < chunk ? (size_t)(len - off) : chunk;
+		char *b = buf + (off / chunk % (uint64_t)nbuf) * chunk;
 		ssize_t k;
 
 		if (write) {
 			/* Different bytes in every page written. */
 			for (size_t p = 0; p < n; p += BM_PAGE)
-				*(uint64_t *)(buf + p) = off + p + 1;
-			k = pwrite(fd, buf, n, (off_t)off);
+				*(uint64_t *)(b + p) = off + p + 1;
+			k = pwrite(fd, b, n, (off_t)off);
 		} else {
-			k = pread(fd, buf, n, (off_t)off);
+			k = pread(fd, b, n, (off_t)off);
 		}
 		if (k != (ssize_t)n)
 			return k < 0 ? -errno : -EIO;
@@ -192,7 +194,7 @@ static void limits_disk(void)
 		bm_fill_page(buf + p, seed, p / BM_PAGE);
 
 	t0 = bm_now();
-	r = io_loop(fd, buf, len, IO_CHUNK, true);
+	r = io_loop(fd, buf, len, IO_CHUNK, 1, true);
 	if (!r && fdatasync(fd) < 0)
 		r = -errno;
 	if (r) {
@@ -206,7 +208,7 @@ static void limits_disk(void)
 	if (cached > (long)(np / 100))
 		bm_note("limits", "%ld pages still cached after POSIX_FADV_DONTNEED", cached);
 	t0 = bm_now();
-	r = io_loop(fd, buf, len, IO_CHUNK, false);
+	r = io_loop(fd, buf, len, IO_CHUNK, 1, false);
 	if (r) {
 		bm_note("limits", "pread in %s: %s", bm.swap_dir, strerror(-r));
 		goto out;
@@ -259,8 +261,11 @@ out:
 	free(seen);
 }
 
-/* @len bytes of sequential O_DIRECT writes of @chunk bytes from @buf to a fresh O_TMPFILE. */
-static double dwrite(const char *section, uint64_t len, char *buf, size_t chunk)
+/*
+ * @len bytes of sequential O_DIRECT writes of @chunk bytes, from @nbuf
+ * chunks at @buf in turn, to a fresh O_TMPFILE.
+ */
+static double dwrite(const char *section, uint64_t len, char *buf, size_t chunk, int nbuf)
 {
 	int fd = open(bm.swap_dir, O_TMPFILE | O_RDWR | O_CLOEXEC | O_DIRECT, 0600), r;
 	double t0, v = NAN;
@@ -269,10 +274,10 @@ static double dwrite(const char *section, uint64_t len, char *buf, size_t chunk)
 		bm_note(section, "O_DIRECT file in %s: %s", bm.swap_dir, strerror(errno));
 		return NAN;
 	}
-	for (size_t p = 0; p < chunk; p += BM_PAGE)
+	for (size_t p = 0; p < chunk * (size_t)nbuf; p += BM_PAGE)
 		bm_fill_page(buf + p, 3, p / BM_PAGE);
 	t0 = bm_now();
-	r = io_loop(fd, buf, len, chunk, true);
+	r = io_loop(fd, buf, len, chunk, nbuf, true);
 	if (r) {
 		bm_note(section, "O_DIRECT pwrite in %s: %s", bm.swap_dir, strerror(-r));
 		goto out;
@@ -294,7 +299,7 @@ double bm_dwrite_MiBps(const char *section, uint64_t len)
 	double v = NAN;
 
 	if (buf)
-		v = dwrite(section, len, buf, IO_CHUNK);
+		v = dwrite(section, len, buf, IO_CHUNK, 1);
 	else
 		bm_note(section, "O_DIRECT pwrite: out of memory");
 	free(buf);
@@ -302,13 +307,14 @@ double bm_dwrite_MiBps(const char *section, uint64_t len)
 }
 
 /*
- * The same in 2 MiB writes from a buffer on one huge page where the host
- * gives one, as out writes: one segment per write, not 512.
+ * The same in 2 MiB writes from @nbuf buffers in turn, each on one huge
+ * page where the host gives one: one segment per write, not 512. out
+ * writes so from its readers' buffers (OUT_WRITERS in helper/ops/op_out.c).
  */
-double bm_dwrite_unit_MiBps(const char *section, uint64_t len)
+double bm_dwrite_unit_MiBps(const char *section, uint64_t len, int nbuf)
 {
-	const size_t unit = 2u << 20;
-	char *map = mmap(NULL, 2 * unit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	const size_t unit = 2u << 20, mlen = unit * (size_t)(nbuf + 1);
+	char *map = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *buf;
 	double v;
 
@@ -317,9 +323,9 @@ double bm_dwrite_unit_MiBps(const char *section, uint64_t len)
 		return NAN;
 	}
 	buf = (char *)(((uintptr_t)map + unit - 1) & ~(uintptr_t)(unit - 1));
-	(void)madvise(buf, unit, MADV_HUGEPAGE);
-	v = dwrite(section, len, buf, unit);
-	munmap(map, 2 * unit);
+	(void)madvise(buf, unit * (size_t)nbuf, MADV_HUGEPAGE);
+	v = dwrite(section, len, buf, unit, nbuf);
+	munmap(map, mlen);
 	return v;
 }
 
