@@ -102,8 +102,8 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 	 * drifts), outside the memory watch: ext4 takes memory for it.
 	 */
 	dw = bm_dwrite_MiBps("vmswap", bm.size);
-	du = bm_dwrite_unit_MiBps("vmswap", bm.size, BM_OUT_BUFFERS);
 	du1 = bm_dwrite_unit_MiBps("vmswap", bm.size, 1);
+	du = bm_dwrite_unit_MiBps("vmswap", bm.size, BM_OUT_BUFFERS); /* the nearest to out */
 	watching = !bm_mw_start(v->helper, v->pid);
 	if (ctl(v->pid, "enable", false, &ms, out, sizeof(out)))
 		goto fail;
@@ -151,10 +151,10 @@ static int cycle_a(struct bm_vmm *v, double *out_bytes)
 	bm_put("vs_out_ms", (double)s.time_ms);
 	bm_put("vs_out_MiBps", (double)s.pages * BM_PAGE / BM_MIB / ((double)s.time_ms / 1000));
 	bm_put("vs_out_MiB", (double)s.swap_bytes / BM_MIB);
-	bm_put("dwrite_out_MiBps", (dw + bm_dwrite_MiBps("vmswap", bm.size)) / 2);
 	bm_put("dwrite_unit_out_MiBps",
 	       (du + bm_dwrite_unit_MiBps("vmswap", bm.size, BM_OUT_BUFFERS)) / 2);
 	bm_put("dwrite_unit1_out_MiBps", (du1 + bm_dwrite_unit_MiBps("vmswap", bm.size, 1)) / 2);
+	bm_put("dwrite_out_MiBps", (dw + bm_dwrite_MiBps("vmswap", bm.size)) / 2);
 	bm_put("dwrite_beside_MiBps", bm_dwrite_beside_MiBps("vmswap", bm.size));
 	*out_bytes = (double)s.swap_bytes;
 
