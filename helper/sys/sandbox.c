@@ -23,7 +23,7 @@
  *   sendmsg      on the keeper's socket only (fds it keeps for a restart)
  *   tgkill       SIGABRT to our own process (abort())
  *   fcntl, madvise, fallocate, memfd_create, mremap, getsockopt, unlinkat,
- *   sendto       the one or two forms the helper uses
+ *   sendto       the few forms the helper uses
  * There is no execve, socket, connect, bind, ptrace, process_vm_*,
  * pidfd_getfd, userfaultfd, mount, setuid, capset, prctl or seccomp.
  *
