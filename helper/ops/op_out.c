@@ -119,10 +119,8 @@ static int batch_pages(void *arg)
 static int out_write(const struct out_batch *b, uint64_t turn, const char **what)
 {
 	struct batch_write w = { b, { UINT32_MAX, 0 } };
-	int r = vs_out_turn_run(turn, batch_pages, &w);
 
-	*what = "writing";
-	return r ? r : vs_out_sync(&w.io, what);
+	return vs_out_write_turn(turn, batch_pages, &w, &w.io, what);
 }
 
 /* After the write (or its failure): settle each page. vs.lock held. */

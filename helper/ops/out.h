@@ -56,6 +56,13 @@ int vs_out_write_pages(const uint8_t *base, const uint64_t *pg, const uint32_t *
 		       uint64_t count, struct vs_out_io *io);
 /* Then, for a buffered file: sync it and drop the cache of @io. *what names the step. */
 int vs_out_sync(const struct vs_out_io *io, const char **what);
+/*
+ * Unlocked: run @fn(@arg), a write that widens @io, in turn @turn
+ * (vs_out_turn_run), then vs_out_sync(@io). 0 or -errno, *what naming
+ * the step.
+ */
+int vs_out_write_turn(uint64_t turn, int (*fn)(void *), void *arg, const struct vs_out_io *io,
+		      const char **what);
 
 /* A writer's buffer and bookkeeping for units staged in place. */
 struct vs_out_unit;

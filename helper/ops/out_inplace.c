@@ -160,10 +160,8 @@ static int unit_pages(void *arg)
 static int unit_write(struct vs_out_unit *u, uint64_t cnt, uint64_t turn, const char **what)
 {
 	struct unit_write w = { u, cnt, { UINT32_MAX, 0 } };
-	int r = vs_out_turn_run(turn, unit_pages, &w);
 
-	*what = "writing";
-	return r ? r : vs_out_sync(&w.io, what);
+	return vs_out_write_turn(turn, unit_pages, &w, &w.io, what);
 }
 
 int vs_out_inplace_unit(struct vs_obj *o, uint64_t unit, struct vs_out_unit *u, bool hot,

@@ -64,33 +64,6 @@ uint64_t vs_out_turn_take(void)
 	return t;
 }
 
-void vs_out_turn_done(uint64_t turn)
-{
-	pthread_mutex_lock(&turns.mu);
-	for (int i = 0; i < TURNS; i++) {
-		if (turns.held[i] == turn) {
-			turns.held[i] = UINT64_MAX;
-			pthread_cond_broadcast(&turns.cv);
-		}
-	}
-	pthread_mutex_unlock(&turns.mu);
-}
-
-void vs_out_turn_wait(uint64_t turn)
-{
-	bool before;
-
-	pthread_mutex_lock(&turns.mu);
-	do {
-		before = false;
-		for (int i = 0; i < TURNS && !before; i++)
-			before = turns.held[i] < turn;
-		if (before)
-			pthread_cond_wait(&turns.cv, &turns.mu);
-	} while (before);
-	pthread_mutex_unlock(&turns.mu);
-}
-
 /* turns.mu held: is a turn before @turn still held? */
 static bool earlier_held(uint64_t turn)
 {
@@ -100,13 +73,30 @@ static bool earlier_held(uint64_t turn)
 	return false;
 }
 
-/* turns.mu held: end @turn. */
+/* turns.mu held: end @turn, if it is still held. */
 static void end_turn(uint64_t turn)
 {
-	for (int i = 0; i < TURNS; i++)
-		if (turns.held[i] == turn)
+	for (int i = 0; i < TURNS; i++) {
+		if (turns.held[i] == turn) {
 			turns.held[i] = UINT64_MAX;
-	pthread_cond_broadcast(&turns.cv);
+			pthread_cond_broadcast(&turns.cv);
+		}
+	}
+}
+
+void vs_out_turn_done(uint64_t turn)
+{
+	pthread_mutex_lock(&turns.mu);
+	end_turn(turn);
+	pthread_mutex_unlock(&turns.mu);
+}
+
+void vs_out_turn_wait(uint64_t turn)
+{
+	pthread_mutex_lock(&turns.mu);
+	while (earlier_held(turn))
+		pthread_cond_wait(&turns.cv, &turns.mu);
+	pthread_mutex_unlock(&turns.mu);
 }
 
 int vs_out_turn_run(uint64_t turn, int (*fn)(void *), void *arg)

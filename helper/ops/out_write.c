@@ -57,3 +57,12 @@ int vs_out_sync(const struct vs_out_io *io, const char **what)
 		      (off_t)(io->hi - io->lo) * VS_PAGE_SIZE, POSIX_FADV_DONTNEED);
 	return 0;
 }
+
+int vs_out_write_turn(uint64_t turn, int (*fn)(void *), void *arg, const struct vs_out_io *io,
+		      const char **what)
+{
+	int r = vs_out_turn_run(turn, fn, arg);
+
+	*what = "writing";
+	return r ? r : vs_out_sync(io, what);
+}
